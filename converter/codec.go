@@ -1,0 +1,58 @@
+package converter
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rulesync/rulesync/engine/base"
+)
+
+// Codec turns the bytes a config center holds into typed rules and back.
+type Codec[T any] interface {
+	// Decode reads data. It returns an error (wrapping ErrUnreadable) only when
+	// nothing can be read; rules that fail validation are left out of the result
+	// and listed in the report. Empty input ("", whitespace, "[]", "null")
+	// decodes to an empty, non-nil value.
+	Decode(data []byte) (T, Report, error)
+	// Encode writes v as canonical Sentinel JSON that Java Sentinel reads.
+	Encode(v T) ([]byte, error)
+	// Equal reports whether two decoded values mean the same rules.
+	Equal(a, b T) bool
+}
+
+// UnknownKey is a key the decoder did not recognise.
+type UnknownKey struct {
+	Index int    // rule position, -1 for the top level
+	Key   string // dotted path, e.g. "clusterConfig.flowID"
+}
+
+// Report is what a Decode noticed.
+type Report struct {
+	Format      string           // "json" or "yaml"
+	Total       int              // rules in the input
+	Accepted    int              // rules in the result
+	Rejected    []base.Rejection // rules left out, with the reason
+	UnknownKeys []UnknownKey
+	Notes       []string // e.g. "unwrapped dashboard entity format (key \"rule\")"
+}
+
+// Clean reports whether nothing was rejected and no key was unknown.
+func (r Report) Clean() bool { return len(r.Rejected) == 0 && len(r.UnknownKeys) == 0 }
+
+// String summarizes the report in one line for logs.
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d/%d rules accepted", r.Format, r.Accepted, r.Total)
+	for _, rj := range r.Rejected {
+		b.WriteString("; rejected ")
+		b.WriteString(rj.String())
+	}
+	for _, u := range r.UnknownKeys {
+		fmt.Fprintf(&b, "; unknown key %q in rule %d", u.Key, u.Index)
+	}
+	for _, n := range r.Notes {
+		b.WriteString("; ")
+		b.WriteString(n)
+	}
+	return b.String()
+}

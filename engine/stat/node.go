@@ -1,0 +1,113 @@
+package stat
+
+import (
+	"math"
+	"sync/atomic"
+)
+
+// Node holds the statistics of one resource, one (resource, origin) pair or one
+// (resource, entrance) pair: a per-second window of two 500 ms buckets, a window
+// of two one-second buckets for "the previous second", and the concurrency.
+type Node struct {
+	second  *Window
+	seconds *Window
+	threads atomic.Int64
+}
+
+// NewNode returns an empty node.
+func NewNode() *Node {
+	return &Node{second: NewWindow(2, 1000), seconds: NewWindow(2, 2000)}
+}
+
+// AddPass counts n admitted requests and raises the concurrency by n.
+func (n *Node) AddPass(nowMs, count int64) {
+	n.second.Add(nowMs, Pass, count)
+	n.seconds.Add(nowMs, Pass, count)
+	n.threads.Add(1)
+}
+
+// AddBlock counts n blocked requests.
+func (n *Node) AddBlock(nowMs, count int64) {
+	n.second.Add(nowMs, Block, count)
+	n.seconds.Add(nowMs, Block, count)
+}
+
+// AddOccupied counts n requests admitted against the next window.
+func (n *Node) AddOccupied(nowMs, count int64) {
+	n.second.Add(nowMs, Occupied, count)
+}
+
+// AddComplete records the completion of count requests with response time rtMs,
+// lowers the concurrency and, when failed, counts errors.
+func (n *Node) AddComplete(nowMs, count, rtMs int64, failed bool) {
+	n.second.Add(nowMs, Success, count)
+	n.second.AddRT(nowMs, rtMs)
+	if failed {
+		n.second.Add(nowMs, Error, count)
+	}
+	n.threads.Add(-1)
+}
+
+// AddError counts errors without completing a request (an error traced mid-call).
+func (n *Node) AddError(nowMs, count int64) { n.second.Add(nowMs, Error, count) }
+
+func (n *Node) perSecond(nowMs int64, e Event) float64 {
+	return float64(n.second.Sum(nowMs, e)) * 1000 / float64(n.second.IntervalMs())
+}
+
+// PassQPS is the admitted requests per second over the last second.
+func (n *Node) PassQPS(nowMs int64) float64 { return n.perSecond(nowMs, Pass) }
+
+// BlockQPS is the blocked requests per second over the last second.
+func (n *Node) BlockQPS(nowMs int64) float64 { return n.perSecond(nowMs, Block) }
+
+// SuccessQPS is the completed requests per second over the last second.
+func (n *Node) SuccessQPS(nowMs int64) float64 { return n.perSecond(nowMs, Success) }
+
+// ErrorQPS is the failed requests per second over the last second.
+func (n *Node) ErrorQPS(nowMs int64) float64 { return n.perSecond(nowMs, Error) }
+
+// OccupiedQPS is the requests per second admitted against a future window.
+func (n *Node) OccupiedQPS(nowMs int64) float64 { return n.perSecond(nowMs, Occupied) }
+
+// PreviousPassQPS is the admitted count of the previous whole second.
+func (n *Node) PreviousPassQPS(nowMs int64) float64 {
+	cur := nowMs - nowMs%1000
+	return float64(n.seconds.BucketSum(cur-1000, Pass))
+}
+
+// PreviousBlockQPS is the blocked count of the previous whole second.
+func (n *Node) PreviousBlockQPS(nowMs int64) float64 {
+	cur := nowMs - nowMs%1000
+	return float64(n.seconds.BucketSum(cur-1000, Block))
+}
+
+// AvgRT is the mean response time in ms of requests completed in the last second.
+func (n *Node) AvgRT(nowMs int64) float64 {
+	s := n.second.Sum(nowMs, Success)
+	if s == 0 {
+		return 0
+	}
+	return float64(n.second.Sum(nowMs, RT)) / float64(s)
+}
+
+// MinRT is the smallest response time in ms in the last second, or 1 when
+// nothing completed (Sentinel's convention, so that capacity estimates stay finite).
+func (n *Node) MinRT(nowMs int64) float64 {
+	m := n.second.MinRT(nowMs)
+	if m == math.MaxInt64 || m <= 0 {
+		return 1
+	}
+	return float64(m)
+}
+
+// MaxSuccessQPS is the largest per-bucket completed count scaled to a second.
+func (n *Node) MaxSuccessQPS(nowMs int64) float64 {
+	return float64(n.second.Max(nowMs, Success)) * float64(n.second.SampleCount()) * 1000 / float64(n.second.IntervalMs())
+}
+
+// Threads is the current concurrency.
+func (n *Node) Threads() int64 { return n.threads.Load() }
+
+// Window returns the per-second window, for callers that need raw buckets.
+func (n *Node) Window() *Window { return n.second }

@@ -1,0 +1,137 @@
+package stat
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// ResourceNode holds the statistics of one resource: the node over all callers
+// (Sentinel's cluster node), plus a node per origin and per entrance created on
+// first use.
+type ResourceNode struct {
+	Name      string
+	Node      *Node
+	origins   nodeMap
+	entrances nodeMap
+}
+
+// Origin returns the node of (resource, origin), creating it on first use.
+func (r *ResourceNode) Origin(origin string) *Node { return r.origins.getOrCreate(origin) }
+
+// LookupOrigin returns the node of (resource, origin) or nil.
+func (r *ResourceNode) LookupOrigin(origin string) *Node { return r.origins.lookup(origin) }
+
+// Entrance returns the node of (resource, entrance), creating it on first use.
+func (r *ResourceNode) Entrance(entrance string) *Node { return r.entrances.getOrCreate(entrance) }
+
+// LookupEntrance returns the node of (resource, entrance) or nil.
+func (r *ResourceNode) LookupEntrance(entrance string) *Node { return r.entrances.lookup(entrance) }
+
+// nodeMap is a copy-on-write map: reads are one atomic load and a map lookup;
+// writes, which happen once per new key, copy the map under a mutex.
+type nodeMap struct {
+	m  atomic.Pointer[map[string]*Node]
+	mu sync.Mutex
+}
+
+func (nm *nodeMap) lookup(k string) *Node {
+	if m := nm.m.Load(); m != nil {
+		return (*m)[k]
+	}
+	return nil
+}
+
+func (nm *nodeMap) getOrCreate(k string) *Node {
+	if n := nm.lookup(k); n != nil {
+		return n
+	}
+	nm.mu.Lock()
+	defer nm.mu.Unlock()
+	old := nm.m.Load()
+	if old != nil {
+		if n := (*old)[k]; n != nil {
+			return n
+		}
+	}
+	next := make(map[string]*Node, 1+lenOf(old))
+	if old != nil {
+		for kk, v := range *old {
+			next[kk] = v
+		}
+	}
+	n := NewNode()
+	next[k] = n
+	nm.m.Store(&next)
+	return n
+}
+
+func lenOf(m *map[string]*Node) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
+}
+
+// DefaultMaxResources bounds the number of distinct resources a Registry tracks,
+// so that resource names built from request data cannot exhaust memory.
+const DefaultMaxResources = 6000
+
+// Registry maps resource names to their nodes. Lookups are lock-free.
+type Registry struct {
+	m   atomic.Pointer[map[string]*ResourceNode]
+	mu  sync.Mutex
+	max int
+}
+
+// NewRegistry returns a registry tracking at most max resources (<= 0: the default).
+func NewRegistry(max int) *Registry {
+	if max <= 0 {
+		max = DefaultMaxResources
+	}
+	r := &Registry{max: max}
+	empty := map[string]*ResourceNode{}
+	r.m.Store(&empty)
+	return r
+}
+
+// Lookup returns the node of resource or nil.
+func (r *Registry) Lookup(resource string) *ResourceNode {
+	return (*r.m.Load())[resource]
+}
+
+// GetOrCreate returns the node of resource, creating it on first use. It returns
+// nil when the registry is full.
+func (r *Registry) GetOrCreate(resource string) *ResourceNode {
+	if n := r.Lookup(resource); n != nil {
+		return n
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.m.Load()
+	if n := old[resource]; n != nil {
+		return n
+	}
+	if len(old) >= r.max {
+		return nil
+	}
+	next := make(map[string]*ResourceNode, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	n := &ResourceNode{Name: resource, Node: NewNode()}
+	next[resource] = n
+	r.m.Store(&next)
+	return n
+}
+
+// Len is the number of tracked resources.
+func (r *Registry) Len() int { return len(*r.m.Load()) }
+
+// Range calls fn for every tracked resource until fn returns false.
+func (r *Registry) Range(fn func(*ResourceNode) bool) {
+	for _, v := range *r.m.Load() {
+		if !fn(v) {
+			return
+		}
+	}
+}
