@@ -1,6 +1,7 @@
 package converter
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -19,6 +20,9 @@ type Codec[T any] interface {
 	// Equal reports whether two decoded values mean the same rules.
 	Equal(a, b T) bool
 }
+
+// ErrUnreadable is wrapped by Decode errors: the payload could not be read at all.
+var ErrUnreadable = errors.New("rulesync: payload unreadable")
 
 // UnknownKey is a key the decoder did not recognise.
 type UnknownKey struct {

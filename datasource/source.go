@@ -3,6 +3,8 @@ package datasource
 import (
 	"context"
 	"errors"
+
+	"github.com/rulesync/rulesync/converter"
 )
 
 // Snapshot is what a Source holds at one moment.
@@ -55,7 +57,7 @@ var (
 	// ErrClosed: the datasource or source was closed.
 	ErrClosed = errors.New("rulesync: closed")
 	// ErrUnreadable: a payload could not be decoded at all; the last good rules stay.
-	ErrUnreadable = errors.New("rulesync: payload unreadable")
+	ErrUnreadable = converter.ErrUnreadable
 	// ErrInvalid: a value given to Write failed validation and was not written.
 	ErrInvalid = errors.New("rulesync: invalid rules")
 )
