@@ -1,0 +1,96 @@
+package param
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/stat"
+)
+
+// Sentinel's bounds on the values tracked per rule: 4000 per second of the
+// rule's duration, at most 200,000.
+const (
+	baseTrackedValues = 4000
+	maxTrackedValues  = 200_000
+)
+
+// Option configures a Manager.
+type Option func(*options)
+
+type options struct {
+	maxValues int // 0: Sentinel's default, scaled by durationInSec
+	logger    *slog.Logger
+	family    base.Family
+}
+
+// WithMaxTrackedValues bounds the number of distinct values each rule tracks;
+// the least recently used value is forgotten first. n <= 0 keeps the default,
+// 4000 per second of the rule's durationInSec, at most 200,000.
+func WithMaxTrackedValues(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.maxValues = n
+		}
+	}
+}
+
+// WithLogger sets where the manager logs dropped exception items and rejected
+// rules. The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
+
+// WithFamily sets the family named in the BlockErrors the manager returns
+// (default base.FamilyParam). The gateway uses it to check its own rules,
+// converted to param rules, under base.FamilyGateway.
+func WithFamily(f base.Family) Option {
+	return func(o *options) {
+		if f != "" {
+			o.family = f
+		}
+	}
+}
+
+// Manager holds the hot-param rules in force and checks calls against them.
+// Its methods are safe for concurrent use; Check and Exit take no lock that
+// Load holds.
+type Manager struct {
+	clock stat.Clock
+	opts  options
+	mu    sync.Mutex // serializes Load
+	set   atomic.Pointer[ruleSet]
+}
+
+// NewManager returns a Manager with no rules, reading time from clock
+// (stat.SystemClock{} when nil).
+func NewManager(clock stat.Clock, opts ...Option) *Manager {
+	if clock == nil {
+		clock = stat.SystemClock{}
+	}
+	m := &Manager{clock: clock, opts: options{family: base.FamilyParam}}
+	for _, o := range opts {
+		o(&m.opts)
+	}
+	if m.opts.logger == nil {
+		m.opts.logger = slog.Default()
+	}
+	m.set.Store(&ruleSet{})
+	return m
+}
+
+// Rules returns a copy of the rules in force, in load order.
+func (m *Manager) Rules() []Rule {
+	s := m.set.Load()
+	out := make([]Rule, len(s.rules))
+	for i, r := range s.rules {
+		out[i] = r
+		out[i].ParamFlowItemList = append([]Item(nil), r.ParamFlowItemList...)
+	}
+	return out
+}
