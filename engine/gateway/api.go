@@ -1,0 +1,231 @@
+package gateway
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/rulesync/rulesync/engine/base"
+)
+
+// pathPredicate is one compiled path item of an API definition.
+type pathPredicate struct {
+	strategy int
+	pattern  string
+	ant      *antPattern    // PREFIX with wildcards
+	re       *regexp.Regexp // REGEX
+}
+
+func compilePredicate(it PredicateItem) (pathPredicate, error) {
+	p := pathPredicate{strategy: it.MatchStrategy, pattern: it.Pattern}
+	switch it.MatchStrategy {
+	case URLMatchExact:
+	case URLMatchPrefix:
+		if hasAntWildcard(it.Pattern) {
+			ap, err := compileAnt(it.Pattern)
+			if err != nil {
+				return p, err
+			}
+			p.ant = ap
+		}
+	case URLMatchRegex:
+		// Sentinel matches the whole path (Java's Pattern.matches).
+		re, err := regexp.Compile(`^(?:` + it.Pattern + `)$`)
+		if err != nil {
+			return p, fmt.Errorf("regex %q does not compile: %w", it.Pattern, err)
+		}
+		p.re = re
+	default:
+		return p, fmt.Errorf("matchStrategy %d is not 0..2", it.MatchStrategy)
+	}
+	return p, nil
+}
+
+func (p *pathPredicate) match(sp *splitPathInfo) bool {
+	switch p.strategy {
+	case URLMatchExact:
+		return sp.path == p.pattern
+	case URLMatchPrefix:
+		if p.ant != nil {
+			return p.ant.match(sp)
+		}
+		// A PREFIX pattern without wildcards is a plain string prefix.
+		return strings.HasPrefix(sp.path, p.pattern)
+	case URLMatchRegex:
+		return p.re.MatchString(sp.path)
+	}
+	return false
+}
+
+type compiledAPI struct {
+	name  string
+	preds []pathPredicate // group items are flattened: any item matches
+}
+
+func (a *compiledAPI) match(sp *splitPathInfo) bool {
+	for i := range a.preds {
+		if a.preds[i].match(sp) {
+			return true
+		}
+	}
+	return false
+}
+
+// APIMatcher is an immutable, compiled set of API definitions. It is safe for
+// concurrent use.
+type APIMatcher struct {
+	defs   []APIDefinition
+	apis   []compiledAPI
+	anyAnt bool // some predicate needs the path split into segments
+}
+
+// NewAPIMatcher validates and compiles defs. Invalid definitions (blank name,
+// missing predicates, a bad match strategy, a regular expression or an Ant
+// template that does not compile) are skipped and reported; a definition equal
+// to an earlier one of the same name is a duplicate; a different definition
+// reusing an earlier name is rejected, the first one stays in force.
+func NewAPIMatcher(defs []APIDefinition) (*APIMatcher, base.LoadReport) {
+	var rep base.LoadReport
+	m := &APIMatcher{}
+	index := make(map[string]int, len(defs))
+	for i, d := range defs {
+		if err := d.Validate(); err != nil {
+			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: d.APIName, Reason: err.Error()})
+			continue
+		}
+		if j, ok := index[d.APIName]; ok {
+			if apiEqual(m.defs[j], d) {
+				rep.Duplicates++
+				continue
+			}
+			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: d.APIName,
+				Reason: fmt.Sprintf("%v: apiName %q is already defined by an earlier, different definition", ErrInvalidAPI, d.APIName)})
+			continue
+		}
+		api := compiledAPI{name: d.APIName}
+		err := flatten(d.PredicateItems, func(it PredicateItem) error {
+			p, err := compilePredicate(it)
+			if err != nil {
+				return err
+			}
+			api.preds = append(api.preds, p)
+			return nil
+		})
+		if err != nil {
+			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: d.APIName,
+				Reason: fmt.Sprintf("%v: %s: %v", ErrInvalidAPI, d.APIName, err)})
+			continue
+		}
+		for _, p := range api.preds {
+			if p.ant != nil {
+				m.anyAnt = true
+			}
+		}
+		index[d.APIName] = len(m.defs)
+		m.defs = append(m.defs, cloneAPI(d))
+		m.apis = append(m.apis, api)
+	}
+	rep.Loaded = len(m.defs)
+	return m, rep
+}
+
+func flatten(items []PredicateItem, fn func(PredicateItem) error) error {
+	for _, it := range items {
+		if it.IsGroup() {
+			if err := flatten(it.Items, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cloneAPI(d APIDefinition) APIDefinition {
+	d.PredicateItems = cloneItems(d.PredicateItems)
+	return d
+}
+
+func cloneItems(items []PredicateItem) []PredicateItem {
+	if items == nil {
+		return nil
+	}
+	out := make([]PredicateItem, len(items))
+	for i, it := range items {
+		it.Items = cloneItems(it.Items)
+		out[i] = it
+	}
+	return out
+}
+
+// apiEqual compares two definitions; predicate order does not matter, as
+// Sentinel keeps them in a set.
+func apiEqual(a, b APIDefinition) bool {
+	if a.APIName != b.APIName {
+		return false
+	}
+	return itemsEqual(a.PredicateItems, b.PredicateItems)
+}
+
+func itemsEqual(a, b []PredicateItem) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	used := make([]bool, len(b))
+outer:
+	for _, x := range a {
+		for j, y := range b {
+			if !used[j] && x.Pattern == y.Pattern && x.MatchStrategy == y.MatchStrategy &&
+				x.IsGroup() == y.IsGroup() && itemsEqual(x.Items, y.Items) {
+				used[j] = true
+				continue outer
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// Definitions returns a copy of the definitions in force, in load order.
+func (m *APIMatcher) Definitions() []APIDefinition {
+	if m == nil {
+		return nil
+	}
+	out := make([]APIDefinition, len(m.defs))
+	for i, d := range m.defs {
+		out[i] = cloneAPI(d)
+	}
+	return out
+}
+
+// Has reports whether an API of that name is defined.
+func (m *APIMatcher) Has(name string) bool {
+	if m == nil {
+		return false
+	}
+	return slices.ContainsFunc(m.apis, func(a compiledAPI) bool { return a.name == name })
+}
+
+// Match appends to dst the name of every API one of whose predicates matches
+// path, in load order, and returns the extended slice. It does not allocate
+// when dst has room and the path has at most 32 segments.
+func (m *APIMatcher) Match(path string, dst []string) []string {
+	if m == nil || len(m.apis) == 0 {
+		return dst
+	}
+	sp := splitPathInfo{path: path}
+	var buf [maxStackSegs][2]int32
+	if m.anyAnt {
+		sp.segs = splitPath(path, buf[:0])
+	}
+	for i := range m.apis {
+		if m.apis[i].match(&sp) {
+			dst = append(dst, m.apis[i].name)
+		}
+	}
+	return dst
+}
