@@ -1,0 +1,114 @@
+package authority
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rulesync/rulesync/engine/base"
+)
+
+// checker is one loaded rule with its origin list parsed once.
+type checker struct {
+	rule    Rule
+	origins map[string]struct{}
+}
+
+func newChecker(r Rule) *checker {
+	c := &checker{rule: r, origins: make(map[string]struct{})}
+	for o := range strings.SplitSeq(r.LimitApp, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.origins[o] = struct{}{}
+		}
+	}
+	return c
+}
+
+// pass reports whether origin may call under this rule.
+func (c *checker) pass(origin string) bool {
+	_, listed := c.origins[origin]
+	if c.rule.Strategy == StrategyBlack {
+		return origin == "" || !listed
+	}
+	return origin != "" && listed
+}
+
+type ruleSet struct {
+	rules []Rule
+	index *index[*checker]
+}
+
+// Manager holds the authority rules in force. The zero value is not usable;
+// call NewManager.
+type Manager struct {
+	mu  sync.Mutex // serializes Load
+	set atomic.Pointer[ruleSet]
+}
+
+// NewManager returns a manager with no rules.
+func NewManager() *Manager {
+	m := &Manager{}
+	m.set.Store(&ruleSet{index: newIndex[*checker]()})
+	return m
+}
+
+// Load replaces the rules in force. Invalid rules are skipped and reported with
+// their index; duplicates (equal but for id) collapse into the first.
+func (m *Manager) Load(rules []Rule) base.LoadReport {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var rep base.LoadReport
+	next := &ruleSet{index: newIndex[*checker]()}
+	seen := make(map[Rule]struct{}, len(rules))
+	for i, r := range rules {
+		if err := r.Validate(); err != nil {
+			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: err.Error()})
+			continue
+		}
+		k := r.Key()
+		if _, dup := seen[k]; dup {
+			rep.Duplicates++
+			continue
+		}
+		seen[k] = struct{}{}
+		var re *regexp.Regexp
+		if r.Regex {
+			re = regexp.MustCompile(r.Resource) // Validate compiled it already
+		}
+		next.rules = append(next.rules, r)
+		next.index.add(r.Resource, re, newChecker(r))
+	}
+	rep.Loaded = len(next.rules)
+	m.set.Store(next)
+	return rep
+}
+
+// Rules returns a copy of the rules in force.
+func (m *Manager) Rules() []Rule { return slices.Clone(m.set.Load().rules) }
+
+// Check returns a BlockError when c.Origin fails any authority rule of
+// c.Resource, nil otherwise.
+func (m *Manager) Check(c *base.Context) *base.BlockError {
+	for _, ch := range m.set.Load().index.lookup(c.Resource) {
+		if !ch.pass(c.Origin) {
+			return ch.blockError(c)
+		}
+	}
+	return nil
+}
+
+func (ch *checker) blockError(c *base.Context) *base.BlockError {
+	var reason string
+	switch {
+	case ch.rule.Strategy == StrategyBlack:
+		reason = fmt.Sprintf("origin %q is on the black list", c.Origin)
+	case c.Origin == "":
+		reason = "the call has no origin and the resource has a white list"
+	default:
+		reason = fmt.Sprintf("origin %q is not on the white list", c.Origin)
+	}
+	return &base.BlockError{Family: base.FamilyAuthority, Resource: c.Resource, Rule: ch.rule, Reason: reason}
+}
