@@ -11,12 +11,13 @@ import (
 type Node struct {
 	second  *Window
 	seconds *Window
+	waiting *Window // tokens promised to future buckets by prioritized requests
 	threads atomic.Int64
 }
 
 // NewNode returns an empty node.
 func NewNode() *Node {
-	return &Node{second: NewWindow(2, 1000), seconds: NewWindow(2, 2000)}
+	return &Node{second: NewWindow(2, 1000), seconds: NewWindow(2, 2000), waiting: NewWindow(2, 1000)}
 }
 
 // AddPass counts n admitted requests and raises the concurrency by n.

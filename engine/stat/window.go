@@ -149,6 +149,18 @@ func (w *Window) MinRT(nowMs int64) int64 {
 	return m
 }
 
+// FutureSum returns the count of e in buckets that start after nowMs (counts
+// added ahead of time, as prioritized requests do when they borrow).
+func (w *Window) FutureSum(nowMs int64, e Event) int64 {
+	var s int64
+	for i := range w.buckets {
+		if b := w.buckets[i].Load(); b != nil && b.start > nowMs && b.start-nowMs <= w.intervalMs {
+			s += b.counts[e].Load()
+		}
+	}
+	return s
+}
+
 // BucketSum returns the count of e in the bucket that starts at startMs, or 0 if
 // that bucket is no longer held.
 func (w *Window) BucketSum(startMs int64, e Event) int64 {

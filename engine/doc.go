@@ -1,0 +1,18 @@
+// Package engine is a Sentinel-style flow-control engine: Entry checks a call
+// against the rule families (authority, system, gateway, hot param, flow,
+// degrade, in Sentinel's slot order), counts it in sliding-window statistics, and
+// Exit records its response time and outcome.
+//
+//	e := engine.New()
+//	ctx = engine.WithOrigin(ctx, "appA")
+//	en, err := e.Entry(ctx, "GET:/orders", engine.Inbound())
+//	if err != nil {
+//		var be *engine.BlockError
+//		errors.As(err, &be) // which family and rule blocked the call
+//		return
+//	}
+//	defer en.Exit()
+//
+// Rules are loaded into the managers returned by Flow, Degrade, and so on; a
+// reload swaps an immutable rule set atomically, so Entry never waits for it.
+package engine

@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/flow"
+	"github.com/rulesync/rulesync/engine/stat"
+)
+
+// BlockError is returned by Entry when a rule blocks a call; errors.As finds it
+// and errors.Is(err, ErrBlocked) matches it.
+type BlockError = base.BlockError
+
+// ErrBlocked matches every *BlockError with errors.Is.
+var ErrBlocked = base.ErrBlocked
+
+// Engine checks calls against the rule families and keeps their statistics.
+// It is safe for concurrent use.
+type Engine struct {
+	clock   stat.Clock
+	log     *slog.Logger
+	reg     *stat.Registry
+	inbound *stat.Node
+
+	flow *flow.Manager
+
+	pool     sync.Pool
+	fullOnce sync.Once
+	closed   atomic.Bool
+}
+
+// New returns an engine with no rules loaded.
+func New(opts ...Option) *Engine {
+	cfg := config{clock: stat.SystemClock{}, logger: slog.Default()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e := &Engine{
+		clock:   cfg.clock,
+		log:     cfg.logger,
+		reg:     stat.NewRegistry(cfg.maxResources),
+		inbound: stat.NewNode(),
+	}
+	e.flow = flow.NewManager(e.clock, e.reg)
+	e.pool.New = func() any { return new(Entry) }
+	return e
+}
+
+var defaultEngine = sync.OnceValue(func() *Engine { return New() })
+
+// Default returns a process-wide engine with default options, created on first use.
+func Default() *Engine { return defaultEngine() }
+
+// Flow returns the flow rule manager.
+func (e *Engine) Flow() *flow.Manager { return e.flow }
+
+// Registry returns the per-resource statistics.
+func (e *Engine) Registry() *stat.Registry { return e.reg }
+
+// InboundNode returns the statistics of all inbound calls (those entered with
+// Inbound()), which system rules read.
+func (e *Engine) InboundNode() *stat.Node { return e.inbound }
+
+// Clock returns the clock the engine reads.
+func (e *Engine) Clock() stat.Clock { return e.clock }
+
+// Close stops the engine's background work. Entry keeps working after Close,
+// without refreshed system metrics. Close is idempotent.
+func (e *Engine) Close() error {
+	if !e.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	return nil
+}

@@ -1,0 +1,253 @@
+package flow
+
+import (
+	"cmp"
+	"regexp"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/stat"
+)
+
+// Manager holds the flow rules in force and checks calls against them.
+// The zero value is not usable; call NewManager.
+type Manager struct {
+	clock stat.Clock
+	reg   *stat.Registry
+	mu    sync.Mutex // serializes Load; Check never takes it
+	set   atomic.Pointer[ruleSet]
+}
+
+// NewManager returns a manager that reads time from clock and the statistics of
+// related resources (strategy RELATE) from reg. A nil clock means the system
+// clock; a nil reg means relate rules find no statistics and pass.
+func NewManager(clock stat.Clock, reg *stat.Registry) *Manager {
+	if clock == nil {
+		clock = stat.SystemClock{}
+	}
+	if reg == nil {
+		reg = stat.NewRegistry(0)
+	}
+	m := &Manager{clock: clock, reg: reg}
+	m.set.Store(&ruleSet{})
+	return m
+}
+
+// compiledRule is a loaded rule with what the hot path needs precomputed.
+type compiledRule struct {
+	rule     Rule
+	key      Rule
+	boxed    any // rule as an interface value, made once so a block does not allocate it
+	limitApp string
+	re       *regexp.Regexp // anchored pattern for regex resources
+	ctrl     controller
+}
+
+// resourceRules are the rules that apply to one resource, in check order.
+type resourceRules struct {
+	rules []*compiledRule
+	// named holds the specific origins that some rule of the resource names;
+	// a limitApp "other" rule applies to every origin not in it.
+	named []string
+}
+
+// ruleSet is immutable once published.
+type ruleSet struct {
+	rules []Rule                    // in force, in load order
+	byKey map[Rule]*compiledRule    // for carrying controllers over a reload
+	exact map[string]*resourceRules // resource -> rules, regex rules that match included
+	regex []*compiledRule
+	cache *matchCache // resources met at run time that regex rules may match
+}
+
+// Load replaces the rules in force. Invalid rules are skipped and reported;
+// duplicates (equal keys) collapse to the first; a rule equal to one already in
+// force keeps its controller state, every other rule starts fresh.
+func (m *Manager) Load(rules []Rule) base.LoadReport {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.set.Load()
+	var rep base.LoadReport
+	next := &ruleSet{byKey: make(map[Rule]*compiledRule, len(rules)), exact: map[string]*resourceRules{}}
+	var ordered []*compiledRule
+	for i, r := range rules {
+		if err := r.Validate(); err != nil {
+			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: err.Error()})
+			continue
+		}
+		k := r.Key()
+		if _, dup := next.byKey[k]; dup {
+			rep.Duplicates++
+			continue
+		}
+		cr := &compiledRule{rule: r, key: k, boxed: r, limitApp: k.LimitApp}
+		if prev := old.byKey[k]; prev != nil {
+			cr.ctrl = prev.ctrl
+			rep.Kept++
+		} else {
+			cr.ctrl = newController(r, m.clock)
+		}
+		if r.Regex {
+			// Validate compiled the bare pattern; Sentinel matches the whole name.
+			re, err := regexp.Compile(`^(?:` + r.Resource + `)$`)
+			if err != nil {
+				rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: err.Error()})
+				continue
+			}
+			cr.re = re
+			next.regex = append(next.regex, cr)
+		}
+		next.byKey[k] = cr
+		next.rules = append(next.rules, r)
+		ordered = append(ordered, cr)
+	}
+	byResource := map[string][]*compiledRule{}
+	for _, cr := range ordered {
+		if cr.re == nil {
+			byResource[cr.rule.Resource] = append(byResource[cr.rule.Resource], cr)
+		}
+	}
+	for res, list := range byResource {
+		next.exact[res] = next.build(res, list)
+	}
+	if len(next.regex) > 0 {
+		next.cache = newMatchCache(defaultMatchCacheSize)
+	}
+	rep.Loaded = len(next.rules)
+	m.set.Store(next)
+	return rep
+}
+
+// build orders the rules of res (its exact rules plus every regex rule that
+// matches it) as Sentinel does: specific origins, then "other", then "default".
+func (s *ruleSet) build(res string, exact []*compiledRule) *resourceRules {
+	list := slices.Clone(exact)
+	for _, cr := range s.regex {
+		if cr.re.MatchString(res) {
+			list = append(list, cr)
+		}
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(list, func(a, b *compiledRule) int { return cmp.Compare(rank(a.limitApp), rank(b.limitApp)) })
+	rr := &resourceRules{rules: list}
+	for _, cr := range list {
+		if rank(cr.limitApp) == 0 && !slices.Contains(rr.named, cr.limitApp) {
+			rr.named = append(rr.named, cr.limitApp)
+		}
+	}
+	return rr
+}
+
+func rank(limitApp string) int {
+	switch limitApp {
+	case base.LimitAppDefault:
+		return 2
+	case base.LimitAppOther:
+		return 1
+	}
+	return 0
+}
+
+// lookup returns the rules that apply to res, or nil.
+func (s *ruleSet) lookup(res string) *resourceRules {
+	if rr, ok := s.exact[res]; ok {
+		return rr
+	}
+	if s.cache == nil {
+		return nil
+	}
+	if rr, ok := s.cache.get(res); ok {
+		return rr
+	}
+	rr := s.build(res, nil)
+	s.cache.put(res, rr)
+	return rr
+}
+
+// Rules returns a copy of the rules in force, in load order.
+func (m *Manager) Rules() []Rule {
+	return slices.Clone(m.set.Load().rules)
+}
+
+// Check reports the first rule of c.Resource that blocks the call, or nil. Rules
+// of a resource are checked in Sentinel's order. A rate-limited or prioritized
+// call may wait on the clock before passing; c.NowMs then moves to the time it
+// passes.
+func (m *Manager) Check(c *base.Context) *base.BlockError {
+	rr := m.set.Load().lookup(c.Resource)
+	if rr == nil {
+		return nil
+	}
+	for _, cr := range rr.rules {
+		if cr.rule.ClusterMode && !cr.rule.ClusterConfig.FallbackToLocalWhenFail {
+			// No token server is wired to this manager: Sentinel passes a cluster
+			// rule that may not fall back to a local check.
+			continue
+		}
+		node := m.selectNode(cr, rr, c)
+		if node == nil {
+			continue
+		}
+		if reason := cr.ctrl.check(c, node); reason != "" {
+			return &base.BlockError{Family: base.FamilyFlow, Resource: c.Resource, Rule: cr.boxed, Reason: reason}
+		}
+	}
+	return nil
+}
+
+// selectNode returns the statistics rule cr reads for call c, or nil when the
+// rule does not apply to the call (Sentinel's selectNodeByRequesterAndStrategy).
+func (m *Manager) selectNode(cr *compiledRule, rr *resourceRules, c *base.Context) *stat.Node {
+	switch cr.limitApp {
+	case base.LimitAppDefault:
+		if cr.rule.Strategy == StrategyDirect {
+			if c.Node == nil {
+				return nil
+			}
+			return c.Node.Node
+		}
+	case base.LimitAppOther:
+		if c.Origin == "" || slices.Contains(rr.named, c.Origin) {
+			return nil
+		}
+		if cr.rule.Strategy == StrategyDirect {
+			return originNode(c)
+		}
+	default:
+		if cr.limitApp != c.Origin {
+			return nil
+		}
+		if cr.rule.Strategy == StrategyDirect {
+			return originNode(c)
+		}
+	}
+	return m.referenceNode(cr, c)
+}
+
+func originNode(c *base.Context) *stat.Node {
+	if c.Node == nil || c.Origin == "" {
+		return nil
+	}
+	return c.Node.Origin(c.Origin)
+}
+
+// referenceNode serves RELATE (the other resource's node) and CHAIN (this
+// resource's node under the entrance, only when the call came through it).
+func (m *Manager) referenceNode(cr *compiledRule, c *base.Context) *stat.Node {
+	ref := cr.rule.RefResource
+	switch cr.rule.Strategy {
+	case StrategyRelate:
+		if rn := m.reg.Lookup(ref); rn != nil {
+			return rn.Node
+		}
+	case StrategyChain:
+		if c.Entrance == ref && c.Node != nil {
+			return c.Node.Entrance(ref)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"log/slog"
+
+	"github.com/rulesync/rulesync/engine/stat"
+)
+
+// Option configures an Engine.
+type Option func(*config)
+
+type config struct {
+	clock        stat.Clock
+	logger       *slog.Logger
+	maxResources int
+}
+
+// WithClock sets the clock the engine and its rule families read; tests pass a
+// *stat.ManualClock. The default is stat.SystemClock.
+func WithClock(c stat.Clock) Option {
+	return func(cfg *config) {
+		if c != nil {
+			cfg.clock = c
+		}
+	}
+}
+
+// WithLogger sets the logger for the engine's rare events (the resource limit
+// reached). The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(cfg *config) {
+		if l != nil {
+			cfg.logger = l
+		}
+	}
+}
+
+// WithMaxResources bounds how many distinct resources get statistics (default
+// stat.DefaultMaxResources). Calls on resources past the bound are still checked
+// against rules that do not need the resource's own statistics, but are not counted.
+func WithMaxResources(n int) Option {
+	return func(cfg *config) { cfg.maxResources = n }
+}
+
+type entryOptKind uint8
+
+const (
+	optInbound entryOptKind = iota + 1
+	optCount
+	optPrioritized
+	optArgs
+)
+
+// EntryOption adjusts one Entry. It is a small value rather than a closure so
+// that passing options does not allocate.
+type EntryOption struct {
+	kind entryOptKind
+	n    int64
+	args []any
+}
+
+// Inbound marks the call as inbound traffic, which system rules and the
+// engine's inbound statistics cover.
+func Inbound() EntryOption { return EntryOption{kind: optInbound} }
+
+// WithCount acquires n tokens instead of 1 (n < 1 is treated as 1).
+func WithCount(n int64) EntryOption { return EntryOption{kind: optCount, n: n} }
+
+// Prioritized lets a call that a QPS flow rule would block wait for room in the
+// next statistics bucket (up to 500 ms) instead.
+func Prioritized() EntryOption { return EntryOption{kind: optPrioritized} }
+
+// WithArgs passes the call's arguments for hot-parameter rules.
+func WithArgs(args ...any) EntryOption { return EntryOption{kind: optArgs, args: args} }
+
+// ExitOption adjusts one Exit.
+type ExitOption struct {
+	err error
+}
+
+// WithError records the business error the call ended with; a nil err records a
+// success. Degrade rules count these errors.
+func WithError(err error) ExitOption { return ExitOption{err: err} }
