@@ -1,0 +1,452 @@
+package datasource
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rulesync/rulesync/converter"
+	"github.com/rulesync/rulesync/property"
+)
+
+// Health is the state of a datasource's connection to its source.
+type Health int
+
+// Health values.
+const (
+	HealthIdle       Health = iota // not started
+	HealthConnecting               // reading the full value
+	HealthWatching                 // watching for changes
+	HealthBackingOff               // waiting before the next attempt after a failure
+	HealthClosed                   // closed
+)
+
+// String returns a short lower-case name such as "watching".
+func (h Health) String() string {
+	switch h {
+	case HealthIdle:
+		return "idle"
+	case HealthConnecting:
+		return "connecting"
+	case HealthWatching:
+		return "watching"
+	case HealthBackingOff:
+		return "backing-off"
+	case HealthClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("Health(%d)", int(h))
+}
+
+// Status is a point-in-time view of a datasource.
+type Status struct {
+	Name     string
+	Revision string // revision of the last snapshot taken from the source
+	Exists   bool   // whether that snapshot had a value
+	// LastSuccess is when a value was last applied from the source or a write.
+	LastSuccess time.Time
+	// LastError is the most recent failure (read, watch, decode); a later
+	// successful load clears it. Sources keep credentials out of their errors.
+	LastError     error
+	RuleCount     int // rules in force (see Counter)
+	Rejected      int // rules left out of the last applied payload
+	Health        Health
+	UsingSnapshot bool // the rules in force came from the local snapshot, not the source
+}
+
+// Counter may be implemented by a Codec to count the rules of a value. Without
+// it, slices, maps and arrays count their elements and other types count 0.
+type Counter[T any] interface {
+	Count(v T) int
+}
+
+// DataSource keeps a Property in sync with a Source through a Codec. Create it
+// with New, call Start once, and Close when done.
+type DataSource[T any] struct {
+	src   Source
+	codec converter.Codec[T]
+	o     options
+	log   *slog.Logger
+	prop  *property.Property[T]
+
+	// applyMu serializes every change of the applied state, whether it comes
+	// from the watch loop or from a Write, so that updates reach the property in
+	// one order.
+	applyMu  sync.Mutex
+	seen     Snapshot // last snapshot taken from the source (or written); Data is our copy
+	seenSet  bool
+	haveGood bool // the property holds a value from the source or the snapshot
+
+	statusMu sync.Mutex
+	status   Status
+
+	lifeMu  sync.Mutex
+	started bool
+	closed  atomic.Bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// New returns a datasource reading src through codec. Nothing happens until Start.
+func New[T any](src Source, codec converter.Codec[T], opts ...Option) *DataSource[T] {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.pollInterval > 0 {
+		src = Poll(src, o.pollInterval)
+	}
+	log := o.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &DataSource[T]{
+		src:   src,
+		codec: codec,
+		o:     o,
+		log:   log.With("datasource", o.name),
+		prop:  property.New(property.WithEqual(codec.Equal)),
+	}
+	d.status = Status{Name: o.name, Health: HealthIdle}
+	return d
+}
+
+// Property returns the property that holds the rules in force.
+func (d *DataSource[T]) Property() *property.Property[T] { return d.prop }
+
+// Name returns the datasource's name.
+func (d *DataSource[T]) Name() string { return d.o.name }
+
+// Status returns the current status.
+func (d *DataSource[T]) Status() Status {
+	d.statusMu.Lock()
+	defer d.statusMu.Unlock()
+	return d.status
+}
+
+// Start reads the source once, bounded by ctx and WithInitialTimeout, applies
+// what it finds, and then keeps the property in sync in a background goroutine
+// until Close. ctx only bounds the initial load; cancelling it later does not
+// stop the background sync.
+//
+// A missing key starts empty without error. When the source cannot be read (or
+// its payload cannot be decoded) and a snapshot from WithSnapshotDir exists,
+// the snapshot is applied and Start returns nil; otherwise Start returns the
+// error. In both cases the datasource keeps trying the source in the background,
+// so call Close even when Start fails.
+func (d *DataSource[T]) Start(ctx context.Context) error {
+	d.lifeMu.Lock()
+	if d.closed.Load() {
+		d.lifeMu.Unlock()
+		return fmt.Errorf("datasource %q: %w", d.o.name, ErrClosed)
+	}
+	if d.started {
+		d.lifeMu.Unlock()
+		return fmt.Errorf("datasource %q: already started", d.o.name)
+	}
+	d.started = true
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.cancel = cancel
+	d.done = make(chan struct{})
+	d.lifeMu.Unlock()
+
+	d.setHealth(HealthConnecting)
+	rctx, rcancel := context.WithTimeout(ctx, d.o.initialTimeout)
+	snap, err := d.src.Read(rctx)
+	rcancel()
+	connected := err == nil
+	var startErr error
+	if connected {
+		startErr = d.apply(snap)
+	} else {
+		startErr = fmt.Errorf("datasource %q: initial read: %w", d.o.name, err)
+		d.sourceError(startErr)
+	}
+	if startErr != nil && d.o.snapshotDir != "" && !d.hasGood() {
+		if d.loadSnapshot(startErr) {
+			startErr = nil
+		}
+	}
+	go d.run(loopCtx, connected)
+	return startErr
+}
+
+func (d *DataSource[T]) hasGood() bool {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	return d.haveGood
+}
+
+// run is the sync loop: watch, and after any failure back off, read the full
+// value again and watch from there.
+func (d *DataSource[T]) run(ctx context.Context, connected bool) {
+	defer close(d.done)
+	bo := backoff{initial: d.o.backoffInitial, max: d.o.backoffMax}
+	needRead, failed := !connected, !connected
+	if needRead {
+		d.setHealth(HealthBackingOff)
+		if !sleep(ctx, bo.next()) {
+			return
+		}
+	}
+	for {
+		if needRead {
+			d.setHealth(HealthConnecting)
+			s, err := d.src.Read(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				d.sourceError(fmt.Errorf("datasource %q: read: %w", d.o.name, err))
+				d.setHealth(HealthBackingOff)
+				if !sleep(ctx, bo.next()) {
+					return
+				}
+				continue
+			}
+			_ = d.apply(s) // failures are recorded in Status and events
+			if failed {
+				d.emit(Event{Kind: Reconnected, Revision: s.Revision})
+				d.log.Info("reconnected", "revision", s.Revision)
+				failed = false
+			}
+			needRead = false
+		}
+		d.setHealth(HealthWatching)
+		began := time.Now()
+		var emitted atomic.Bool
+		err := d.src.Watch(ctx, d.from(), func(s Snapshot) {
+			emitted.Store(true)
+			_ = d.apply(s)
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("watch ended")
+		}
+		// A watch that worked for a while earns a fresh backoff; one that fails
+		// at once keeps growing it.
+		if emitted.Load() || time.Since(began) > d.o.backoffMax {
+			bo.reset()
+		}
+		d.sourceError(fmt.Errorf("datasource %q: watch: %w", d.o.name, err))
+		failed = true
+		d.setHealth(HealthBackingOff)
+		if !sleep(ctx, bo.next()) {
+			return
+		}
+		needRead = true
+	}
+}
+
+func (d *DataSource[T]) from() Snapshot {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	return d.seen
+}
+
+// apply takes one snapshot through dedupe, ordering and decoding into the
+// property. It returns the decode error of an unreadable payload.
+func (d *DataSource[T]) apply(s Snapshot) error {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	if d.seenSet {
+		if d.older(s.Revision) {
+			d.log.Debug("dropped stale snapshot", "revision", s.Revision, "applied", d.seen.Revision)
+			return nil
+		}
+		if s.Exists == d.seen.Exists && bytes.Equal(s.Data, d.seen.Data) {
+			// Same content (e.g. our own write's echo): nothing to apply, but a
+			// newer revision must be remembered so that the next Write expects it.
+			if s.Revision != d.seen.Revision {
+				d.seen.Revision = s.Revision
+				d.updateStatus(func(st *Status) { st.Revision = s.Revision })
+			}
+			return nil
+		}
+	}
+	d.seen = Snapshot{Data: bytes.Clone(s.Data), Revision: s.Revision, Exists: s.Exists}
+	d.seenSet = true
+
+	if !s.Exists {
+		if d.haveGood && d.o.keepOnDelete {
+			d.updateStatus(func(st *Status) {
+				st.Revision, st.Exists, st.LastError, st.LastSuccess = s.Revision, false, nil, time.Now()
+			})
+			d.emit(Event{Kind: Deleted, Revision: s.Revision})
+			d.log.Info("source value deleted; keeping rules")
+			return nil
+		}
+		first := !d.haveGood
+		d.publish(d.emptyValue(), converter.Report{}, s, nil)
+		if first {
+			d.emit(Event{Kind: Loaded, Revision: s.Revision})
+			d.log.Info("source value missing; starting empty")
+		} else {
+			d.emit(Event{Kind: Deleted, Revision: s.Revision})
+			d.log.Info("source value deleted; rules cleared")
+		}
+		return nil
+	}
+
+	v, rep, err := d.codec.Decode(s.Data)
+	if err != nil {
+		err = fmt.Errorf("datasource %q: revision %q: %w", d.o.name, s.Revision, err)
+		d.updateStatus(func(st *Status) {
+			st.Revision, st.Exists, st.LastError = s.Revision, true, err
+		})
+		d.emit(Event{Kind: Unreadable, Revision: s.Revision, Err: err})
+		d.log.Warn("payload unreadable; keeping last good rules", "revision", s.Revision, "err", err)
+		return err
+	}
+	first := !d.haveGood
+	changed := d.publish(v, rep, s, s.Data)
+	r := rep
+	switch {
+	case first:
+		d.emit(Event{Kind: Loaded, Revision: s.Revision, Report: &r})
+	case changed:
+		d.emit(Event{Kind: Updated, Revision: s.Revision, Report: &r})
+	}
+	if len(rep.Rejected) > 0 {
+		d.emit(Event{Kind: Rejected, Revision: s.Revision, Report: &r})
+		d.log.Warn("some rules rejected", "revision", s.Revision, "report", rep.String())
+	}
+	if changed || first {
+		d.log.Info("rules applied", "revision", s.Revision, "rules", rep.Accepted, "rejected", len(rep.Rejected))
+	}
+	return nil
+}
+
+// publish hands v to the property and records success. persist, when not nil,
+// is the payload to keep in the snapshot dir.
+func (d *DataSource[T]) publish(v T, rep converter.Report, s Snapshot, persist []byte) bool {
+	changed := d.prop.Update(v)
+	d.haveGood = true
+	n := d.count(v)
+	d.updateStatus(func(st *Status) {
+		st.Revision, st.Exists = s.Revision, s.Exists
+		st.LastSuccess, st.LastError = time.Now(), nil
+		st.RuleCount, st.Rejected = n, len(rep.Rejected)
+		st.UsingSnapshot = false
+	})
+	if d.o.snapshotDir != "" {
+		if err := writeSnapshot(d.o.snapshotDir, d.o.name, persist); err != nil {
+			d.log.Warn("could not write local snapshot", "err", err)
+		}
+	}
+	return changed
+}
+
+// older reports whether rev is older than the applied revision. Call with applyMu held.
+func (d *DataSource[T]) older(rev string) bool {
+	c, ok := d.o.order(rev, d.seen.Revision)
+	return ok && c < 0
+}
+
+// loadSnapshot applies the local snapshot after the source failed at start.
+func (d *DataSource[T]) loadSnapshot(cause error) bool {
+	data, err := readSnapshot(d.o.snapshotDir, d.o.name)
+	if err != nil {
+		d.log.Warn("no usable local snapshot", "err", err)
+		return false
+	}
+	v, rep, err := d.codec.Decode(data)
+	if err != nil {
+		d.log.Warn("local snapshot unreadable", "err", err)
+		return false
+	}
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	if d.haveGood {
+		return true // the source came back in the meantime
+	}
+	d.prop.Update(v)
+	d.haveGood = true
+	n := d.count(v)
+	d.updateStatus(func(st *Status) {
+		st.RuleCount, st.Rejected, st.UsingSnapshot = n, len(rep.Rejected), true
+	})
+	r := rep
+	d.emit(Event{Kind: SnapshotUsed, Report: &r, Err: cause})
+	d.log.Warn("source unavailable at start; using local snapshot", "err", cause)
+	return true
+}
+
+func (d *DataSource[T]) sourceError(err error) {
+	d.updateStatus(func(st *Status) { st.LastError = err })
+	d.emit(Event{Kind: SourceError, Err: err})
+	d.log.Warn("source failed", "err", err)
+}
+
+func (d *DataSource[T]) setHealth(h Health) {
+	d.updateStatus(func(st *Status) {
+		if st.Health != HealthClosed {
+			st.Health = h
+		}
+	})
+}
+
+func (d *DataSource[T]) updateStatus(f func(*Status)) {
+	d.statusMu.Lock()
+	f(&d.status)
+	d.statusMu.Unlock()
+}
+
+func (d *DataSource[T]) emit(e Event) {
+	if len(d.o.observers) == 0 {
+		return
+	}
+	e.Name, e.Time = d.o.name, time.Now()
+	for _, o := range d.o.observers {
+		o.Observe(e)
+	}
+}
+
+// emptyValue is what a cleared rule set looks like: the codec's decoding of an
+// empty payload (a fresh, non-nil value each time), or the zero value.
+func (d *DataSource[T]) emptyValue() T {
+	v, _, err := d.codec.Decode(nil)
+	if err != nil {
+		var zero T
+		return zero
+	}
+	return v
+}
+
+func (d *DataSource[T]) count(v T) int {
+	if c, ok := any(d.codec).(Counter[T]); ok {
+		return c.Count(v)
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Map, reflect.Array:
+		return rv.Len()
+	}
+	return 0
+}
+
+// Close stops the background sync, waits for it to end and closes the source.
+// It is safe to call more than once.
+func (d *DataSource[T]) Close() error {
+	d.lifeMu.Lock()
+	if d.closed.Swap(true) {
+		d.lifeMu.Unlock()
+		return nil
+	}
+	started := d.started
+	d.lifeMu.Unlock()
+	if started {
+		d.cancel()
+		<-d.done
+	}
+	d.updateStatus(func(st *Status) { st.Health = HealthClosed })
+	return d.src.Close()
+}

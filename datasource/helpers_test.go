@@ -1,0 +1,239 @@
+package datasource
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rulesync/rulesync/converter"
+	"github.com/rulesync/rulesync/engine/base"
+)
+
+// nameCodec decodes a JSON list of resource names. An empty name is a bad rule
+// (rejected, the others kept); anything that is not a JSON list is unreadable.
+type nameCodec struct{}
+
+func (nameCodec) Decode(data []byte) ([]string, converter.Report, error) {
+	rep := converter.Report{Format: "json"}
+	out := []string{}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return out, rep, nil
+	}
+	var in []string
+	if err := json.Unmarshal(data, &in); err != nil {
+		return nil, rep, fmt.Errorf("%w: %v", converter.ErrUnreadable, err)
+	}
+	rep.Total = len(in)
+	for i, s := range in {
+		if s == "" {
+			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Reason: "empty resource"})
+			continue
+		}
+		out = append(out, s)
+	}
+	rep.Accepted = len(out)
+	return out, rep, nil
+}
+
+func (nameCodec) Encode(v []string) ([]byte, error) {
+	if v == nil {
+		v = []string{}
+	}
+	return json.Marshal(v)
+}
+
+func (nameCodec) Equal(a, b []string) bool { return slices.Equal(a, b) }
+
+// fakeSource is an in-memory WritableSource with numeric revisions, a watch
+// fed by set/remove, and switches to make Read or Watch fail.
+type fakeSource struct {
+	mu      sync.Mutex
+	snap    Snapshot
+	rev     int
+	readErr error
+	block   bool // Read blocks until ctx ends
+	reads   int
+	closed  bool
+	events  chan Snapshot
+	fail    chan error
+	watches int
+}
+
+func newFake() *fakeSource {
+	return &fakeSource{events: make(chan Snapshot, 64), fail: make(chan error, 1)}
+}
+
+func (f *fakeSource) Read(ctx context.Context) (Snapshot, error) {
+	f.mu.Lock()
+	f.reads++
+	block, err, s := f.block, f.readErr, f.snap
+	f.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return Snapshot{}, ctx.Err()
+	}
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return s, nil
+}
+
+func (f *fakeSource) Watch(ctx context.Context, from Snapshot, emit func(Snapshot)) error {
+	f.mu.Lock()
+	f.watches++
+	f.mu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-f.fail:
+			return err
+		case s := <-f.events:
+			emit(s)
+		}
+	}
+}
+
+func (f *fakeSource) Write(_ context.Context, data []byte, expect string) (Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if expect != AnyRevision {
+		if expect == "" && f.snap.Exists || expect != "" && (!f.snap.Exists || expect != f.snap.Revision) {
+			return Snapshot{}, fmt.Errorf("fake: have %q, want %q: %w", f.snap.Revision, expect, ErrConflict)
+		}
+	}
+	f.rev++
+	f.snap = Snapshot{Data: bytes.Clone(data), Revision: strconv.Itoa(f.rev), Exists: true}
+	return f.snap, nil
+}
+
+func (f *fakeSource) Close() error {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	return nil
+}
+
+// set stores data as a new revision, and tells watchers when notify is true.
+func (f *fakeSource) set(data string, notify bool) Snapshot {
+	f.mu.Lock()
+	f.rev++
+	f.snap = Snapshot{Data: []byte(data), Revision: strconv.Itoa(f.rev), Exists: true}
+	s := f.snap
+	f.mu.Unlock()
+	if notify {
+		f.events <- s
+	}
+	return s
+}
+
+func (f *fakeSource) remove(notify bool) Snapshot {
+	f.mu.Lock()
+	f.rev++
+	f.snap = Snapshot{Revision: strconv.Itoa(f.rev)}
+	s := f.snap
+	f.mu.Unlock()
+	if notify {
+		f.events <- s
+	}
+	return s
+}
+
+func (f *fakeSource) setReadErr(err error) {
+	f.mu.Lock()
+	f.readErr = err
+	f.mu.Unlock()
+}
+
+func (f *fakeSource) readCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads
+}
+
+// recorder collects events for assertions.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+	ch     chan Event
+}
+
+func newRecorder() *recorder { return &recorder{ch: make(chan Event, 256)} }
+
+func (r *recorder) Observe(e Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	select {
+	case r.ch <- e:
+	default:
+	}
+}
+
+// waitKind waits for the next event of kind k, failing the test if none comes.
+func (r *recorder) waitKind(t *testing.T, k EventKind) Event {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-r.ch:
+			if e.Kind == k {
+				return e
+			}
+		case <-timeout:
+			t.Fatalf("no %v event", k)
+		}
+	}
+}
+
+func (r *recorder) kinds() []EventKind {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]EventKind, len(r.events))
+	for i, e := range r.events {
+		out[i] = e.Kind
+	}
+	return out
+}
+
+func (r *recorder) count(k EventKind) int {
+	n := 0
+	for _, got := range r.kinds() {
+		if got == k {
+			n++
+		}
+	}
+	return n
+}
+
+// eventually polls cond until it holds; the deadline only guards against hangs.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func get(d *DataSource[[]string]) []string {
+	v, _ := d.Property().Get()
+	return v
+}
+
+// sync waits until the watch loop has consumed everything queued so far.
+func drain(t *testing.T, f *fakeSource) {
+	t.Helper()
+	eventually(t, "watch to drain", func() bool { return len(f.events) == 0 })
+}
+
+var errDown = errors.New("fake: connection refused")

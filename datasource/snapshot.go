@@ -1,0 +1,63 @@
+package datasource
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// snapshotPath maps a datasource name to a file name that is safe on every
+// file system: anything outside [A-Za-z0-9._-] is hex-escaped, so two distinct
+// names never share a file.
+func snapshotPath(dir, name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.' && i > 0, c == '-', c == '_':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02x", c)
+		}
+	}
+	return filepath.Join(dir, b.String()+".snapshot")
+}
+
+// writeSnapshot replaces the snapshot atomically: a reader (or a crash) sees
+// either the old payload or the new one, never a torn file.
+func writeSnapshot(dir, name string, data []byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("snapshot dir: %w", err)
+	}
+	target := snapshotPath(dir, name)
+	tmp, err := os.CreateTemp(dir, ".snapshot-*")
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("snapshot %s: %w", target, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("snapshot %s: %w", target, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("snapshot %s: %w", target, err)
+	}
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		return fmt.Errorf("snapshot %s: %w", target, err)
+	}
+	// The rename is durable only once the directory entry is on disk.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func readSnapshot(dir, name string) ([]byte, error) {
+	return os.ReadFile(snapshotPath(dir, name))
+}

@@ -1,0 +1,123 @@
+package datasource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Write validates v, encodes it and stores it in the source with
+// compare-and-set against the revision this datasource last saw, then applies
+// it locally at once (the echo through the watch is then a no-op). It returns
+// an error wrapping ErrInvalid when v has rules the codec rejects,
+// ErrNotWritable when the source cannot be written, and ErrConflict when the
+// source changed since it was last seen (use Update to read-modify-write).
+func (d *DataSource[T]) Write(ctx context.Context, v T) error {
+	if d.closed.Load() {
+		return fmt.Errorf("datasource %q: %w", d.o.name, ErrClosed)
+	}
+	ws, ok := d.src.(WritableSource)
+	if !ok {
+		return fmt.Errorf("datasource %q: %w", d.o.name, ErrNotWritable)
+	}
+	data, err := d.encodeValid(v)
+	if err != nil {
+		return err
+	}
+	d.applyMu.Lock()
+	expect := ""
+	if d.seenSet && d.seen.Exists {
+		expect = d.seen.Revision
+	}
+	d.applyMu.Unlock()
+	return d.write(ctx, ws, data, expect)
+}
+
+func (d *DataSource[T]) write(ctx context.Context, ws WritableSource, data []byte, expect string) error {
+	s, err := ws.Write(ctx, data, expect)
+	if err != nil {
+		return fmt.Errorf("datasource %q: write: %w", d.o.name, err)
+	}
+	if s.Data == nil {
+		s.Data = data
+	}
+	s.Exists = true
+	if err := d.apply(s); err != nil {
+		return err
+	}
+	d.emit(Event{Kind: Written, Revision: s.Revision})
+	d.log.Info("rules written", "revision", s.Revision)
+	return nil
+}
+
+// encodeValid encodes v and decodes the result again: a value is written only
+// if what readers will decode from it is exactly what was validated.
+func (d *DataSource[T]) encodeValid(v T) ([]byte, error) {
+	data, err := d.codec.Encode(v)
+	if err != nil {
+		return nil, fmt.Errorf("datasource %q: encode: %w: %w", d.o.name, ErrInvalid, err)
+	}
+	_, rep, err := d.codec.Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("datasource %q: encoded value does not decode: %w: %w", d.o.name, ErrInvalid, err)
+	}
+	if len(rep.Rejected) > 0 {
+		parts := make([]string, len(rep.Rejected))
+		for i, r := range rep.Rejected {
+			parts[i] = r.String()
+		}
+		return nil, fmt.Errorf("datasource %q: %w: %s", d.o.name, ErrInvalid, strings.Join(parts, "; "))
+	}
+	return data, nil
+}
+
+// Update reads the current value fresh from the source (not the cached
+// property), passes it to fn and writes fn's result with compare-and-set. When
+// another writer got there first it starts over, at most WithMaxRetries times
+// with a short jittered pause, and then returns an error wrapping ErrConflict.
+// An error from fn is returned as is and nothing is written. fn may be called
+// several times and must not keep cur.
+func Update[T any](ctx context.Context, d *DataSource[T], fn func(cur T) (T, error)) error {
+	if d.closed.Load() {
+		return fmt.Errorf("datasource %q: %w", d.o.name, ErrClosed)
+	}
+	ws, ok := d.src.(WritableSource)
+	if !ok {
+		return fmt.Errorf("datasource %q: %w", d.o.name, ErrNotWritable)
+	}
+	bo := backoff{initial: time.Millisecond, max: 50 * time.Millisecond}
+	for attempt := 0; ; attempt++ {
+		s, err := ws.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("datasource %q: update: read: %w", d.o.name, err)
+		}
+		cur := d.emptyValue()
+		expect := ""
+		if s.Exists {
+			expect = s.Revision
+			if cur, _, err = d.codec.Decode(s.Data); err != nil {
+				return fmt.Errorf("datasource %q: update: current value (revision %q): %w", d.o.name, s.Revision, err)
+			}
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		data, err := d.encodeValid(next)
+		if err != nil {
+			return err
+		}
+		err = d.write(ctx, ws, data, expect)
+		if err == nil || !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if attempt >= d.o.maxRetries {
+			return fmt.Errorf("datasource %q: update gave up after %d attempts: %w", d.o.name, attempt+1, err)
+		}
+		if !sleep(ctx, bo.next()) {
+			return fmt.Errorf("datasource %q: update: %w", d.o.name, ctx.Err())
+		}
+	}
+}
