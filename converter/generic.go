@@ -1,0 +1,240 @@
+package converter
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+
+	"github.com/rulesync/rulesync/engine/base"
+)
+
+// Option configures a codec.
+type Option func(*options)
+
+type options struct {
+	dashboard bool
+	maxBytes  int
+}
+
+// WithDashboardFormat makes Encode write what the Sentinel dashboard stores
+// rather than what Sentinel apps read. It changes the gateway flow codec only:
+// each rule also carries interval and intervalUnit (the largest unit that
+// divides intervalSec exactly). Other codecs ignore it; their canonical form
+// is already what the dashboard reads.
+func WithDashboardFormat() Option { return func(o *options) { o.dashboard = true } }
+
+// WithMaxBytes sets the largest payload Decode reads (DefaultMaxBytes unless
+// set; n <= 0 means no limit). A larger one is unreadable.
+func WithMaxBytes(n int) Option { return func(o *options) { o.maxBytes = n } }
+
+// dashboardExtras are the bookkeeping fields of the dashboard's rule entities.
+// They are known, so not reported as unknown, and carry nothing for the engine.
+var dashboardExtras = []string{"app", "ip", "port", "gmtCreate", "gmtModified"}
+
+// family describes one rule family to the shared codec.
+type family[T any] struct {
+	name     string
+	newRule  func() T
+	validate func(T) error
+	equal    func(a, b T) bool
+	resource func(T) string
+	// bucket returns a comparable value that equal rules share, so that
+	// duplicates are found without comparing every pair.
+	bucket func(T) any
+	// entity: the rule may come wrapped in a dashboard entity {"rule": {...}}.
+	entity bool
+	// setup registers nested defaults, ignored keys and checks.
+	setup func(d *decoder)
+	// fix handles what the tags cannot say (required keys, renamed keys).
+	fix func(c fixContext, obj *node, r *T)
+	// encode replaces the plain JSON encoding of the rule list.
+	encode func(o options, rules []T) ([]byte, error)
+}
+
+// fixContext gives a family hook the shared number parsing and the report.
+type fixContext struct {
+	d     *decoder
+	st    *ruleState
+	notes *[]string
+}
+
+// int64 reads n leniently as an integer, failing the rule on error.
+func (c fixContext) int64(n *node, path string) (int64, bool) {
+	var x int64
+	before := c.st.err
+	c.d.value(c.st, n, reflect.ValueOf(&x).Elem(), path)
+	return x, c.st.err == before
+}
+
+type codec[T any] struct {
+	fam  family[T]
+	dec  *decoder
+	opts options
+}
+
+func newCodec[T any](fam family[T], opts []Option) *codec[T] {
+	o := options{maxBytes: DefaultMaxBytes}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	d := newDecoder(reflect.TypeFor[T]())
+	ignore[T](d, dashboardExtras...)
+	if fam.setup != nil {
+		fam.setup(d)
+	}
+	return &codec[T]{fam: fam, dec: d, opts: o}
+}
+
+// Decode implements Codec.
+func (c *codec[T]) Decode(data []byte) ([]T, Report, error) {
+	root, format, notes, err := readDocument(data, c.opts.maxBytes)
+	rep := Report{Format: format, Notes: notes}
+	if err != nil {
+		return nil, rep, err
+	}
+	var elems []*node
+	switch root.kind {
+	case kindNull:
+		return []T{}, rep, nil
+	case kindArray:
+		elems = root.vals
+	case kindObject:
+		if key := c.wrapperKey(root); key != "" {
+			return nil, rep, fmt.Errorf("%w: top level is an object holding a list under %q; want the list of %s rules itself", ErrUnreadable, key, c.fam.name)
+		}
+		elems = []*node{root}
+		rep.Notes = append(rep.Notes, "top level is a single rule object, not a list; read as a list of one")
+	default:
+		return nil, rep, fmt.Errorf("%w: top level is %s; want a list of %s rules", ErrUnreadable, root.kind, c.fam.name)
+	}
+	rep.Total = len(elems)
+	out := make([]T, 0, len(elems))
+	origin := make([]int, 0, len(elems)) // input index of each accepted rule
+	buckets := make(map[any][]int, len(elems))
+	unwrapped := 0
+	for i, el := range elems {
+		r, wrapped, ok := c.decodeRule(i, el, &rep)
+		if wrapped {
+			unwrapped++
+		}
+		if !ok {
+			continue
+		}
+		key := c.fam.bucket(r)
+		dup := -1
+		for _, j := range buckets[key] {
+			if c.fam.equal(out[j], r) {
+				dup = j
+				break
+			}
+		}
+		if dup >= 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("rule %d duplicates rule %d; dropped", i, origin[dup]))
+			continue
+		}
+		buckets[key] = append(buckets[key], len(out))
+		out = append(out, r)
+		origin = append(origin, i)
+	}
+	if unwrapped > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("unwrapped dashboard entity format (key \"rule\") in %d of %d rules", unwrapped, len(elems)))
+	}
+	rep.Accepted = len(out)
+	return out, rep, nil
+}
+
+// wrapperKey returns the key under which a top-level object holds a list,
+// when that key is not a field of the rule: such an object wraps the rules
+// (e.g. {"rules": [...]}) and which of its lists to read is not guessed at.
+func (c *codec[T]) wrapperKey(obj *node) string {
+	t := reflect.TypeFor[T]()
+	for i, k := range obj.keys {
+		if obj.vals[i].kind == kindArray && !c.dec.knows(t, k) {
+			return k
+		}
+	}
+	return ""
+}
+
+func (c *codec[T]) decodeRule(i int, el *node, rep *Report) (r T, wrapped, ok bool) {
+	reject := func(resource, reason string) {
+		rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: resource, Reason: reason})
+	}
+	if el.kind != kindObject {
+		reject("", fmt.Sprintf("rule is %s, want an object", el.kind))
+		return r, false, false
+	}
+	st := &ruleState{index: i, unknown: &rep.UnknownKeys}
+	obj, path := el, ""
+	if c.fam.entity {
+		if inner := el.get("rule"); inner != nil && inner.kind != kindNull {
+			if inner.kind != kindObject {
+				reject("", fmt.Sprintf("rule: want an object, got %s", inner.kind))
+				return r, false, false
+			}
+			wrapped = true
+			obj, path = inner, "rule"
+			t := reflect.TypeFor[T]()
+			for _, k := range el.keys {
+				// The entity's own keys, and copies of rule fields that some
+				// dashboard versions also write beside "rule": the inner
+				// rule is what counts.
+				if k != "rule" && k != "id" && !c.dec.knows(t, k) {
+					rep.UnknownKeys = append(rep.UnknownKeys, UnknownKey{Index: i, Key: k})
+				}
+			}
+		}
+	}
+	r = c.fam.newRule()
+	c.dec.object(st, obj, reflect.ValueOf(&r).Elem(), path)
+	if c.fam.fix != nil {
+		c.fam.fix(fixContext{d: c.dec, st: st, notes: &rep.Notes}, obj, &r)
+	}
+	if st.err != "" {
+		reject(c.fam.resource(r), st.err)
+		return r, wrapped, false
+	}
+	if err := c.fam.validate(r); err != nil {
+		reject(c.fam.resource(r), err.Error())
+		return r, wrapped, false
+	}
+	return r, wrapped, true
+}
+
+// Encode implements Codec.
+func (c *codec[T]) Encode(rules []T) ([]byte, error) {
+	if c.fam.encode != nil {
+		return c.fam.encode(c.opts, rules)
+	}
+	return encodeJSON(rules)
+}
+
+// Equal implements Codec: the lists are equal when they have the same length
+// and the rules at each position are equal by the rule type's own Equal. Order
+// matters (it decides which rule blocks first); nil and empty are equal.
+func (c *codec[T]) Equal(a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !c.fam.equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// encodeJSON writes v compactly without HTML escaping; a nil list is [].
+func encodeJSON[T any](rules []T) ([]byte, error) {
+	if rules == nil {
+		rules = []T{}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<" in a resource name must stay readable
+	if err := enc.Encode(rules); err != nil {
+		return nil, fmt.Errorf("converter: encode: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
