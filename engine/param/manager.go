@@ -80,17 +80,17 @@ func NewManager(clock stat.Clock, opts ...Option) *Manager {
 	if m.opts.logger == nil {
 		m.opts.logger = slog.Default()
 	}
-	m.set.Store(&ruleSet{})
+	m.set.Store(newRuleSet(nil))
 	return m
 }
 
 // Rules returns a copy of the rules in force, in load order.
 func (m *Manager) Rules() []Rule {
 	s := m.set.Load()
-	out := make([]Rule, len(s.rules))
-	for i, r := range s.rules {
-		out[i] = r
-		out[i].ParamFlowItemList = append([]Item(nil), r.ParamFlowItemList...)
+	out := make([]Rule, len(s.all))
+	for i, c := range s.all {
+		out[i] = c.rule
+		out[i].ParamFlowItemList = append([]Item(nil), c.rule.ParamFlowItemList...)
 	}
 	return out
 }

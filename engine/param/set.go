@@ -1,32 +1,95 @@
 package param
 
-import "github.com/rulesync/rulesync/engine/base"
+import (
+	"slices"
+	"sync"
+)
 
-// ruleSet is an immutable set of compiled rules, swapped whole on Load.
-type ruleSet struct {
-	rules []Rule
+// maxCachedResources bounds how many resource names a rule set remembers the
+// regex rules of; past it, regex rules are matched on every call.
+const maxCachedResources = 10_000
+
+// resourceRules are the rules that apply to one resource, in load order.
+type resourceRules struct {
+	rules     []*compiled
+	hasThread bool // Exit has work to do
 }
 
-// Load replaces the rules in force (skeleton: validates only).
-func (m *Manager) Load(rules []Rule) base.LoadReport {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var rep base.LoadReport
-	s := &ruleSet{}
-	for i, r := range rules {
-		if err := r.Validate(); err != nil {
-			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: err.Error()})
+// ruleSet is an immutable set of compiled rules, swapped whole on Load. Only
+// the cache of regex matches changes, under its own lock.
+type ruleSet struct {
+	all   []*compiled
+	exact map[string]*resourceRules
+	regex []*compiled
+
+	mu      sync.RWMutex
+	matched map[string]*resourceRules // resource -> exact + matching regex rules
+}
+
+func newRuleSet(all []*compiled) *ruleSet {
+	s := &ruleSet{all: all}
+	for _, c := range all {
+		if c.re != nil {
+			s.regex = append(s.regex, c)
 			continue
 		}
-		s.rules = append(s.rules, r)
+		if s.exact == nil {
+			s.exact = make(map[string]*resourceRules)
+		}
+		rr := s.exact[c.rule.Resource]
+		if rr == nil {
+			rr = &resourceRules{}
+			s.exact[c.rule.Resource] = rr
+		}
+		rr.rules = append(rr.rules, c)
+		rr.hasThread = rr.hasThread || c.mode == modeThread
 	}
-	rep.Loaded = len(s.rules)
-	m.set.Store(s)
-	return rep
+	if len(s.regex) > 0 {
+		s.matched = make(map[string]*resourceRules)
+	}
+	return s
 }
 
-// Check checks the call against the rules of c.Resource (skeleton: passes).
-func (m *Manager) Check(c *base.Context) *base.BlockError { return nil }
+// rulesFor returns the rules that apply to resource, or nil.
+func (s *ruleSet) rulesFor(resource string) *resourceRules {
+	if s.regex == nil {
+		return s.exact[resource] // a nil map reads as empty
+	}
+	s.mu.RLock()
+	rr, ok := s.matched[resource]
+	s.mu.RUnlock()
+	if ok {
+		return rr
+	}
+	rr = s.match(resource)
+	s.mu.Lock()
+	if len(s.matched) < maxCachedResources {
+		s.matched[resource] = rr
+	}
+	s.mu.Unlock()
+	return rr
+}
 
-// Exit gives back what Check took for the call (skeleton: nothing).
-func (m *Manager) Exit(c *base.Context) {}
+// match merges the exact rules of resource with the regex rules matching it.
+func (s *ruleSet) match(resource string) *resourceRules {
+	exact := s.exact[resource]
+	var rules []*compiled
+	for _, c := range s.regex {
+		if c.re.MatchString(resource) {
+			rules = append(rules, c)
+		}
+	}
+	if len(rules) == 0 {
+		return exact
+	}
+	rr := &resourceRules{}
+	if exact != nil {
+		rr.rules = append(rr.rules, exact.rules...)
+	}
+	rr.rules = append(rr.rules, rules...)
+	slices.SortFunc(rr.rules, func(a, b *compiled) int { return a.order - b.order })
+	for _, c := range rr.rules {
+		rr.hasThread = rr.hasThread || c.mode == modeThread
+	}
+	return rr
+}

@@ -1,0 +1,124 @@
+package param
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// classKind is what an exception item's ClassType parses its Object as.
+type classKind int
+
+const (
+	classString classKind = iota
+	classInt              // with bits giving the Java range
+	classFloat
+	classBool
+	classChar
+)
+
+// classOf maps Sentinel's classType names (primitive, boxed and java.lang
+// forms) to how the item is parsed, and the bit size of integer types.
+func classOf(classType string) (classKind, int) {
+	switch strings.TrimPrefix(strings.TrimSpace(classType), "java.lang.") {
+	case "int", "Integer":
+		return classInt, 32
+	case "long", "Long":
+		return classInt, 64
+	case "short", "Short":
+		return classInt, 16
+	case "byte", "Byte":
+		return classInt, 8
+	case "double", "Double", "float", "Float":
+		return classFloat, 64
+	case "boolean", "Boolean":
+		return classBool, 0
+	case "char", "Character":
+		return classChar, 0
+	}
+	return classString, 0
+}
+
+// parseItem turns an item's Object into the normalized key arguments are
+// compared with.
+func parseItem(it Item) (key, error) {
+	if it.Count < 0 {
+		return key{}, fmt.Errorf("count %d < 0", it.Count)
+	}
+	ck, bits := classOf(it.ClassType)
+	obj := it.Object
+	switch ck {
+	case classInt:
+		n, err := strconv.ParseInt(strings.TrimSpace(obj), 10, bits)
+		if err != nil {
+			return key{}, fmt.Errorf("object %q is not a %d-bit integer (classType %q)", obj, bits, it.ClassType)
+		}
+		return intKey(n), nil
+	case classFloat:
+		f, err := strconv.ParseFloat(strings.TrimSpace(obj), 64)
+		if err != nil {
+			return key{}, fmt.Errorf("object %q is not a number (classType %q)", obj, it.ClassType)
+		}
+		return floatKey(f), nil
+	case classBool:
+		switch strings.ToLower(strings.TrimSpace(obj)) {
+		case "true":
+			return boolKey(true), nil
+		case "false":
+			return boolKey(false), nil
+		}
+		return key{}, fmt.Errorf("object %q is not true or false (classType %q)", obj, it.ClassType)
+	case classChar:
+		r, size := utf8.DecodeRuneInString(obj)
+		if size == 0 || size != len(obj) || (r == utf8.RuneError && size == 1) {
+			return key{}, fmt.Errorf("object %q is not exactly one character (classType %q)", obj, it.ClassType)
+		}
+		return intKey(int64(r)), nil
+	}
+	return key{kind: kindString, s: obj}, nil
+}
+
+// ValidItems splits r's exception items into those the manager uses and an
+// error for each one it drops (an Object that does not parse for its
+// ClassType, or a negative Count). The errors wrap ErrInvalidRule and name the
+// item's position.
+func (r Rule) ValidItems() (valid []Item, dropped []error) {
+	for i, it := range r.ParamFlowItemList {
+		if _, err := parseItem(it); err != nil {
+			dropped = append(dropped, invalid("paramFlowItemList[%d]: %v", i, err))
+			continue
+		}
+		valid = append(valid, it)
+	}
+	return valid, dropped
+}
+
+// compileItems builds the value -> threshold map of r's valid items (nil when
+// there are none); later items win over earlier ones for the same value.
+func compileItems(r Rule) (map[key]int64, []error) {
+	var m map[key]int64
+	var dropped []error
+	for i, it := range r.ParamFlowItemList {
+		k, err := parseItem(it)
+		if err != nil {
+			dropped = append(dropped, invalid("paramFlowItemList[%d]: %v", i, err))
+			continue
+		}
+		if m == nil {
+			m = make(map[key]int64, len(r.ParamFlowItemList))
+		}
+		m[k] = min(it.Count, math.MaxInt64/4)
+	}
+	return m, dropped
+}
+
+// threshold truncates a rule count to whole tokens as Sentinel does, clamped
+// so that adding a burst cannot overflow.
+func threshold(count float64) int64 {
+	if count >= math.MaxInt64/4 {
+		return math.MaxInt64 / 4
+	}
+	return int64(count)
+}

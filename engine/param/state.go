@@ -1,0 +1,159 @@
+package param
+
+import (
+	"math"
+	"sync/atomic"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// ruleState is the runtime state of one rule: the values it tracks. A reload
+// hands the same ruleState to a rule equal to the previous one.
+type ruleState struct {
+	capacity int
+	values   atomic.Pointer[lru.Cache[key, *valueState]] // created on first use
+}
+
+// valueState is what a rule remembers about one value. Which fields are used
+// depends on the rule: tokens+last for the token bucket, last for the rate
+// limiter, threads for the thread grade.
+type valueState struct {
+	tokens  atomic.Int64
+	last    atomic.Int64 // ms of the last refill (bucket) or of the last pass (rate limiter)
+	threads atomic.Int64
+}
+
+// neverPassed is the rate limiter's "last pass" of a value not seen yet: far
+// enough in the past that the first call passes at once, far enough from
+// MinInt64 that adding a cost cannot overflow.
+const neverPassed = math.MinInt64 / 2
+
+func (s *ruleState) cache() *lru.Cache[key, *valueState] {
+	if c := s.values.Load(); c != nil {
+		return c
+	}
+	c, err := lru.New[key, *valueState](s.capacity)
+	if err != nil { // only for a size <= 0, which the manager never passes
+		panic("param: bad LRU size: " + err.Error())
+	}
+	if s.values.CompareAndSwap(nil, c) {
+		return c
+	}
+	return s.values.Load()
+}
+
+// get returns the state of k, creating it with the given tokens and last when
+// k is not tracked.
+func (s *ruleState) get(k key, tokens, last int64) *valueState {
+	c := s.cache()
+	if v, ok := c.Get(k); ok {
+		return v
+	}
+	v := &valueState{}
+	v.tokens.Store(tokens)
+	v.last.Store(last)
+	if prev, ok, _ := c.PeekOrAdd(k, v); ok {
+		return prev
+	}
+	return v
+}
+
+// peek returns the state of k if it is tracked, without creating it or
+// refreshing its recency.
+func (s *ruleState) peek(k key) *valueState {
+	c := s.values.Load()
+	if c == nil {
+		return nil
+	}
+	v, _ := c.Peek(k)
+	return v
+}
+
+// tracked is the number of values the rule tracks now.
+func (s *ruleState) tracked() int {
+	if c := s.values.Load(); c != nil {
+		return c.Len()
+	}
+	return 0
+}
+
+// takeTokens is Sentinel's passDefaultLocalCheck for one value: a bucket of at
+// most maxCount tokens, refilled by tokenCount per durMs once a whole duration
+// has passed since the last refill. One caller claims each refill by moving
+// last, so that two callers racing cannot both add the same tokens.
+func (v *valueState) takeTokens(now, acquire, tokenCount, maxCount, durMs int64) bool {
+	for {
+		last := v.last.Load()
+		if elapsed := now - last; elapsed > durMs {
+			if !v.last.CompareAndSwap(last, now) {
+				continue
+			}
+			add := maxCount // enough to fill any bucket; avoids overflow for long idle values
+			if elapsed < (maxCount/tokenCount+1)*durMs {
+				add = elapsed * tokenCount / durMs
+			}
+			for {
+				rest := v.tokens.Load()
+				next := min(rest+add, maxCount)
+				if v.tokens.CompareAndSwap(rest, next) {
+					break
+				}
+			}
+		}
+		cur := v.tokens.Load()
+		if cur < acquire {
+			return false
+		}
+		if v.tokens.CompareAndSwap(cur, cur-acquire) {
+			return true
+		}
+	}
+}
+
+// throttle is Sentinel's passThrottleLocalCheck for one value: passes are
+// spaced costMs apart; a call that would wait strictly less than maxQueueMs
+// reserves its slot and returns how long to wait. ok is false when the call
+// must be blocked.
+func (v *valueState) throttle(now, costMs, maxQueueMs int64) (waitMs int64, ok bool) {
+	for {
+		last := v.last.Load()
+		expected := last + costMs
+		if expected <= now {
+			if v.last.CompareAndSwap(last, now) {
+				return 0, true
+			}
+			continue
+		}
+		wait := expected - now
+		if wait >= maxQueueMs {
+			return wait, false
+		}
+		if v.last.CompareAndSwap(last, expected) {
+			return wait, true
+		}
+	}
+}
+
+// acquireThread takes a concurrency slot if fewer than limit are taken.
+func (v *valueState) acquireThread(limit int64) bool {
+	for {
+		n := v.threads.Load()
+		if n >= limit {
+			return false
+		}
+		if v.threads.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// releaseThread gives a slot back; it never goes below zero, so an Exit whose
+// Check ran against other rules cannot corrupt the count.
+func (v *valueState) releaseThread() {
+	for {
+		n := v.threads.Load()
+		if n <= 0 || v.threads.CompareAndSwap(n, n-1) {
+			return
+		}
+	}
+}

@@ -1,0 +1,192 @@
+package param
+
+import (
+	"math"
+	"reflect"
+)
+
+// kind tells which field of a key holds the value.
+type kind uint8
+
+const (
+	kindInt    kind = iota + 1 // n holds an int64
+	kindUint                   // n holds a uint64 above math.MaxInt64
+	kindFloat                  // n holds float64 bits (never integral)
+	kindBool                   // n is 0 or 1
+	kindString                 // s
+	kindOther                  // o holds a comparable value of another type
+)
+
+// key is a normalized argument value. It is comparable and, for the basic
+// kinds, built without allocating, so it can index maps on the hot path.
+type key struct {
+	kind kind
+	n    uint64
+	s    string
+	o    any
+}
+
+func intKey(n int64) key { return key{kind: kindInt, n: uint64(n)} }
+
+func uintKey(n uint64) key {
+	if n <= math.MaxInt64 {
+		return key{kind: kindInt, n: n}
+	}
+	return key{kind: kindUint, n: n}
+}
+
+// floatKey folds integral floats into ints so that 5.0 and 5 are one value,
+// -0 into 0, and every NaN into one NaN.
+func floatKey(f float64) key {
+	if f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
+		return intKey(int64(f))
+	}
+	if math.IsNaN(f) {
+		f = math.NaN()
+	}
+	return key{kind: kindFloat, n: math.Float64bits(f)}
+}
+
+func boolKey(b bool) key {
+	if b {
+		return key{kind: kindBool, n: 1}
+	}
+	return key{kind: kindBool}
+}
+
+// argKind says how an argument is checked.
+type argKind uint8
+
+const (
+	argSkip       argKind = iota // nil or not comparable: the rule does not apply
+	argScalar                    // one value
+	argCollection                // a slice or array: each element is a value
+)
+
+// argKey normalizes an argument. The common types are handled by a type
+// switch; only other types pay for reflection.
+func argKey(v any) (key, argKind) {
+	switch x := v.(type) {
+	case string:
+		return key{kind: kindString, s: x}, argScalar
+	case int:
+		return intKey(int64(x)), argScalar
+	case int64:
+		return intKey(x), argScalar
+	case int32:
+		return intKey(int64(x)), argScalar
+	case uint64:
+		return uintKey(x), argScalar
+	case uint:
+		return uintKey(uint64(x)), argScalar
+	case uint32:
+		return intKey(int64(x)), argScalar
+	case int16:
+		return intKey(int64(x)), argScalar
+	case int8:
+		return intKey(int64(x)), argScalar
+	case uint16:
+		return intKey(int64(x)), argScalar
+	case uint8:
+		return intKey(int64(x)), argScalar
+	case float64:
+		return floatKey(x), argScalar
+	case float32:
+		return floatKey(float64(x)), argScalar
+	case bool:
+		return boolKey(x), argScalar
+	case []byte:
+		return key{kind: kindString, s: string(x)}, argScalar
+	case []string, []int, []int64, []any:
+		return key{}, argCollection
+	case nil:
+		return key{}, argSkip
+	}
+	return reflectKey(reflect.ValueOf(v))
+}
+
+// reflectKey normalizes named types by their kind; other comparable values
+// are kept as they are.
+func reflectKey(rv reflect.Value) (key, argKind) {
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return intKey(rv.Int()), argScalar
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return uintKey(rv.Uint()), argScalar
+	case reflect.Float32, reflect.Float64:
+		return floatKey(rv.Float()), argScalar
+	case reflect.Bool:
+		return boolKey(rv.Bool()), argScalar
+	case reflect.String:
+		return key{kind: kindString, s: rv.String()}, argScalar
+	case reflect.Slice:
+		if rv.Type().Elem().Kind() == reflect.Uint8 {
+			return key{kind: kindString, s: string(rv.Bytes())}, argScalar
+		}
+		return key{}, argCollection
+	case reflect.Array:
+		return key{}, argCollection
+	case reflect.Interface:
+		if rv.IsNil() {
+			return key{}, argSkip
+		}
+		return reflectKey(rv.Elem())
+	case reflect.Pointer, reflect.Map, reflect.Chan, reflect.Func:
+		if rv.IsNil() {
+			return key{}, argSkip
+		}
+	case reflect.Invalid:
+		return key{}, argSkip
+	}
+	// Value.Comparable looks inside interfaces and structs, so a struct that
+	// holds a slice in an interface field is refused here instead of
+	// panicking later in a map.
+	if !rv.Comparable() {
+		return key{}, argSkip
+	}
+	return key{kind: kindOther, o: rv.Interface()}, argScalar
+}
+
+// eachElement calls fn with every scalar element of the collection v (nil and
+// nested collections are skipped) until fn returns false, and reports whether
+// it ran to the end.
+func eachElement(v any, fn func(elem any, k key) bool) bool {
+	switch xs := v.(type) {
+	case []string:
+		for _, x := range xs {
+			if !fn(x, key{kind: kindString, s: x}) {
+				return false
+			}
+		}
+		return true
+	case []int:
+		for _, x := range xs {
+			if !fn(x, intKey(int64(x))) {
+				return false
+			}
+		}
+		return true
+	case []int64:
+		for _, x := range xs {
+			if !fn(x, intKey(x)) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, x := range xs {
+			if k, kd := argKey(x); kd == argScalar && !fn(x, k) {
+				return false
+			}
+		}
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	for i := range rv.Len() {
+		ev := rv.Index(i)
+		if k, kd := reflectKey(ev); kd == argScalar && !fn(ev.Interface(), k) {
+			return false
+		}
+	}
+	return true
+}
