@@ -148,14 +148,10 @@ func splitPath(path string, dst [][2]int32) [][2]int32 {
 	return dst
 }
 
-// splitPathInfo is a path cut into segments once, shared by every pattern a
-// request is matched against.
-type splitPathInfo struct {
-	path string
-	segs [][2]int32
-}
-
-func (p *splitPathInfo) seg(i int) string { b := p.segs[i]; return p.path[b[0]:b[1]] }
+// segAt returns the i-th segment of path. Paths and their segment bounds
+// travel apart so that escape analysis keeps a stack buffer of bounds on the
+// stack (a segment may reach a regexp, which makes the string leak).
+func segAt(path string, segs [][2]int32, i int) string { b := segs[i]; return path[b[0]:b[1]] }
 
 func (s *antSeg) match(v string) bool {
 	switch s.kind {
@@ -200,19 +196,19 @@ func globMatch(pat, s string) bool {
 // matches the segments before the first "**" and after the last "**" in place,
 // then finds each run of segments between two "**" at its first occurrence;
 // so it never backtracks exponentially, whatever the number of "**".
-func (ap *antPattern) match(sp *splitPathInfo) bool {
-	if strings.HasPrefix(sp.path, "/") != ap.absolute {
+func (ap *antPattern) match(path string, segs [][2]int32) bool {
+	if strings.HasPrefix(path, "/") != ap.absolute {
 		return false
 	}
 	pats := ap.segs
 	pStart, pEnd := 0, len(pats)-1
-	sStart, sEnd := 0, len(sp.segs)-1
+	sStart, sEnd := 0, len(segs)-1
 
 	for pStart <= pEnd && sStart <= sEnd {
 		if pats[pStart].kind == segDoubleStar {
 			break
 		}
-		if !pats[pStart].match(sp.seg(sStart)) {
+		if !pats[pStart].match(segAt(path, segs, sStart)) {
 			return false
 		}
 		pStart++
@@ -221,9 +217,9 @@ func (ap *antPattern) match(sp *splitPathInfo) bool {
 	if sStart > sEnd {
 		// The path is used up.
 		if pStart > pEnd {
-			return ap.trailingSlash == strings.HasSuffix(sp.path, "/")
+			return ap.trailingSlash == strings.HasSuffix(path, "/")
 		}
-		if pStart == pEnd && pats[pStart].kind == segGlob && pats[pStart].text == "*" && strings.HasSuffix(sp.path, "/") {
+		if pStart == pEnd && pats[pStart].kind == segGlob && pats[pStart].text == "*" && strings.HasSuffix(path, "/") {
 			return true
 		}
 		return onlyDoubleStars(pats[pStart : pEnd+1])
@@ -236,7 +232,7 @@ func (ap *antPattern) match(sp *splitPathInfo) bool {
 		if pats[pEnd].kind == segDoubleStar {
 			break
 		}
-		if !pats[pEnd].match(sp.seg(sEnd)) {
+		if !pats[pEnd].match(segAt(path, segs, sEnd)) {
 			return false
 		}
 		pEnd--
@@ -263,7 +259,7 @@ func (ap *antPattern) match(sp *splitPathInfo) bool {
 	scan:
 		for i := 0; i <= sEnd-sStart+1-len(run); i++ {
 			for j := range run {
-				if !run[j].match(sp.seg(sStart + i + j)) {
+				if !run[j].match(segAt(path, segs, sStart+i+j)) {
 					continue scan
 				}
 			}

@@ -42,18 +42,18 @@ func compilePredicate(it PredicateItem) (pathPredicate, error) {
 	return p, nil
 }
 
-func (p *pathPredicate) match(sp *splitPathInfo) bool {
+func (p *pathPredicate) match(path string, segs [][2]int32) bool {
 	switch p.strategy {
 	case URLMatchExact:
-		return sp.path == p.pattern
+		return path == p.pattern
 	case URLMatchPrefix:
 		if p.ant != nil {
-			return p.ant.match(sp)
+			return p.ant.match(path, segs)
 		}
 		// A PREFIX pattern without wildcards is a plain string prefix.
-		return strings.HasPrefix(sp.path, p.pattern)
+		return strings.HasPrefix(path, p.pattern)
 	case URLMatchRegex:
-		return p.re.MatchString(sp.path)
+		return p.re.MatchString(path)
 	}
 	return false
 }
@@ -63,9 +63,9 @@ type compiledAPI struct {
 	preds []pathPredicate // group items are flattened: any item matches
 }
 
-func (a *compiledAPI) match(sp *splitPathInfo) bool {
+func (a *compiledAPI) match(path string, segs [][2]int32) bool {
 	for i := range a.preds {
-		if a.preds[i].match(sp) {
+		if a.preds[i].match(path, segs) {
 			return true
 		}
 	}
@@ -217,13 +217,13 @@ func (m *APIMatcher) Match(path string, dst []string) []string {
 	if m == nil || len(m.apis) == 0 {
 		return dst
 	}
-	sp := splitPathInfo{path: path}
 	var buf [maxStackSegs][2]int32
+	var segs [][2]int32
 	if m.anyAnt {
-		sp.segs = splitPath(path, buf[:0])
+		segs = splitPath(path, buf[:0])
 	}
 	for i := range m.apis {
-		if m.apis[i].match(&sp) {
+		if m.apis[i].match(path, segs) {
 			dst = append(dst, m.apis[i].name)
 		}
 	}
