@@ -1,0 +1,18 @@
+// Package harness starts real config-center servers for tests: Redis and etcd
+// today, with the same shape left for Consul, Nacos and Apollo.
+//
+// Each constructor (Redis, Etcd) returns a server that is ready to serve, on a
+// loopback port, and registers its shutdown with t.Cleanup. Where a Docker
+// daemon answers, the official image runs under testcontainers-go; otherwise
+// the local binary (Debian's redis-server and etcd, see scripts/setup-servers.sh)
+// runs as a child process with a private temp directory. RULESYNC_SERVERS
+// chooses explicitly: "docker", "local" or "auto" (the default).
+//
+// A server that cannot be found skips the test, unless RULESYNC_REQUIRE_SERVERS=1
+// (CI), where it fails it: a suite that silently skips there proves nothing.
+//
+// Fault tests use Kill (SIGKILL, no goodbye to clients), Stop (graceful) and
+// Restart (same port, same data directory). etcd keeps its data across a restart;
+// Redis runs without persistence and comes back empty, which is what a cache-style
+// Redis without AOF does after a crash, and the harder case for a client.
+package harness

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package harness
+
+import "syscall"
+
+// sysProcAttr: only Linux can tie a child's life to the test binary's; elsewhere
+// t.Cleanup is the only guard against leaked servers.
+func sysProcAttr() *syscall.SysProcAttr { return nil }

@@ -1,0 +1,103 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// RedisImage is the official image used when Docker is available.
+const RedisImage = "redis:7.0"
+
+// RedisServer is a running Redis for one test.
+type RedisServer struct {
+	lifecycle
+	// Addr is host:port of the server.
+	Addr string
+	// Password is the requirepass password, "" when the server is open.
+	Password string
+}
+
+var _ Server = (*RedisServer)(nil)
+
+// Redis starts a Redis server for t and stops it when t ends. It skips t when
+// neither Docker nor redis-server is available (fails it with RULESYNC_REQUIRE_SERVERS=1).
+func Redis(t testing.TB, opts ...Option) *RedisServer {
+	t.Helper()
+	cfg := newConfig(opts)
+	return start(t, "redis", func(m string) (*RedisServer, error) { return newRedis(t, m, cfg) })
+}
+
+func newRedis(t testing.TB, m string, cfg config) (*RedisServer, error) {
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	s := &RedisServer{Addr: loopback(ports[0]), Password: cfg.password}
+	s.name = "redis " + s.Addr
+	args := []string{"--save", "", "--appendonly", "no"}
+	if cfg.password != "" {
+		args = append(args, "--requirepass", cfg.password)
+	}
+	if m == "docker" {
+		s.b = newContainer(RedisImage, "6379/tcp", ports[0], append([]string{"redis-server"}, args...)...)
+		s.ready = s.ping
+		return s, nil
+	}
+	bin, err := lookBinary("redis-server")
+	if err != nil {
+		return nil, err
+	}
+	dir := t.TempDir()
+	// A config file keeps the password out of the process list.
+	conf := strings.Join([]string{
+		"port " + fmt.Sprint(ports[0]),
+		"bind 127.0.0.1",
+		`save ""`,
+		"appendonly no",
+		"daemonize no",
+		`logfile ""`,
+		"dir " + dir,
+	}, "\n") + "\n"
+	if cfg.password != "" {
+		conf += "requirepass " + redisQuote(cfg.password) + "\n"
+	}
+	confPath := filepath.Join(dir, "redis.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		return nil, fmt.Errorf("harness: write redis config: %w", err)
+	}
+	s.b = newProcess(bin, dir, confPath)
+	s.ready = s.ping
+	return s, nil
+}
+
+// Client returns a go-redis client for the server, closed when t ends.
+func (s *RedisServer) Client(t testing.TB) *goredis.Client {
+	c := goredis.NewClient(s.Options())
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Options returns client options for the server.
+func (s *RedisServer) Options() *goredis.Options {
+	return &goredis.Options{Addr: s.Addr, Password: s.Password}
+}
+
+func (s *RedisServer) ping(ctx context.Context) error {
+	o := s.Options()
+	o.MaxRetries = -1
+	c := goredis.NewClient(o)
+	defer c.Close()
+	return c.Ping(ctx).Err()
+}
+
+// redisQuote quotes a config value the way redis.conf parses double-quoted strings.
+func redisQuote(v string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	return `"` + r.Replace(v) + `"`
+}
