@@ -2,6 +2,7 @@ package param
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/rulesync/rulesync/engine/base"
@@ -125,7 +126,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 		} else {
 			st = &ruleState{capacity: m.capacity(r)}
 		}
-		r.ParamFlowItemList = append([]Item(nil), r.ParamFlowItemList...)
+		r.ParamFlowItemList = slices.Clone(r.ParamFlowItemList)
 		all = append(all, &compiled{
 			rule:     r,
 			order:    len(all),

@@ -2,6 +2,7 @@ package param
 
 import (
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -90,7 +91,7 @@ func (m *Manager) Rules() []Rule {
 	out := make([]Rule, len(s.all))
 	for i, c := range s.all {
 		out[i] = c.rule
-		out[i].ParamFlowItemList = append([]Item(nil), c.rule.ParamFlowItemList...)
+		out[i].ParamFlowItemList = slices.Clone(c.rule.ParamFlowItemList)
 	}
 	return out
 }

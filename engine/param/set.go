@@ -76,7 +76,9 @@ func (s *ruleSet) match(resource string) *resourceRules {
 	var rules []*compiled
 	for _, c := range s.regex {
 		if c.re.MatchString(resource) {
-			rules = append(rules, c)
+			cc := *c
+			cc.st = c.st.forResource(resource)
+			rules = append(rules, &cc)
 		}
 	}
 	if len(rules) == 0 {

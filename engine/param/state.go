@@ -2,6 +2,7 @@ package param
 
 import (
 	"math"
+	"sync"
 	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -12,6 +13,30 @@ import (
 type ruleState struct {
 	capacity int
 	values   atomic.Pointer[lru.Cache[key, *valueState]] // created on first use
+
+	// A regex rule counts each matching resource apart, as Sentinel keeps
+	// parameter metrics per resource.
+	mu          sync.Mutex
+	perResource map[string]*ruleState
+}
+
+// forResource returns the state a regex rule keeps for one resource. Past
+// maxCachedResources resources, the others share the rule's own state.
+func (s *ruleState) forResource(resource string) *ruleState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.perResource[resource]; ok {
+		return st
+	}
+	if len(s.perResource) >= maxCachedResources {
+		return s
+	}
+	if s.perResource == nil {
+		s.perResource = make(map[string]*ruleState)
+	}
+	st := &ruleState{capacity: s.capacity}
+	s.perResource[resource] = st
+	return st
 }
 
 // valueState is what a rule remembers about one value. Which fields are used
