@@ -5,8 +5,11 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/rulesync/rulesync/engine/authority"
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/flow"
+	"github.com/rulesync/rulesync/engine/gateway"
+	"github.com/rulesync/rulesync/engine/param"
 	"github.com/rulesync/rulesync/engine/stat"
 )
 
@@ -25,7 +28,10 @@ type Engine struct {
 	reg     *stat.Registry
 	inbound *stat.Node
 
-	flow *flow.Manager
+	authority *authority.Manager
+	gateway   *gateway.Manager
+	param     *param.Manager
+	flow      *flow.Manager
 
 	pool     sync.Pool
 	fullOnce sync.Once
@@ -44,6 +50,9 @@ func New(opts ...Option) *Engine {
 		reg:     stat.NewRegistry(cfg.maxResources),
 		inbound: stat.NewNode(),
 	}
+	e.authority = authority.NewManager()
+	e.gateway = gateway.NewManager(e.clock, gateway.WithLogger(e.log))
+	e.param = param.NewManager(e.clock, param.WithLogger(e.log))
 	e.flow = flow.NewManager(e.clock, e.reg)
 	e.pool.New = func() any { return new(Entry) }
 	return e
@@ -56,6 +65,15 @@ func Default() *Engine { return defaultEngine() }
 
 // Flow returns the flow rule manager.
 func (e *Engine) Flow() *flow.Manager { return e.flow }
+
+// Authority returns the authority (origin white/black list) rule manager.
+func (e *Engine) Authority() *authority.Manager { return e.authority }
+
+// Gateway returns the gateway rule manager.
+func (e *Engine) Gateway() *gateway.Manager { return e.gateway }
+
+// Param returns the hot-parameter rule manager.
+func (e *Engine) Param() *param.Manager { return e.param }
 
 // Registry returns the per-resource statistics.
 func (e *Engine) Registry() *stat.Registry { return e.reg }

@@ -61,13 +61,10 @@ func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption
 		})
 	}
 
-	if be := e.check(c); be != nil {
+	if be, at := e.check(c); be != nil {
 		c.Blocked = be
 		e.recordBlock(c)
-		// Families that took something during the check (a hot-param
-		// concurrency slot) release it in their hooks; c.Blocked tells them the
-		// call did not pass.
-		c.RunExits()
+		e.undo(c, at)
 		e.release(en)
 		return nil, be
 	}
@@ -75,13 +72,49 @@ func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption
 	return en, nil
 }
 
-// check runs the families in Sentinel's slot order.
-func (e *Engine) check(c *base.Context) *base.BlockError {
-	// TODO(wiring): authority, system, gateway, param before flow; degrade after.
-	if be := e.flow.Check(c); be != nil {
-		return be
+// slot is a rule family's place in Sentinel's check order.
+type slot uint8
+
+const (
+	slotAuthority slot = iota
+	slotSystem
+	slotGateway
+	slotParam
+	slotFlow
+	slotDegrade
+)
+
+// check runs the families in Sentinel's slot order and returns the first block
+// and the slot that returned it.
+func (e *Engine) check(c *base.Context) (*base.BlockError, slot) {
+	if be := e.authority.Check(c); be != nil {
+		return be, slotAuthority
 	}
-	return nil
+	// TODO(wiring): system.
+	if be := e.gateway.Check(c); be != nil {
+		return be, slotGateway
+	}
+	if be := e.param.Check(c); be != nil {
+		return be, slotParam
+	}
+	if be := e.flow.Check(c); be != nil {
+		return be, slotFlow
+	}
+	// TODO(wiring): degrade.
+	return nil, 0
+}
+
+// undo gives back what the families before slot at took for a call that a
+// later family blocked (hot-param concurrency), and runs the hooks they
+// registered; c.Blocked tells the hooks that the call did not pass.
+func (e *Engine) undo(c *base.Context, at slot) {
+	if at > slotParam {
+		e.param.Exit(c)
+	}
+	if at > slotGateway {
+		e.gateway.Exit(c)
+	}
+	c.RunExits()
 }
 
 // recordPass counts an admitted call as Sentinel's StatisticSlot does: on the
@@ -161,8 +194,9 @@ func (en *Entry) Exit(opts ...ExitOption) {
 
 // exit calls the completion hooks of the families that need them.
 func (e *Engine) exit(c *base.Context) {
-	// TODO(wiring): param, gateway, degrade Exit.
-	_ = c
+	e.param.Exit(c)
+	e.gateway.Exit(c)
+	// TODO(wiring): degrade.
 }
 
 func (e *Engine) release(en *Entry) {
