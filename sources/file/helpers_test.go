@@ -1,0 +1,126 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rulesync/rulesync/converter"
+	"github.com/rulesync/rulesync/datasource"
+	"github.com/rulesync/rulesync/engine/base"
+)
+
+// nameCodec decodes a JSON list of resource names; an empty name is a bad
+// rule, anything but a list is unreadable.
+type nameCodec struct{}
+
+func (nameCodec) Decode(data []byte) ([]string, converter.Report, error) {
+	rep := converter.Report{Format: "json"}
+	out := []string{}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return out, rep, nil
+	}
+	var in []string
+	if err := json.Unmarshal(data, &in); err != nil {
+		return nil, rep, fmt.Errorf("%w: %v", converter.ErrUnreadable, err)
+	}
+	rep.Total = len(in)
+	for i, s := range in {
+		if s == "" {
+			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Reason: "empty resource"})
+			continue
+		}
+		out = append(out, s)
+	}
+	rep.Accepted = len(out)
+	return out, rep, nil
+}
+
+func (nameCodec) Encode(v []string) ([]byte, error) {
+	if v == nil {
+		v = []string{}
+	}
+	return json.Marshal(v)
+}
+
+func (nameCodec) Equal(a, b []string) bool { return slices.Equal(a, b) }
+
+// watchInto runs s.Watch in the background and returns the emitted snapshots.
+func watchInto(t *testing.T, s *Source, from datasource.Snapshot) <-chan datasource.Snapshot {
+	t.Helper()
+	ch := make(chan datasource.Snapshot, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := s.Watch(ctx, from, func(snap datasource.Snapshot) { ch <- snap })
+		if ctx.Err() == nil {
+			t.Errorf("Watch returned early: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	return ch
+}
+
+// next waits for the next snapshot; the deadline only guards against hangs.
+func next(t *testing.T, ch <-chan datasource.Snapshot) datasource.Snapshot {
+	t.Helper()
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(10 * time.Second):
+		t.Fatal("no snapshot emitted")
+	}
+	panic("unreachable")
+}
+
+// until waits for a snapshot satisfying ok, skipping intermediate states a
+// multi-step change may show.
+func until(t *testing.T, ch <-chan datasource.Snapshot, what string, ok func(datasource.Snapshot) bool) datasource.Snapshot {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case s := <-ch:
+			if ok(s) {
+				return s
+			}
+		case <-deadline:
+			t.Fatalf("never saw %s", what)
+		}
+	}
+}
+
+func hasData(want string) func(datasource.Snapshot) bool {
+	return func(s datasource.Snapshot) bool { return s.Exists && string(s.Data) == want }
+}
+
+func mustWrite(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newSource(t *testing.T, path string, opts ...Option) *Source {
+	t.Helper()
+	s, err := New(path, append([]Option{WithDebounce(2 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func tempPath(t *testing.T) string {
+	return filepath.Join(t.TempDir(), "rules.json")
+}
