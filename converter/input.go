@@ -12,8 +12,9 @@ import (
 // otherwise. Ten thousand flow rules take about 2.5 MB.
 const DefaultMaxBytes = 64 << 20
 
-// readDocument parses data as JSON (comments allowed) or, failing that, as
-// YAML, and returns the top-level node and the format it was read as.
+// readDocument parses data as JSON (comments allowed) or, when it does not
+// open with a JSON list or object, as YAML, and returns the top-level node and
+// the format it was read as.
 func readDocument(data []byte, maxBytes int) (*node, string, []string, error) {
 	if maxBytes > 0 && len(data) > maxBytes {
 		return nil, "", nil, fmt.Errorf("%w: payload is %d bytes, more than the limit of %d", ErrUnreadable, len(data), maxBytes)
@@ -23,24 +24,19 @@ func readDocument(data []byte, maxBytes int) (*node, string, []string, error) {
 	if jerr == nil {
 		return root, "json", nil, nil
 	}
-	// YAML is a superset of JSON, so a document that failed as JSON is tried
-	// as YAML. When it looked like JSON and is not YAML either, the JSON error
-	// is the one that helps the person who wrote it.
-	looksJSON := looksLikeJSON(data)
+	// A document that opens a JSON list or object is JSON with a mistake in
+	// it: reading it as YAML instead would be wrong in quiet ways (YAML takes
+	// "[] x" for an empty list, which would clear every rule).
+	if looksLikeJSON(data) {
+		return nil, "json", nil, fmt.Errorf("%w: json: %v", ErrUnreadable, jerr)
+	}
 	js, yerr := yaml.YAMLToJSON(data)
 	if yerr == nil {
 		root, perr := parseJSON(js)
 		if perr == nil {
-			var notes []string
-			if looksJSON {
-				notes = append(notes, fmt.Sprintf("not valid JSON (%v); read as YAML", jerr))
-			}
-			return root, "yaml", notes, nil
+			return root, "yaml", nil, nil
 		}
 		yerr = perr
-	}
-	if looksJSON {
-		return nil, "json", nil, fmt.Errorf("%w: json: %v", ErrUnreadable, jerr)
 	}
 	msg := strings.TrimPrefix(yerr.Error(), "error converting YAML to JSON: ")
 	return nil, "yaml", nil, fmt.Errorf("%w: neither JSON (%v) nor YAML (%s)", ErrUnreadable, jerr, msg)

@@ -1,0 +1,479 @@
+package converter
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rulesync/rulesync/engine/authority"
+	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/flow"
+	"github.com/rulesync/rulesync/engine/gateway"
+	"github.com/rulesync/rulesync/engine/param"
+	"github.com/rulesync/rulesync/engine/system"
+)
+
+func TestDecodeEmpty(t *testing.T) {
+	for _, in := range []string{"", "  \n\t", "[]", "null", " [ ] ", "// nothing yet\n", "/* */ []", "# yaml comment only\n", "\xef\xbb\xbf[]"} {
+		rules, rep, err := Flow().Decode([]byte(in))
+		if err != nil {
+			t.Errorf("%q: unexpected error %v", in, err)
+			continue
+		}
+		if rules == nil || len(rules) != 0 {
+			t.Errorf("%q: got %#v, want an empty non-nil slice", in, rules)
+		}
+		if rep.Total != 0 || rep.Accepted != 0 || !rep.Clean() {
+			t.Errorf("%q: report %s, want an empty clean one", in, rep)
+		}
+	}
+}
+
+func TestDecodeUnreadable(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string // substrings of the error
+	}{
+		{"syntax error names line and column", "[\n {\"resource\": \"a\",\n  \"count\": 1,,\n}]", []string{"line 3, column 14", "invalid character ','"}},
+		{"truncated list", `[{"resource":"a"}`, []string{"end of input"}},
+		{"unclosed comment", "[ /* never closed", []string{"never closed"}},
+		{"bare word", "hello there", []string{"top level is a string"}},
+		{"neither JSON nor YAML", "a: b: c", []string{"neither JSON", "nor YAML"}},
+		{"JSON with a trailing comma is not handed to YAML", `[{"resource":"a","count":1},]`, []string{"line 1, column 29"}},
+		{"JSON-looking YAML is not guessed at", `[{resource: a, count: 2}]`, []string{"keys need double quotes"}},
+		{"top-level string", `"flow rules"`, []string{"top level is a string"}},
+		{"top-level number", `42`, []string{"top level is a number"}},
+		{"wrapper object not guessed", `{"rules":[{"resource":"a","count":1}]}`, []string{`under "rules"`}},
+		{"too deep", strings.Repeat("[", 100) + strings.Repeat("]", 100), []string{"nesting deeper than 64"}},
+		{"yaml scalar", "just: [unclosed", []string{"YAML"}},
+		{"control character in string", "[{\"resource\":\"a\x01\"}]", []string{"control character"}},
+		{"trailing garbage", `[] x`, []string{"after the end"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rules, _, err := Flow().Decode([]byte(tt.in))
+			if !errors.Is(err, ErrUnreadable) {
+				t.Fatalf("err = %v, want one wrapping ErrUnreadable (rules %v)", err, rules)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeMaxBytes(t *testing.T) {
+	in := []byte(`[{"resource":"a","count":1}]`)
+	if _, _, err := Flow(WithMaxBytes(10)).Decode(in); !errors.Is(err, ErrUnreadable) || !strings.Contains(err.Error(), "limit") {
+		t.Errorf("over the limit: err = %v, want ErrUnreadable naming the limit", err)
+	}
+	if rules, _, err := Flow(WithMaxBytes(len(in))).Decode(in); err != nil || len(rules) != 1 {
+		t.Errorf("at the limit: %v, %v", rules, err)
+	}
+}
+
+func TestFlowLeniency(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     string
+		check  func(t *testing.T, r flow.Rule)
+		reject string // substring of the rejection reason; "" = accepted
+	}{
+		{name: "numbers and booleans as strings", in: `{"resource":"a","count":" 12.5 ","grade":"0","clusterMode":"FALSE","regex":"false"}`,
+			check: func(t *testing.T, r flow.Rule) {
+				if r.Count != 12.5 || r.Grade != flow.GradeThread || r.ClusterMode {
+					t.Errorf("got %+v", r)
+				}
+			}},
+		{name: "missing keys keep Sentinel defaults", in: `{"resource":"a","count":1}`,
+			check: func(t *testing.T, r flow.Rule) {
+				want := flow.DefaultRule()
+				want.Resource, want.Count = "a", 1
+				if r != want || r.WarmUpPeriodSec != 10 || r.MaxQueueingTimeMs != 500 {
+					t.Errorf("got %+v, want %+v", r, want)
+				}
+			}},
+		{name: "null is the default", in: `{"resource":"a","count":1,"grade":null,"maxQueueingTimeMs":null,"clusterConfig":null}`,
+			check: func(t *testing.T, r flow.Rule) {
+				if r.Grade != flow.GradeQPS || r.MaxQueueingTimeMs != 500 || r.ClusterConfig != (flow.ClusterConfig{}) {
+					t.Errorf("got %+v", r)
+				}
+			}},
+		{name: "partial clusterConfig gets cluster defaults", in: `{"resource":"a","count":1,"clusterMode":true,"clusterConfig":{"flowId":"7","thresholdType":1}}`,
+			check: func(t *testing.T, r flow.Rule) {
+				want := flow.DefaultClusterConfig()
+				want.FlowID, want.ThresholdType = 7, 1
+				if r.ClusterConfig != want {
+					t.Errorf("clusterConfig = %+v, want %+v", r.ClusterConfig, want)
+				}
+			}},
+		{name: "whole float fills an int", in: `{"resource":"a","count":1,"warmUpPeriodSec":20.0,"maxQueueingTimeMs":"1e3"}`,
+			check: func(t *testing.T, r flow.Rule) {
+				if r.WarmUpPeriodSec != 20 || r.MaxQueueingTimeMs != 1000 {
+					t.Errorf("got %+v", r)
+				}
+			}},
+		{name: "large id keeps its precision", in: `{"id":9007199254740993,"resource":"a","count":1}`,
+			check: func(t *testing.T, r flow.Rule) {
+				if r.ID != 9007199254740993 {
+					t.Errorf("id = %d", r.ID)
+				}
+			}},
+		{name: "number as a string field", in: `{"resource":8080,"count":1}`,
+			check: func(t *testing.T, r flow.Rule) {
+				if r.Resource != "8080" {
+					t.Errorf("resource = %q", r.Resource)
+				}
+			}},
+		{name: "comment markers inside strings are text", in: `{"resource":"http://a/*b*/","count":1}`,
+			check: func(t *testing.T, r flow.Rule) {
+				if r.Resource != "http://a/*b*/" {
+					t.Errorf("resource = %q", r.Resource)
+				}
+			}},
+		{name: "escapes are decoded", in: `{"resource":"a\u00e9\"\\b","count":1}`,
+			check: func(t *testing.T, r flow.Rule) {
+				if r.Resource != "a\u00e9\"\\b" {
+					t.Errorf("resource = %q", r.Resource)
+				}
+			}},
+		{name: "word for a number", in: `{"resource":"a","count":"abc"}`, reject: `count: "abc" is not a number`},
+		{name: "hex is not a number", in: `{"resource":"a","count":"0x10"}`, reject: `count: "0x10" is not a number`},
+		{name: "Inf is not a number", in: `{"resource":"a","count":"Inf"}`, reject: "count"},
+		{name: "fraction for an int", in: `{"resource":"a","count":1,"strategy":1.5}`, reject: "strategy: 1.5 is not a whole number"},
+		{name: "int out of range", in: `{"resource":"a","count":1,"warmUpPeriodSec":1e30}`, reject: "warmUpPeriodSec: 1e30 is out of range"},
+		{name: "float out of range", in: `{"resource":"a","count":1e999}`, reject: "count: 1e999 is out of range"},
+		{name: "object for a number", in: `{"resource":"a","count":{"v":1}}`, reject: "count: an object is not a number"},
+		{name: "list for a string", in: `{"resource":["a"],"count":1}`, reject: "resource: want a string, got a list"},
+		{name: "string for an object", in: `{"resource":"a","count":1,"clusterConfig":"x"}`, reject: "clusterConfig: want an object, got a string"},
+		{name: "bad nested value names its path", in: `{"resource":"a","count":1,"clusterConfig":{"sampleCount":"many"}}`, reject: "clusterConfig.sampleCount"},
+		{name: "yes is not a boolean", in: `{"resource":"a","count":1,"clusterMode":"yes"}`, reject: `clusterMode: "yes" is not a boolean`},
+		{name: "key given twice", in: `{"resource":"a","count":1,"count":2}`, reject: `key "count" appears more than once`},
+		{name: "validation failure", in: `{"resource":"a","count":1,"controlBehavior":2,"maxQueueingTimeMs":0}`, reject: "maxQueueingTimeMs > 0"},
+		{name: "blank resource", in: `{"count":1}`, reject: "resource is blank"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rules, rep, err := Flow().Decode([]byte("[" + tt.in + "]"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.reject != "" {
+				if len(rules) != 0 || len(rep.Rejected) != 1 || rep.Accepted != 0 || rep.Total != 1 {
+					t.Fatalf("want one rejection, got rules %+v report %s", rules, rep)
+				}
+				if !strings.Contains(rep.Rejected[0].Reason, tt.reject) {
+					t.Errorf("reason %q does not contain %q", rep.Rejected[0].Reason, tt.reject)
+				}
+				return
+			}
+			if len(rules) != 1 || !rep.Clean() {
+				t.Fatalf("want one clean rule, got %+v, %s", rules, rep)
+			}
+			tt.check(t, rules[0])
+		})
+	}
+}
+
+func TestUnknownKeys(t *testing.T) {
+	in := `[
+	  {"resource":"a","count":1,"app":"svc","ip":"1.2.3.4","port":8719,"gmtCreate":1,"gmtModified":2,"id":3},
+	  {"resource":"b","count":1,"Count":2,"clusterConfig":{"flowID":1,"sampleCount":10},"extra":{"deep":1}}
+	]`
+	rules, rep, err := Flow().Decode([]byte(in))
+	if err != nil || len(rules) != 2 {
+		t.Fatalf("rules %v, err %v", rules, err)
+	}
+	want := []UnknownKey{{1, "Count"}, {1, "clusterConfig.flowID"}, {1, "extra"}}
+	if !slices.Equal(rep.UnknownKeys, want) {
+		t.Errorf("unknown keys = %v, want %v (dashboard extras are known; matching is case-sensitive)", rep.UnknownKeys, want)
+	}
+	if rules[1].Count != 1 {
+		t.Errorf("Count must not be read as count: %v", rules[1].Count)
+	}
+	if rep.Clean() {
+		t.Error("a report with unknown keys is not clean")
+	}
+}
+
+func TestSingleObjectAndDuplicates(t *testing.T) {
+	rules, rep, err := Flow().Decode([]byte(`{"resource":"a","count":1}`))
+	if err != nil || len(rules) != 1 || rules[0].Resource != "a" {
+		t.Fatalf("single object: %v %v", rules, err)
+	}
+	if len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "single rule object") {
+		t.Errorf("notes = %q", rep.Notes)
+	}
+
+	in := `[{"resource":"a","count":1,"id":1},{"resource":"b","count":1},{"resource":"a","count":1,"id":2,"limitApp":""},{"resource":"a","count":2}]`
+	rules, rep, err = Flow().Decode([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rules {
+		got = append(got, r.Resource)
+	}
+	if !slices.Equal(got, []string{"a", "b", "a"}) || rules[0].ID != 1 || rules[2].Count != 2 {
+		t.Errorf("rules = %+v: the equal rule 2 must collapse into rule 0, order kept", rules)
+	}
+	if rep.Total != 4 || rep.Accepted != 3 || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "rule 2 duplicates rule 0") {
+		t.Errorf("report = %s", rep)
+	}
+}
+
+func TestEntityUnwrap(t *testing.T) {
+	in := `[{"id":7,"app":"svc","ip":"x","port":1,"gmtCreate":1,"gmtModified":1,"resource":"ignored","rule":{"resource":"r","limitApp":"a,b","strategy":1}},
+	        {"resource":"plain","limitApp":"c"},
+	        {"id":8,"rule":"oops"},
+	        {"id":9,"mystery":1,"rule":{"resource":"s","limitApp":"d","bogus":true}}]`
+	rules, rep, err := Authority().Decode([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []authority.Rule{{Resource: "r", LimitApp: "a,b", Strategy: authority.StrategyBlack}, {Resource: "plain", LimitApp: "c"}, {Resource: "s", LimitApp: "d"}}
+	if !Authority().Equal(rules, want) {
+		t.Errorf("rules = %+v, want %+v", rules, want)
+	}
+	if len(rep.Rejected) != 1 || rep.Rejected[0].Index != 2 || !strings.Contains(rep.Rejected[0].Reason, "rule: want an object") {
+		t.Errorf("rejected = %v", rep.Rejected)
+	}
+	if !slices.Equal(rep.UnknownKeys, []UnknownKey{{3, "mystery"}, {3, "rule.bogus"}}) {
+		t.Errorf("unknown = %v", rep.UnknownKeys)
+	}
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, `entity format (key "rule") in 2 of 4`) }) {
+		t.Errorf("notes = %q", rep.Notes)
+	}
+}
+
+func TestParam(t *testing.T) {
+	in := `[{"rule":{"resource":"a","paramIdx":"1","count":5,"clusterMode":true,"clusterConfig":{"flowId":3},
+	           "paramFlowItemList":[{"object":42,"count":"9","classType":"int"}]}},
+	        {"resource":"b","count":5},
+	        {"resource":"c","count":5,"paramIdx":null}]`
+	rules, rep, err := Param().Decode([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rules) != 1 {
+		t.Fatalf("rules = %+v; %s", rules, rep)
+	}
+	r := rules[0]
+	wantCluster := param.DefaultClusterConfig()
+	wantCluster.FlowID = 3
+	if r.ParamIdx != 1 || r.ClusterConfig != wantCluster || r.ClusterConfig.FallbackToLocalWhenFail {
+		t.Errorf("rule = %+v: param cluster defaults (fallback false) expected", r)
+	}
+	if !slices.Equal(r.ParamFlowItemList, []param.Item{{Object: "42", Count: 9, ClassType: "int"}}) {
+		t.Errorf("items = %+v", r.ParamFlowItemList)
+	}
+	if len(rep.Rejected) != 2 || !strings.Contains(rep.Rejected[0].Reason, "paramIdx is missing") || rep.Rejected[1].Index != 2 {
+		t.Errorf("rejected = %v", rep.Rejected)
+	}
+	// A rule built in Go with a nil item list is written with [], not null.
+	out, err := Param().Encode([]param.Rule{{Resource: "x", Count: 1, DurationInSec: 1}})
+	if err != nil || !strings.Contains(string(out), `"paramFlowItemList":[]`) {
+		t.Errorf("encode = %s, %v", out, err)
+	}
+}
+
+func TestSystemDefaults(t *testing.T) {
+	rules, rep, err := System().Decode([]byte(`[{"qps":"100"},{"highestCpuUsage":2,"avgRt":null}]`))
+	if err != nil || !rep.Clean() {
+		t.Fatal(err, rep)
+	}
+	want := []system.Rule{system.DefaultRule(), system.DefaultRule()}
+	want[0].QPS = 100
+	want[1].HighestCPUUsage = 2 // kept: the manager ignores a usage above 1
+	if !slices.Equal(rules, want) {
+		t.Errorf("rules = %+v, want %+v", rules, want)
+	}
+}
+
+func TestGatewayInterval(t *testing.T) {
+	tests := []struct {
+		in     string
+		want   int64
+		reject string
+	}{
+		{`"interval":30,"intervalUnit":0`, 30, ""},
+		{`"interval":2,"intervalUnit":1`, 120, ""},
+		{`"interval":"3","intervalUnit":"2"`, 3 * 3600, ""},
+		{`"interval":1,"intervalUnit":3`, 86400, ""},
+		{`"interval":1,"intervalUnit":1,"intervalSec":60`, 60, ""},
+		{`"intervalSec":45`, 45, ""},
+		{``, 1, ""},
+		{`"interval":1,"intervalUnit":4`, 0, "intervalUnit 4 is not 0 (second), 1 (minute), 2 (hour) or 3 (day)"},
+		{`"interval":1,"intervalUnit":-1`, 0, "intervalUnit -1"},
+		{`"interval":2,"intervalUnit":1,"intervalSec":60`, 0, "intervalSec 60 disagrees with interval 2 x intervalUnit 1 (= 120 s)"},
+		{`"interval":5`, 0, "interval needs intervalUnit"},
+		{`"intervalUnit":1`, 0, "intervalUnit given without interval"},
+		{`"interval":"x","intervalUnit":1`, 0, `interval: "x" is not a number`},
+		{`"interval":9223372036854775807,"intervalUnit":3`, 0, "overflows"},
+		{`"interval":0,"intervalUnit":1`, 0, "intervalSec 0 must be > 0"},
+	}
+	for _, tt := range tests {
+		in := `[{"resource":"r","count":1`
+		if tt.in != "" {
+			in += "," + tt.in
+		}
+		in += "}]"
+		rules, rep, err := GatewayFlow().Decode([]byte(in))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.in, err)
+		}
+		if tt.reject != "" {
+			if len(rules) != 0 || len(rep.Rejected) != 1 || !strings.Contains(rep.Rejected[0].Reason, tt.reject) {
+				t.Errorf("%s: want rejection %q, got %+v %s", tt.in, tt.reject, rules, rep)
+			}
+			continue
+		}
+		if len(rules) != 1 || rules[0].IntervalSec != tt.want || !rep.Clean() {
+			t.Errorf("%s: got %+v %s, want intervalSec %d", tt.in, rules, rep, tt.want)
+		}
+	}
+}
+
+func TestGatewayMisspelledQueueKey(t *testing.T) {
+	rules, rep, err := GatewayFlow().Decode([]byte(`[{"resource":"r","count":1,"maxQueueingTimeMs":"900"},
+		{"resource":"s","count":1,"maxQueueingTimeMs":900,"maxQueueingTimeoutMs":300}]`))
+	if err != nil || len(rules) != 2 {
+		t.Fatal(rules, err)
+	}
+	if rules[0].MaxQueueingTimeoutMs != 900 || rules[1].MaxQueueingTimeoutMs != 300 {
+		t.Errorf("queue timeouts = %d, %d; want 900 (misspelling read) and 300 (correct key wins)", rules[0].MaxQueueingTimeoutMs, rules[1].MaxQueueingTimeoutMs)
+	}
+	if !slices.Equal(rep.UnknownKeys, []UnknownKey{{0, "maxQueueingTimeMs"}, {1, "maxQueueingTimeMs"}}) {
+		t.Errorf("unknown = %v", rep.UnknownKeys)
+	}
+	if len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "rule 0: read misspelled key maxQueueingTimeMs") {
+		t.Errorf("notes = %q", rep.Notes)
+	}
+}
+
+func TestSplitInterval(t *testing.T) {
+	tests := []struct {
+		sec      int64
+		interval int64
+		unit     int
+	}{
+		{1, 1, 0}, {59, 59, 0}, {60, 1, 1}, {90, 90, 0}, {120, 2, 1}, {3600, 1, 2}, {7200, 2, 2},
+		{5400, 90, 1}, {86400, 1, 3}, {172800, 2, 3}, {90000, 25, 2}, {0, 0, 0},
+	}
+	for _, tt := range tests {
+		n, u := splitInterval(tt.sec)
+		if n != tt.interval || u != tt.unit {
+			t.Errorf("splitInterval(%d) = %d, %d; want %d, %d", tt.sec, n, u, tt.interval, tt.unit)
+		}
+		if tt.sec > 0 && n*intervalUnitSec[u] != tt.sec {
+			t.Errorf("splitInterval(%d) does not multiply back", tt.sec)
+		}
+	}
+}
+
+func TestGatewayDashboardEncoding(t *testing.T) {
+	rules := []gateway.Rule{{Resource: "r", Grade: 1, Count: 5, IntervalSec: 7200, MaxQueueingTimeoutMs: 500}}
+	out, err := GatewayFlow(WithDashboardFormat()).Encode(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"interval":2`, `"intervalUnit":2`, `"intervalSec":7200`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("%s lacks %s", out, want)
+		}
+	}
+	plain, _ := GatewayFlow().Encode(rules)
+	if strings.Contains(string(plain), "intervalUnit") {
+		t.Errorf("canonical encoding must not carry dashboard keys: %s", plain)
+	}
+}
+
+func TestAPIDefinitions(t *testing.T) {
+	in := `[{"id":1,"app":"gw","apiName":"a","predicateItems":[{"pattern":"/x","matchStrategy":1},{"items":[{"pattern":"/y"}]},{"items":[]},{"pattern":"","matchStrategy":0}]}]`
+	defs, rep, err := APIDefinitions().Decode([]byte(in))
+	if err != nil || !rep.Clean() || len(defs) != 1 {
+		t.Fatalf("%+v %s %v", defs, rep, err)
+	}
+	items := defs[0].PredicateItems
+	if len(items) != 4 || items[0].IsGroup() || !items[1].IsGroup() || !items[2].IsGroup() || items[3].IsGroup() {
+		t.Fatalf("items = %+v: path/group told apart by key", items)
+	}
+	if items[0].Pattern != "/x" || items[0].MatchStrategy != 1 || items[1].Items[0].Pattern != "/y" {
+		t.Errorf("items = %+v", items)
+	}
+	out, err := APIDefinitions().Encode(defs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `[{"apiName":"a","predicateItems":[{"pattern":"/x","matchStrategy":1},{"items":[{"pattern":"/y","matchStrategy":0}]},{"items":[]},{"pattern":"","matchStrategy":0}]}]`
+	if string(out) != want {
+		t.Errorf("encode =\n%s\nwant\n%s", out, want)
+	}
+}
+
+func TestEncode(t *testing.T) {
+	out, err := Flow().Encode(nil)
+	if err != nil || string(out) != "[]" {
+		t.Errorf("nil encodes as %s, %v; want []", out, err)
+	}
+	r := flow.DefaultRule()
+	r.Resource, r.Count = "GET:/a?x=1&y=<2>", 3
+	out, err = Flow().Encode([]flow.Rule{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `[{"resource":"GET:/a?x=1&y=<2>","limitApp":"default","grade":1,"count":3,"strategy":0,"controlBehavior":0,"warmUpPeriodSec":10,"maxQueueingTimeMs":500,"clusterMode":false}]`
+	if string(out) != want {
+		t.Errorf("encode =\n%s\nwant\n%s", out, want)
+	}
+}
+
+func TestEqualIsOrderSensitive(t *testing.T) {
+	a := flow.DefaultRule()
+	a.Resource = "a"
+	b := a
+	b.Resource = "b"
+	c := Flow()
+	if !c.Equal([]flow.Rule{a, b}, []flow.Rule{a, b}) || c.Equal([]flow.Rule{a, b}, []flow.Rule{b, a}) || c.Equal([]flow.Rule{a}, []flow.Rule{a, b}) {
+		t.Error("Equal must compare elementwise in order")
+	}
+	if !c.Equal(nil, []flow.Rule{}) {
+		t.Error("nil and empty are equal")
+	}
+	id := a
+	id.ID = 99
+	if !c.Equal([]flow.Rule{a}, []flow.Rule{id}) {
+		t.Error("ids do not matter")
+	}
+}
+
+func TestYAMLDetection(t *testing.T) {
+	in := "- resource: a\n  count: \"5\"\n  limitApp: appA\n"
+	rules, rep, err := Flow().Decode([]byte(in))
+	if err != nil || rep.Format != "yaml" || len(rules) != 1 || rules[0].Count != 5 || rules[0].LimitApp != "appA" {
+		t.Fatalf("%+v %s %v", rules, rep, err)
+	}
+	// YAML comments and document markers.
+	rules, rep, err = Flow().Decode([]byte("---\n# limits\n- {resource: b, count: 2} # flow style item\n"))
+	if err != nil || rep.Format != "yaml" || len(rules) != 1 || rules[0].Resource != "b" {
+		t.Fatalf("%+v %s %v", rules, rep, err)
+	}
+}
+
+func TestRejectionCarriesIndexAndResource(t *testing.T) {
+	_, rep, err := Flow().Decode([]byte(`[{"resource":"ok","count":1},{"resource":"bad","count":-1},null,5]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []base.Rejection{
+		{Index: 1, Resource: "bad", Reason: "invalid flow rule: count -1 < 0"},
+		{Index: 2, Reason: "rule is null, want an object"},
+		{Index: 3, Reason: "rule is a number, want an object"},
+	}
+	if !slices.Equal(rep.Rejected, want) {
+		t.Errorf("rejected = %v, want %v", rep.Rejected, want)
+	}
+}
