@@ -81,7 +81,8 @@ type DataSource[T any] struct {
 	applyMu  sync.Mutex
 	seen     Snapshot // last snapshot taken from the source (or written); Data is our copy
 	seenSet  bool
-	haveGood bool // the property holds a value from the source or the snapshot
+	gen      uint64 // bumped whenever seen takes new content
+	haveGood bool   // the property holds a value from the source or the snapshot
 
 	statusMu sync.Mutex
 	status   Status
@@ -257,6 +258,10 @@ func (d *DataSource[T]) from() Snapshot {
 func (d *DataSource[T]) apply(s Snapshot) error {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
+	return d.applyLocked(s)
+}
+
+func (d *DataSource[T]) applyLocked(s Snapshot) error {
 	if d.seenSet {
 		if d.older(s.Revision) {
 			d.log.Debug("dropped stale snapshot", "revision", s.Revision, "applied", d.seen.Revision)
@@ -274,6 +279,7 @@ func (d *DataSource[T]) apply(s Snapshot) error {
 	}
 	d.seen = Snapshot{Data: bytes.Clone(s.Data), Revision: s.Revision, Exists: s.Exists}
 	d.seenSet = true
+	d.gen++
 
 	if !s.Exists {
 		if d.haveGood && d.o.keepOnDelete {

@@ -576,3 +576,26 @@ func TestEventKindString(t *testing.T) {
 		t.Errorf("unknown kind = %q", s)
 	}
 }
+
+// A change made by someone else right after our write, and applied by the
+// watch before our Write returns, must not be hidden by our local apply when
+// revisions cannot be ordered.
+func TestWriteDoesNotHideLaterChange(t *testing.T) {
+	for _, opaque := range []bool{true, false} {
+		f := newFake()
+		f.opaque = opaque
+		f.set(`["a"]`, false)
+		d, _ := start(t, f)
+		f.hook = func() {
+			f.hook = nil
+			f.set(`["later"]`, true)
+			eventually(t, "the later change to apply", func() bool { return slices.Equal(get(d), []string{"later"}) })
+		}
+		if err := d.Write(context.Background(), []string{"mine"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(d); !slices.Equal(got, []string{"later"}) {
+			t.Fatalf("opaque=%v: property = %v, want the later change", opaque, got)
+		}
+	}
+}

@@ -64,6 +64,15 @@ type fakeSource struct {
 	events  chan Snapshot
 	fail    chan error
 	watches int
+	opaque  bool   // revisions that NumericRevisions cannot order
+	hook    func() // runs after a successful Write, outside the lock
+}
+
+func (f *fakeSource) revision() string {
+	if f.opaque {
+		return "r" + strconv.Itoa(f.rev)
+	}
+	return strconv.Itoa(f.rev)
 }
 
 func newFake() *fakeSource {
@@ -103,15 +112,20 @@ func (f *fakeSource) Watch(ctx context.Context, from Snapshot, emit func(Snapsho
 
 func (f *fakeSource) Write(_ context.Context, data []byte, expect string) (Snapshot, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if expect != AnyRevision {
 		if expect == "" && f.snap.Exists || expect != "" && (!f.snap.Exists || expect != f.snap.Revision) {
+			defer f.mu.Unlock()
 			return Snapshot{}, fmt.Errorf("fake: have %q, want %q: %w", f.snap.Revision, expect, ErrConflict)
 		}
 	}
 	f.rev++
-	f.snap = Snapshot{Data: bytes.Clone(data), Revision: strconv.Itoa(f.rev), Exists: true}
-	return f.snap, nil
+	f.snap = Snapshot{Data: bytes.Clone(data), Revision: f.revision(), Exists: true}
+	s, hook := f.snap, f.hook
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return s, nil
 }
 
 func (f *fakeSource) Close() error {
@@ -125,7 +139,7 @@ func (f *fakeSource) Close() error {
 func (f *fakeSource) set(data string, notify bool) Snapshot {
 	f.mu.Lock()
 	f.rev++
-	f.snap = Snapshot{Data: []byte(data), Revision: strconv.Itoa(f.rev), Exists: true}
+	f.snap = Snapshot{Data: []byte(data), Revision: f.revision(), Exists: true}
 	s := f.snap
 	f.mu.Unlock()
 	if notify {
@@ -137,7 +151,7 @@ func (f *fakeSource) set(data string, notify bool) Snapshot {
 func (f *fakeSource) remove(notify bool) Snapshot {
 	f.mu.Lock()
 	f.rev++
-	f.snap = Snapshot{Revision: strconv.Itoa(f.rev)}
+	f.snap = Snapshot{Revision: f.revision()}
 	s := f.snap
 	f.mu.Unlock()
 	if notify {

@@ -36,6 +36,9 @@ func (d *DataSource[T]) Write(ctx context.Context, v T) error {
 }
 
 func (d *DataSource[T]) write(ctx context.Context, ws WritableSource, data []byte, expect string) error {
+	d.applyMu.Lock()
+	gen := d.gen
+	d.applyMu.Unlock()
 	s, err := ws.Write(ctx, data, expect)
 	if err != nil {
 		return fmt.Errorf("datasource %q: write: %w", d.o.name, err)
@@ -44,7 +47,17 @@ func (d *DataSource[T]) write(ctx context.Context, ws WritableSource, data []byt
 		s.Data = data
 	}
 	s.Exists = true
-	if err := d.apply(s); err != nil {
+	d.applyMu.Lock()
+	// If the watch applied something while the write was in flight and the
+	// revisions cannot be ordered, that may be a change made after ours:
+	// applying ours now could hide it for good. The watch delivers our write
+	// too, so leave it to the watch.
+	_, comparable := d.o.order(s.Revision, d.seen.Revision)
+	if d.gen == gen || comparable || !d.seenSet {
+		err = d.applyLocked(s)
+	}
+	d.applyMu.Unlock()
+	if err != nil {
 		return err
 	}
 	d.emit(Event{Kind: Written, Revision: s.Revision})
