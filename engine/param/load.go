@@ -25,6 +25,7 @@ const (
 // compiled is a rule ready for the hot path.
 type compiled struct {
 	rule     Rule
+	key      ruleKey
 	order    int // position among the rules in force
 	idx      int
 	mode     mode
@@ -51,7 +52,10 @@ func keyOfRule(r Rule) ruleKey {
 	if !n.ClusterMode {
 		n.ClusterConfig = ClusterConfig{}
 	}
-	var b []byte
+	if len(r.ParamFlowItemList) == 0 {
+		return ruleKey{c: n.comparable()}
+	}
+	b := make([]byte, 0, 32*len(r.ParamFlowItemList))
 	for _, it := range r.ParamFlowItemList {
 		// Length-prefixed so that no two item lists encode alike.
 		b = strconv.AppendInt(b, int64(len(it.Object)), 10)
@@ -86,14 +90,16 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
-	prev := make(map[ruleKey]*ruleState)
-	for _, c := range m.set.Load().all {
-		prev[keyOfRule(c.rule)] = c.st
+	old := m.set.Load().all
+	prev := make(map[ruleKey]*ruleState, len(old))
+	for _, c := range old {
+		prev[c.key] = c.st
 	}
 
 	var rep base.LoadReport
 	seen := make(map[ruleKey]struct{}, len(rules))
 	all := make([]*compiled, 0, len(rules))
+	slab := make([]compiled, 0, len(rules)) // one allocation for every compiled rule
 	for i, r := range rules {
 		if err := r.Validate(); err != nil {
 			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: err.Error()})
@@ -127,8 +133,9 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 			st = &ruleState{capacity: m.capacity(r)}
 		}
 		r.ParamFlowItemList = slices.Clone(r.ParamFlowItemList)
-		all = append(all, &compiled{
+		slab = append(slab, compiled{
 			rule:     r,
+			key:      k,
 			order:    len(all),
 			idx:      r.ParamIdx,
 			mode:     modeOf(r),
@@ -140,6 +147,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 			re:       re,
 			st:       st,
 		})
+		all = append(all, &slab[len(slab)-1])
 	}
 	rep.Loaded = len(all)
 	m.set.Store(newRuleSet(all))

@@ -28,20 +28,24 @@ type ruleSet struct {
 
 func newRuleSet(all []*compiled) *ruleSet {
 	s := &ruleSet{all: all}
-	for _, c := range all {
+	if len(all) > 0 {
+		s.exact = make(map[string]*resourceRules, len(all))
+	}
+	slab := make([]resourceRules, 0, len(all)) // one allocation for every resource
+	for i, c := range all {
 		if c.re != nil {
 			s.regex = append(s.regex, c)
 			continue
 		}
-		if s.exact == nil {
-			s.exact = make(map[string]*resourceRules)
-		}
 		rr := s.exact[c.rule.Resource]
 		if rr == nil {
-			rr = &resourceRules{}
+			slab = append(slab, resourceRules{rules: all[i : i+1 : i+1]})
+			rr = &slab[len(slab)-1]
 			s.exact[c.rule.Resource] = rr
+		} else {
+			// Copy on the second rule of a resource: the first shares all's array.
+			rr.rules = append(rr.rules, c)
 		}
-		rr.rules = append(rr.rules, c)
 		rr.hasThread = rr.hasThread || c.mode == modeThread
 	}
 	if len(s.regex) > 0 {

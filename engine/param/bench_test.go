@@ -1,0 +1,108 @@
+package param
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/stat"
+)
+
+// benchManager returns a manager on the system clock with rules loaded.
+func benchManager(b *testing.B, rules ...Rule) *Manager {
+	b.Helper()
+	m := NewManager(stat.SystemClock{}, quiet())
+	if rep := m.Load(rules); len(rep.Rejected) > 0 {
+		b.Fatal(rep.Rejected)
+	}
+	return m
+}
+
+func BenchmarkCheckExit(b *testing.B) {
+	thread := qpsRule(1e9)
+	thread.Grade = GradeThread
+	items := qpsRule(1e9)
+	items.ParamFlowItemList = []Item{{Object: "7", ClassType: "int", Count: 1e9}, {Object: "x", Count: 5}}
+	for _, tt := range []struct {
+		name string
+		rule Rule
+		arg  any
+	}{
+		{"qps/int", qpsRule(1e9), 42},
+		{"qps/string", qpsRule(1e9), "user-42"},
+		{"qps/int-with-items", items, 7},
+		{"thread/int", thread, 42},
+		{"qps/slice-of-3", qpsRule(1e9), []int{1, 2, 3}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			m := benchManager(b, tt.rule)
+			c := &base.Context{Resource: res, Args: []any{tt.arg}, Count: 1}
+			b.ReportAllocs()
+			for b.Loop() {
+				if be := m.Check(c); be != nil {
+					b.Fatal(be)
+				}
+				m.Exit(c)
+			}
+		})
+	}
+}
+
+func BenchmarkCheckExitParallel(b *testing.B) {
+	m := benchManager(b, qpsRule(1e12))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		c := &base.Context{Resource: res, Args: []any{42}, Count: 1}
+		for pb.Next() {
+			if be := m.Check(c); be != nil {
+				b.Fatal(be)
+			}
+			m.Exit(c)
+		}
+	})
+}
+
+// BenchmarkCheckExitNoRule is a call to a resource without param rules while
+// 10,000 rules of other resources are loaded.
+func BenchmarkCheckExitNoRule(b *testing.B) {
+	m := benchManager(b, manyRules(10_000)...)
+	c := &base.Context{Resource: "GET:/no-rules", Args: []any{42}, Count: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		if be := m.Check(c); be != nil {
+			b.Fatal(be)
+		}
+		m.Exit(c)
+	}
+}
+
+func manyRules(n int) []Rule {
+	rules := make([]Rule, n)
+	for i := range rules {
+		r := qpsRule(float64(10 + i%7))
+		r.Resource = fmt.Sprintf("res-%d", i)
+		r.ParamFlowItemList = []Item{{Object: "vip", Count: 100}}
+		rules[i] = r
+	}
+	return rules
+}
+
+func BenchmarkLoad10000(b *testing.B) {
+	rules := manyRules(10_000)
+	b.Run("fresh", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m := NewManager(stat.SystemClock{}, quiet())
+			m.Load(rules)
+		}
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		m := benchManager(b, rules...)
+		b.ReportAllocs()
+		for b.Loop() {
+			if rep := m.Load(rules); rep.Kept != len(rules) {
+				b.Fatalf("kept %d", rep.Kept)
+			}
+		}
+	})
+}

@@ -1,0 +1,103 @@
+package param
+
+import (
+	"math"
+	"testing"
+)
+
+func TestArgKey(t *testing.T) {
+	type named uint16
+	type id string
+	type point struct{ x, y int }
+	p := &point{}
+	tests := []struct {
+		name string
+		a, b any
+		same bool
+	}{
+		{"int and int64", 5, int64(5), true},
+		{"int and uint8", 5, uint8(5), true},
+		{"int and named uint16", 5, named(5), true},
+		{"int and integral float", 5, 5.0, true},
+		{"int and integral float32", 5, float32(5), true},
+		{"int and fractional float", 5, 5.5, false},
+		{"negative zero is zero", 0, math.Copysign(0, -1), true},
+		{"NaN is one value", math.NaN(), float32(math.NaN()), true},
+		{"huge uint64 is not an int", uint64(math.MaxUint64), int64(-1), false},
+		{"uint64 within int64", uint64(7), 7, true},
+		{"2^63 as float is not MinInt64", math.Pow(2, 63), int64(math.MinInt64), false},
+		{"string and named string", "a", id("a"), true},
+		{"string and []byte", "a", []byte("a"), true},
+		{"string and number", "5", 5, false},
+		{"rune and int", 'a', 97, true},
+		{"bool and int", true, 1, false},
+		{"bools", true, true, true},
+		{"struct values", point{1, 2}, point{1, 2}, true},
+		{"struct values differ", point{1, 2}, point{2, 1}, false},
+		{"same pointer", p, p, true},
+		{"different pointers", p, &point{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ka, kda := argKey(tt.a)
+			kb, kdb := argKey(tt.b)
+			if kda != argScalar || kdb != argScalar {
+				t.Fatalf("kinds %d, %d; want scalars", kda, kdb)
+			}
+			if (ka == kb) != tt.same {
+				t.Fatalf("argKey(%#v) == argKey(%#v) is %v, want %v", tt.a, tt.b, ka == kb, tt.same)
+			}
+		})
+	}
+}
+
+func TestArgKind(t *testing.T) {
+	var nilPtr *int
+	var nilIface error
+	ch := make(chan int)
+	tests := []struct {
+		arg  any
+		want argKind
+	}{
+		{nil, argSkip},
+		{nilPtr, argSkip},
+		{nilIface, argSkip},
+		{map[int]int{}, argSkip},
+		{func() {}, argSkip},
+		{struct{ s []int }{}, argSkip},
+		{struct{ v any }{v: []int{1}}, argSkip},
+		{struct{ v any }{v: 1}, argScalar},
+		{ch, argScalar}, // channels compare by identity
+		{[]int{1}, argCollection},
+		{[]string{}, argCollection},
+		{[]any{1}, argCollection},
+		{[3]int{}, argCollection},
+		{[]float64{1}, argCollection},
+		{[]byte("x"), argScalar},
+		{[2]byte{}, argCollection},
+	}
+	for _, tt := range tests {
+		if _, got := argKey(tt.arg); got != tt.want {
+			t.Errorf("argKey(%#v) kind = %d, want %d", tt.arg, got, tt.want)
+		}
+	}
+}
+
+func TestEachElementSkipsNilAndNested(t *testing.T) {
+	var got []any
+	eachElement([]any{1, nil, []int{2}, "s", map[int]int{}}, func(e any, _ key) bool {
+		got = append(got, e)
+		return true
+	})
+	if len(got) != 2 || got[0] != 1 || got[1] != "s" {
+		t.Fatalf("elements = %#v, want [1 s]", got)
+	}
+	got = got[:0]
+	eachElement([]*int{nil, new(int)}, func(e any, _ key) bool {
+		got = append(got, e)
+		return true
+	})
+	if len(got) != 1 {
+		t.Fatalf("elements of []*int = %#v, want the one non-nil pointer", got)
+	}
+}
