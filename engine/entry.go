@@ -52,8 +52,7 @@ func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption
 		c.Origin = OriginFrom(ctx)
 		c.Entrance = EntranceFrom(ctx)
 	}
-	c.NowMs = e.clock.NowMs()
-	c.StartNanos = e.clock.NowNanos()
+	c.NowMs, c.StartNanos = stat.Now(e.clock)
 	c.Node = e.reg.GetOrCreate(resource)
 	if c.Node == nil {
 		e.fullOnce.Do(func() {
@@ -166,8 +165,7 @@ func (en *Entry) Exit(opts ...ExitOption) {
 			c.Err = opts[i].err
 		}
 	}
-	nowNanos := e.clock.NowNanos()
-	nowMs := e.clock.NowMs()
+	nowMs, nowNanos := stat.Now(e.clock)
 	rt := (nowNanos - c.StartNanos) / 1e6
 	if rt < 0 {
 		rt = 0

@@ -1,0 +1,94 @@
+package engine_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/rulesync/rulesync/engine"
+	"github.com/rulesync/rulesync/engine/flow"
+)
+
+// benchRules returns one QPS rule on "bench" that never blocks, plus extra
+// rules on other resources.
+func benchRules(extra int) []flow.Rule {
+	rules := []flow.Rule{qps("bench", 1e12)}
+	for i := range extra {
+		rules = append(rules, qps("other-"+strconv.Itoa(i), 100))
+	}
+	return rules
+}
+
+func benchEngine(b *testing.B, extra int) *engine.Engine {
+	e := engine.New()
+	b.Cleanup(func() { _ = e.Close() })
+	if rep := e.Flow().Load(benchRules(extra)); rep.Loaded != extra+1 {
+		b.Fatalf("loaded %d rules", rep.Loaded)
+	}
+	return e
+}
+
+func BenchmarkEntryExit(b *testing.B) {
+	for _, n := range []int{0, 10_000} {
+		b.Run("rules="+strconv.Itoa(n+1), func(b *testing.B) {
+			e := benchEngine(b, n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				en, err := e.Entry(ctx, "bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				en.Exit()
+			}
+		})
+	}
+}
+
+func BenchmarkEntryExitParallel(b *testing.B) {
+	for _, n := range []int{0, 10_000} {
+		b.Run("rules="+strconv.Itoa(n+1), func(b *testing.B) {
+			e := benchEngine(b, n)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					en, err := e.Entry(ctx, "bench")
+					if err != nil {
+						b.Fatal(err)
+					}
+					en.Exit()
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkEntryExitOriginInbound is the pass path of a server call: a caller
+// origin, inbound statistics, the origin node counted too.
+func BenchmarkEntryExitOriginInbound(b *testing.B) {
+	e := benchEngine(b, 0)
+	ctx := engine.WithOrigin(context.Background(), "appA")
+	b.ReportAllocs()
+	for b.Loop() {
+		en, err := e.Entry(ctx, "bench", engine.Inbound())
+		if err != nil {
+			b.Fatal(err)
+		}
+		en.Exit()
+	}
+}
+
+// BenchmarkEntryBlocked is the block path: it allocates the BlockError and its reason.
+func BenchmarkEntryBlocked(b *testing.B) {
+	e := engine.New()
+	defer e.Close()
+	e.Flow().Load([]flow.Rule{qps("bench", 0)})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Entry(ctx, "bench"); err == nil {
+			b.Fatal("passed")
+		}
+	}
+}
