@@ -1,0 +1,65 @@
+package converter
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// fuzzCodec seeds f with every file of testdata/<dir> and checks, for any
+// input, that Decode does not panic, fails only with ErrUnreadable, keeps its
+// report consistent, and that what it accepted encodes and decodes back to
+// equal rules with a clean report.
+func fuzzCodec[T any](f *testing.F, dir string, c Codec[[]T], alts ...Codec[[]T]) {
+	files, _ := filepath.Glob(filepath.Join("testdata", dir, "*"))
+	for _, name := range files {
+		if data, err := os.ReadFile(name); err == nil {
+			f.Add(data)
+		}
+	}
+	for _, s := range []string{"", "[]", "null", "{}", "[{}]", "[null]", `[{"resource":"a","count":"1"}]`, "- a: 1\n", "[/*", `["\ud800"]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rules, rep, err := c.Decode(data)
+		if err != nil {
+			if !errors.Is(err, ErrUnreadable) {
+				t.Fatalf("error %v does not wrap ErrUnreadable", err)
+			}
+			return
+		}
+		if rules == nil {
+			t.Fatal("nil rules without an error")
+		}
+		if rep.Accepted != len(rules) || rep.Accepted+len(rep.Rejected) > rep.Total {
+			t.Fatalf("inconsistent report %s for %d rules", rep, len(rules))
+		}
+		for _, enc := range append([]Codec[[]T]{c}, alts...) {
+			out, err := enc.Encode(rules)
+			if err != nil {
+				t.Fatalf("Encode of decoded rules: %v", err)
+			}
+			again, rep2, err := c.Decode(out)
+			if err != nil {
+				t.Fatalf("re-Decode of %s: %v", out, err)
+			}
+			if !c.Equal(rules, again) {
+				t.Fatalf("round trip changed the rules:\n first %+v\nsecond %+v\nencoded %s", rules, again, out)
+			}
+			if !rep2.Clean() || rep2.Accepted != len(rules) {
+				t.Fatalf("re-Decode of our own encoding not clean: %s\nencoded %s", rep2, out)
+			}
+		}
+	})
+}
+
+func FuzzFlowDecode(f *testing.F)      { fuzzCodec(f, "flow", Flow()) }
+func FuzzDegradeDecode(f *testing.F)   { fuzzCodec(f, "degrade", Degrade()) }
+func FuzzSystemDecode(f *testing.F)    { fuzzCodec(f, "system", System()) }
+func FuzzAuthorityDecode(f *testing.F) { fuzzCodec(f, "authority", Authority()) }
+func FuzzParamDecode(f *testing.F)     { fuzzCodec(f, "param", Param()) }
+func FuzzGatewayFlowDecode(f *testing.F) {
+	fuzzCodec(f, "gateway", GatewayFlow(), GatewayFlow(WithDashboardFormat()))
+}
+func FuzzAPIDefinitionsDecode(f *testing.F) { fuzzCodec(f, "api", APIDefinitions()) }
