@@ -167,12 +167,19 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 // Exit feeds the completion of a call that passed (c.RTMs and c.Err, set by the
 // engine) to every breaker of c.Resource. It must be given the same Context
 // that Check saw, which is how a half-open breaker recognizes its probe.
+//
+// The completion time is c.NowMs + c.RTMs, which the engine already knows, so
+// that Exit does not read the clock again; a Context without NowMs falls back
+// to the manager's clock.
 func (m *Manager) Exit(c *base.Context) {
 	bs := m.set.Load().index.lookup(c.Resource)
 	if len(bs) == 0 {
 		return
 	}
-	now := m.clock.NowMs()
+	now := c.NowMs + c.RTMs
+	if c.NowMs == 0 {
+		now = m.clock.NowMs()
+	}
 	for _, b := range bs {
 		b.complete(c, now)
 	}
