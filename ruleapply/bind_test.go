@@ -1,0 +1,39 @@
+package ruleapply
+
+import (
+	"testing"
+
+	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/property"
+)
+
+type fakeManager struct{ loads [][]string }
+
+func (f *fakeManager) Load(r []string) base.LoadReport {
+	f.loads = append(f.loads, r)
+	rep := base.LoadReport{Loaded: len(r)}
+	for i, s := range r {
+		if s == "" {
+			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Reason: "blank"})
+			rep.Loaded--
+		}
+	}
+	return rep
+}
+
+func TestBindLoadsCurrentAndChangesUntilUnbound(t *testing.T) {
+	p := property.New(property.WithInitial([]string{"a"}))
+	m := &fakeManager{}
+	var reports []base.LoadReport
+	unbind := Bind(p, m, WithName("test"), WithReportHandler(func(r base.LoadReport) { reports = append(reports, r) }))
+	p.Update([]string{"a"}) // equal: no load
+	p.Update([]string{"a", ""})
+	unbind()
+	p.Update([]string{"c"})
+	if len(m.loads) != 2 {
+		t.Fatalf("loads = %v, want the initial value and one change", m.loads)
+	}
+	if len(reports) != 2 || len(reports[1].Rejected) != 1 || reports[1].Loaded != 1 {
+		t.Fatalf("reports = %+v", reports)
+	}
+}
