@@ -211,7 +211,9 @@ func (d *DataSource[T]) run(ctx context.Context, connected bool) {
 				}
 				continue
 			}
-			_ = d.apply(s) // failures are recorded in Status and events
+			d.applyMu.Lock()
+			_ = d.applyLocked(s, true) // failures are recorded in Status and events
+			d.applyMu.Unlock()
 			if failed {
 				d.emit(Event{Kind: Reconnected, Revision: s.Revision})
 				d.log.Info("reconnected", "revision", s.Revision)
@@ -258,12 +260,15 @@ func (d *DataSource[T]) from() Snapshot {
 func (d *DataSource[T]) apply(s Snapshot) error {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
-	return d.applyLocked(s)
+	return d.applyLocked(s, false)
 }
 
-func (d *DataSource[T]) applyLocked(s Snapshot) error {
+// applyLocked does apply's work with applyMu held. A full read is
+// authoritative: it skips the stale check, so that a backend whose revisions
+// restarted (a rebuilt etcd cluster) is not ignored forever.
+func (d *DataSource[T]) applyLocked(s Snapshot, fullRead bool) error {
 	if d.seenSet {
-		if d.older(s.Revision) {
+		if !fullRead && d.older(s.Revision) {
 			d.log.Debug("dropped stale snapshot", "revision", s.Revision, "applied", d.seen.Revision)
 			return nil
 		}

@@ -599,3 +599,27 @@ func TestWriteDoesNotHideLaterChange(t *testing.T) {
 		}
 	}
 }
+
+// After a reconnect the full read is applied even if its revision looks
+// older: the backend may have been rebuilt and restarted its counter.
+func TestReconnectAcceptsRestartedRevisions(t *testing.T) {
+	f := newFake()
+	f.rev = 100
+	f.set(`["a"]`, false) // revision 101
+	d, rec := start(t, f)
+	f.mu.Lock()
+	f.rev = 0 // the backend was rebuilt
+	f.mu.Unlock()
+	f.set(`["rebuilt"]`, false) // revision 1
+	f.fail <- errors.New("connection reset")
+	rec.waitKind(t, Reconnected)
+	if got := get(d); !slices.Equal(got, []string{"rebuilt"}) {
+		t.Fatalf("after reconnect = %v, want the rebuilt backend's value", got)
+	}
+	// Watch events keep being ordered from the new revision on.
+	f.set(`["next"]`, true)
+	rec.waitKind(t, Updated)
+	if got := get(d); !slices.Equal(got, []string{"next"}) {
+		t.Fatalf("after the next event = %v", got)
+	}
+}

@@ -21,6 +21,9 @@ func snapshotPath(dir, name string) string {
 			fmt.Fprintf(&b, "%%%02x", c)
 		}
 	}
+	if b.Len() == 0 {
+		b.WriteByte('%') // no escaped name is a lone '%'
+	}
 	return filepath.Join(dir, b.String()+".snapshot")
 }
 

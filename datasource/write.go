@@ -54,7 +54,7 @@ func (d *DataSource[T]) write(ctx context.Context, ws WritableSource, data []byt
 	// too, so leave it to the watch.
 	_, comparable := d.o.order(s.Revision, d.seen.Revision)
 	if d.gen == gen || comparable || !d.seenSet {
-		err = d.applyLocked(s)
+		err = d.applyLocked(s, false)
 	}
 	d.applyMu.Unlock()
 	if err != nil {
