@@ -1,16 +1,19 @@
 package engine
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 
 	"github.com/rulesync/rulesync/engine/authority"
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/degrade"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/gateway"
 	"github.com/rulesync/rulesync/engine/param"
 	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/system"
 )
 
 // BlockError is returned by Entry when a rule blocks a call; errors.As finds it
@@ -29,9 +32,11 @@ type Engine struct {
 	inbound *stat.Node
 
 	authority *authority.Manager
+	system    *system.Manager
 	gateway   *gateway.Manager
 	param     *param.Manager
 	flow      *flow.Manager
+	degrade   *degrade.Manager
 
 	pool     sync.Pool
 	fullOnce sync.Once
@@ -51,9 +56,19 @@ func New(opts ...Option) *Engine {
 		inbound: stat.NewNode(),
 	}
 	e.authority = authority.NewManager()
+	sysOpts := []system.Option{system.WithLogger(e.log)}
+	if cfg.sampler != nil {
+		sysOpts = append(sysOpts, system.WithSampler(cfg.sampler))
+	}
+	e.system = system.NewManager(e.clock, e.inbound, sysOpts...)
 	e.gateway = gateway.NewManager(e.clock, gateway.WithLogger(e.log))
 	e.param = param.NewManager(e.clock, param.WithLogger(e.log))
 	e.flow = flow.NewManager(e.clock, e.reg)
+	e.degrade = degrade.NewManager(e.clock)
+	// The sampler feeds load and CPU usage to system rules; Close stops it.
+	if err := e.system.Start(context.Background()); err != nil {
+		e.log.Warn("rulesync: system metrics sampler did not start", "err", err)
+	}
 	e.pool.New = func() any { return new(Entry) }
 	return e
 }
@@ -65,6 +80,12 @@ func Default() *Engine { return defaultEngine() }
 
 // Flow returns the flow rule manager.
 func (e *Engine) Flow() *flow.Manager { return e.flow }
+
+// System returns the system (adaptive protection) rule manager.
+func (e *Engine) System() *system.Manager { return e.system }
+
+// Degrade returns the degrade (circuit breaker) rule manager.
+func (e *Engine) Degrade() *degrade.Manager { return e.degrade }
 
 // Authority returns the authority (origin white/black list) rule manager.
 func (e *Engine) Authority() *authority.Manager { return e.authority }
@@ -85,11 +106,12 @@ func (e *Engine) InboundNode() *stat.Node { return e.inbound }
 // Clock returns the clock the engine reads.
 func (e *Engine) Clock() stat.Clock { return e.clock }
 
-// Close stops the engine's background work. Entry keeps working after Close,
-// without refreshed system metrics. Close is idempotent.
+// Close stops the engine's background work (the system metrics sampler).
+// Entry keeps working after Close, with the last sampled load and CPU usage.
+// Close is idempotent.
 func (e *Engine) Close() error {
 	if !e.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	return nil
+	return e.system.Close()
 }

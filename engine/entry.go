@@ -89,7 +89,9 @@ func (e *Engine) check(c *base.Context) (*base.BlockError, slot) {
 	if be := e.authority.Check(c); be != nil {
 		return be, slotAuthority
 	}
-	// TODO(wiring): system.
+	if be := e.system.Check(c); be != nil {
+		return be, slotSystem
+	}
 	if be := e.gateway.Check(c); be != nil {
 		return be, slotGateway
 	}
@@ -99,7 +101,9 @@ func (e *Engine) check(c *base.Context) (*base.BlockError, slot) {
 	if be := e.flow.Check(c); be != nil {
 		return be, slotFlow
 	}
-	// TODO(wiring): degrade.
+	if be := e.degrade.Check(c); be != nil {
+		return be, slotDegrade
+	}
 	return nil, 0
 }
 
@@ -194,7 +198,7 @@ func (en *Entry) Exit(opts ...ExitOption) {
 func (e *Engine) exit(c *base.Context) {
 	e.param.Exit(c)
 	e.gateway.Exit(c)
-	// TODO(wiring): degrade.
+	e.degrade.Exit(c)
 }
 
 func (e *Engine) release(en *Entry) {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/system"
 )
 
 // Option configures an Engine.
@@ -13,6 +14,7 @@ type config struct {
 	clock        stat.Clock
 	logger       *slog.Logger
 	maxResources int
+	sampler      system.Sampler
 }
 
 // WithClock sets the clock the engine and its rule families read; tests pass a
@@ -40,6 +42,16 @@ func WithLogger(l *slog.Logger) Option {
 // against rules that do not need the resource's own statistics, but are not counted.
 func WithMaxResources(n int) Option {
 	return func(cfg *config) { cfg.maxResources = n }
+}
+
+// WithSystemSampler sets where system rules read the load average and CPU
+// usage (default: the /proc sampler of package system). Tests pass a fake.
+func WithSystemSampler(s system.Sampler) Option {
+	return func(cfg *config) {
+		if s != nil {
+			cfg.sampler = s
+		}
+	}
 }
 
 type entryOptKind uint8
