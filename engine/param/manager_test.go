@@ -741,3 +741,19 @@ func TestConcurrentThreadsAndReload(t *testing.T) {
 		t.Fatalf("%d slots still held after every call exited", got)
 	}
 }
+
+func TestBucketUsesContextTime(t *testing.T) {
+	m, clock := newTestManager(t) // the clock stays at 1,000,000 ms
+	mustLoad(t, m, qpsRule(1))
+	at := func(ms int64) *base.Context {
+		c := call("v")
+		c.NowMs = ms
+		return c
+	}
+	if m.Check(at(clock.NowMs())) != nil || m.Check(at(clock.NowMs())) == nil {
+		t.Fatal("count 1 not applied")
+	}
+	if m.Check(at(clock.NowMs()+1001)) != nil {
+		t.Fatal("the bucket ignored the call's NowMs, 1001 ms after the last refill")
+	}
+}

@@ -18,9 +18,10 @@ type resourceRules struct {
 // ruleSet is an immutable set of compiled rules, swapped whole on Load. Only
 // the cache of regex matches changes, under its own lock.
 type ruleSet struct {
-	all   []*compiled
-	exact map[string]*resourceRules
-	regex []*compiled
+	all       []*compiled
+	hasThread bool // some rule is of the thread grade: Exit has work to do
+	exact     map[string]*resourceRules
+	regex     []*compiled
 
 	mu      sync.RWMutex
 	matched map[string]*resourceRules // resource -> exact + matching regex rules
@@ -33,6 +34,7 @@ func newRuleSet(all []*compiled) *ruleSet {
 	}
 	slab := make([]resourceRules, 0, len(all)) // one allocation for every resource
 	for i, c := range all {
+		s.hasThread = s.hasThread || c.mode == modeThread
 		if c.re != nil {
 			s.regex = append(s.regex, c)
 			continue
