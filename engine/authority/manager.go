@@ -11,29 +11,48 @@ import (
 	"github.com/rulesync/rulesync/engine/base"
 )
 
+// smallList is the size up to which an origin list is scanned rather than
+// hashed: comparing a few short strings beats hashing the caller's origin.
+const smallList = 8
+
 // checker is one loaded rule with its origin list parsed once.
 type checker struct {
-	rule    Rule
-	origins map[string]struct{}
+	rule Rule
+	few  []string            // the origins, when there are at most smallList
+	many map[string]struct{} // the origins otherwise
 }
 
 func newChecker(r Rule) *checker {
-	c := &checker{rule: r, origins: make(map[string]struct{})}
+	c := &checker{rule: r}
 	for o := range strings.SplitSeq(r.LimitApp, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.origins[o] = struct{}{}
+		if o = strings.TrimSpace(o); o != "" && !slices.Contains(c.few, o) {
+			c.few = append(c.few, o)
 		}
+	}
+	if len(c.few) > smallList {
+		c.many = make(map[string]struct{}, len(c.few))
+		for _, o := range c.few {
+			c.many[o] = struct{}{}
+		}
+		c.few = nil
 	}
 	return c
 }
 
+func (c *checker) listed(origin string) bool {
+	if c.many != nil {
+		_, ok := c.many[origin]
+		return ok
+	}
+	return slices.Contains(c.few, origin)
+}
+
 // pass reports whether origin may call under this rule.
 func (c *checker) pass(origin string) bool {
-	_, listed := c.origins[origin]
-	if c.rule.Strategy == StrategyBlack {
-		return origin == "" || !listed
+	if origin == "" {
+		return c.rule.Strategy == StrategyBlack
 	}
-	return origin != "" && listed
+	return c.listed(origin) == (c.rule.Strategy == StrategyWhite)
 }
 
 type ruleSet struct {

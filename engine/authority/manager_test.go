@@ -199,3 +199,26 @@ func BenchmarkLoad10000(b *testing.B) {
 		m.Load(rules)
 	}
 }
+
+func TestLongOriginLists(t *testing.T) {
+	var names []string
+	for i := range 20 {
+		names = append(names, fmt.Sprintf("app%d", i))
+	}
+	list := strings.Join(names, " , ")
+	m := NewManager()
+	m.Load([]Rule{{Resource: "w", LimitApp: list}, {Resource: "b", LimitApp: list, Strategy: StrategyBlack}})
+	for _, o := range []string{"app0", "app7", "app8", "app19"} {
+		if be := m.Check(&base.Context{Resource: "w", Origin: o}); be != nil {
+			t.Errorf("white list refused listed %q", o)
+		}
+		if be := m.Check(&base.Context{Resource: "b", Origin: o}); be == nil {
+			t.Errorf("black list admitted listed %q", o)
+		}
+	}
+	for _, o := range []string{"app20", "app", ""} {
+		if be := m.Check(&base.Context{Resource: "w", Origin: o}); be == nil {
+			t.Errorf("white list admitted %q", o)
+		}
+	}
+}
