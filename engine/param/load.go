@@ -1,6 +1,7 @@
 package param
 
 import (
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -140,7 +141,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 			idx:      r.ParamIdx,
 			mode:     modeOf(r),
 			count:    threshold(r.Count),
-			burst:    int64(r.BurstCount),
+			burst:    min(int64(r.BurstCount), math.MaxInt64/4),
 			durMs:    min(r.DurationInSec, maxDurationSec) * 1000,
 			maxQueue: int64(r.MaxQueueingTimeMs),
 			items:    items,

@@ -85,7 +85,9 @@ func NewManager(clock stat.Clock, opts ...Option) *Manager {
 	return m
 }
 
-// Rules returns a copy of the rules in force, in load order.
+// Rules returns a copy of the rules in force, in load order, as they were
+// loaded: exception items the manager dropped are still listed, so that writing
+// the rules back loses nothing.
 func (m *Manager) Rules() []Rule {
 	s := m.set.Load()
 	out := make([]Rule, len(s.all))

@@ -2,6 +2,7 @@ package param
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -113,10 +114,7 @@ func (v *valueState) takeTokens(now, acquire, tokenCount, maxCount, durMs int64)
 			if !v.last.CompareAndSwap(last, now) {
 				continue
 			}
-			add := maxCount // enough to fill any bucket; avoids overflow for long idle values
-			if elapsed < (maxCount/tokenCount+1)*durMs {
-				add = elapsed * tokenCount / durMs
-			}
+			add := refill(elapsed, tokenCount, durMs, maxCount)
 			for {
 				rest := v.tokens.Load()
 				next := min(rest+add, maxCount)
@@ -181,4 +179,19 @@ func (v *valueState) releaseThread() {
 			return
 		}
 	}
+}
+
+// refill is elapsed*tokenCount/durMs, capped at maxCount, computed in 128 bits
+// so that a value idle for a long time under a large count cannot overflow.
+// All arguments are positive.
+func refill(elapsed, tokenCount, durMs, maxCount int64) int64 {
+	hi, lo := bits.Mul64(uint64(elapsed), uint64(tokenCount))
+	if hi >= uint64(durMs) { // the quotient would not fit 64 bits
+		return maxCount
+	}
+	q, _ := bits.Div64(hi, lo, uint64(durMs))
+	if q > uint64(maxCount) {
+		return maxCount
+	}
+	return int64(q)
 }

@@ -101,3 +101,21 @@ func TestEachElementSkipsNilAndNested(t *testing.T) {
 		t.Fatalf("elements of []*int = %#v, want the one non-nil pointer", got)
 	}
 }
+
+func TestRefill(t *testing.T) {
+	tests := []struct {
+		elapsed, count, dur, max, want int64
+	}{
+		{1500, 10, 1000, 100, 15},
+		{3000, 4, 2000, 8, 6},
+		{1001, 3, 1000, 3, 3},
+		{60_000, 2, 1000, 5, 5},
+		{math.MaxInt64, math.MaxInt64 / 4, 1000, math.MaxInt64 / 2, math.MaxInt64 / 2},
+		{1 << 40, 1 << 30, 1 << 40, 1 << 31, 1 << 30},
+	}
+	for _, tt := range tests {
+		if got := refill(tt.elapsed, tt.count, tt.dur, tt.max); got != tt.want {
+			t.Errorf("refill(%d, %d, %d, %d) = %d, want %d", tt.elapsed, tt.count, tt.dur, tt.max, got, tt.want)
+		}
+	}
+}
