@@ -3,6 +3,7 @@ package degrade
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync/atomic"
 
@@ -94,6 +95,9 @@ func (b *breaker) tryPass(c *base.Context, nowMs int64) bool {
 	case StateOpen:
 		if nowMs >= b.nextRetryMs.Load() && b.state.CompareAndSwap(int32(StateOpen), int32(StateHalfOpen)) {
 			b.probe.Store(c)
+			// Should a later check reject the call, the engine's exit hooks
+			// give the probe slot back (see OnExit).
+			c.AddExit(b)
 			b.fire(StateOpen, StateHalfOpen, 0)
 			return true
 		}
@@ -107,6 +111,15 @@ func (b *breaker) tryPass(c *base.Context, nowMs int64) bool {
 func (b *breaker) releaseProbe(c *base.Context) {
 	if b.probe.CompareAndSwap(c, nil) && b.state.CompareAndSwap(int32(StateHalfOpen), int32(StateOpen)) {
 		b.fire(StateHalfOpen, StateOpen, 0)
+	}
+}
+
+// OnExit implements base.ExitHook for a call this breaker admitted as its
+// probe: when a check after this family blocked the call, no completion will
+// come, so the breaker goes back to OPEN. A call that passed is left to Exit.
+func (b *breaker) OnExit(c *base.Context) {
+	if c.Blocked != nil {
+		b.releaseProbe(c)
 	}
 }
 
@@ -162,11 +175,22 @@ func (b *breaker) complete(c *base.Context, nowMs int64) {
 // open moves from prev to OPEN. The retry time is stored first: a racing
 // tryPass that sees OPEN must not read the retry time of an earlier period.
 func (b *breaker) open(prev State, nowMs int64, value float64) {
-	b.nextRetryMs.Store(nowMs + int64(b.key.TimeWindow)*1000)
+	b.nextRetryMs.Store(retryAt(nowMs, b.key.TimeWindow))
 	if b.state.CompareAndSwap(int32(prev), int32(StateOpen)) {
 		b.tripValue.Store(floatBits(value))
 		b.fire(prev, StateOpen, value)
 	}
+}
+
+// retryAt is nowMs plus timeWindow seconds, saturating instead of wrapping
+// around for absurd windows.
+func retryAt(nowMs int64, timeWindowSec int) int64 {
+	const maxMs = math.MaxInt64 / 2
+	w := int64(timeWindowSec)
+	if w > maxMs/1000 || nowMs > maxMs {
+		return math.MaxInt64
+	}
+	return nowMs + w*1000
 }
 
 func (b *breaker) fire(prev, next State, value float64) {

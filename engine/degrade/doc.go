@@ -8,6 +8,10 @@
 // (HALF_OPEN) while all others are still rejected, and the probe's outcome
 // closes the breaker again or re-opens it for another timeWindow.
 //
+// As in Sentinel 1.8, a breaker sees every call of its resource whatever the
+// caller: limitApp is kept for compatibility but does not select calls. Only
+// business errors count as failures; a BlockError from a dependency does not.
+//
 // The Manager publishes immutable rule sets atomically; a reload keeps the
 // breakers (state and counters) of rules that did not change.
 package degrade

@@ -3,6 +3,7 @@ package degrade
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -558,5 +559,58 @@ func TestExitDatesCompletionByResponseTime(t *testing.T) {
 	h.call("res", 0, errBiz)
 	if got := h.state(r); got != StateOpen {
 		t.Fatalf("the late completion was not counted in its own interval: %v", got)
+	}
+}
+
+func TestProbeReleasedByExitHookWhenBlockedLater(t *testing.T) {
+	r := rule(GradeExceptionCount, 0, func(r *Rule) { r.MinRequestAmount = 1; r.TimeWindow = 1 })
+	h := newHarness(t, r)
+	h.call("res", 1, errBiz)
+	h.clk.Advance(time.Second)
+	probe := h.enter("res")
+	if probe == nil || h.state(r) != StateHalfOpen {
+		t.Fatal("no probe")
+	}
+	// A check after degrade rejects the call: the engine records the block
+	// and runs the exit hooks instead of Exit.
+	probe.Blocked = &base.BlockError{Family: base.FamilyFlow}
+	probe.RunExits()
+	if got := h.state(r); got != StateOpen {
+		t.Fatalf("state %v after the probe was blocked later, want OPEN", got)
+	}
+	if h.enter("res") == nil {
+		t.Fatal("the next call should probe again at once")
+	}
+}
+
+func TestExitHookLeavesPassedProbeToExit(t *testing.T) {
+	r := rule(GradeExceptionCount, 0, func(r *Rule) { r.MinRequestAmount = 1; r.TimeWindow = 1 })
+	h := newHarness(t, r)
+	h.call("res", 1, errBiz)
+	h.clk.Advance(time.Second)
+	probe := h.enter("res")
+	probe.RunExits() // the engine may run hooks before or after Exit
+	if got := h.state(r); got != StateHalfOpen {
+		t.Fatalf("hook of a passed probe changed the state: %v", got)
+	}
+	h.exit(probe, 1, nil)
+	if got := h.state(r); got != StateClosed {
+		t.Fatalf("state %v, want CLOSED", got)
+	}
+}
+
+func TestRetryAtSaturates(t *testing.T) {
+	for _, tt := range []struct {
+		now  int64
+		win  int
+		want int64
+	}{
+		{1000, 10, 11_000},
+		{1000, math.MaxInt, math.MaxInt64},
+		{math.MaxInt64 - 5, 1, math.MaxInt64},
+	} {
+		if got := retryAt(tt.now, tt.win); got != tt.want {
+			t.Errorf("retryAt(%d, %d) = %d, want %d", tt.now, tt.win, got, tt.want)
+		}
 	}
 }

@@ -294,8 +294,10 @@ func (m *Manager) run(ctx context.Context, done chan struct{}) {
 		case <-tick.C:
 		}
 		m.Refresh()
-		// Report a sampler that stops working once, not every second.
-		if ps, ok := m.sampler.(*ProcSampler); ok {
+		// Report a sampler that stops working once, not every second, and
+		// only when a rule needs its figures.
+		t := m.th.Load()
+		if ps, ok := m.sampler.(*ProcSampler); ok && (t.loadBy != nil || t.cpuBy != nil) {
 			if err := ps.Err(); err != nil && !warned {
 				m.logger.Warn("system rules: cannot sample load or cpu usage; those checks are skipped", "err", err)
 				warned = true
