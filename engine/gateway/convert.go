@@ -113,7 +113,9 @@ type compiled struct {
 	rules  []Rule                   // valid, deduplicated, in input order
 	plans  map[string]*resourcePlan // by resource
 	params []param.Rule             // all converted rules
-	report base.LoadReport
+	// hasThread: some rule is thread-grade, so Exit has slots to give back.
+	hasThread bool
+	report    base.LoadReport
 }
 
 // compileRules validates, deduplicates and converts rules (RULE_FORMATS.md,
@@ -161,6 +163,9 @@ func compileRules(rules []Rule) compiled {
 		}
 		seen[r.Resource] = append(seen[r.Resource], r)
 		out.rules = append(out.rules, r)
+		if r.Grade == int(param.GradeThread) {
+			out.hasThread = true
+		}
 		if r.ParamItem != nil {
 			withItem[r.Resource] = append(withItem[r.Resource], pending{r, slot})
 		} else {

@@ -13,6 +13,51 @@ type RequestInfo interface {
 	Cookie(name string) string
 }
 
+// CachingRequestInfo is a RequestInfo that carries an ArgCache for its
+// request. AppendArgs then reads and boxes each attribute once, however many
+// resources (a route and its API groups) the request is checked as.
+type CachingRequestInfo interface {
+	RequestInfo
+	ArgCache() *ArgCache
+}
+
+// ArgCache remembers the attributes parsed from one request. The zero value is
+// empty; Reset it before reusing it for another request.
+type ArgCache struct {
+	n    int
+	keys [8]argKey
+	vals [8]cachedArg
+}
+
+type argKey struct {
+	strategy int
+	field    string
+}
+
+type cachedArg struct {
+	s   string
+	box any // s as an interface, nil when s is ""
+}
+
+// Reset empties the cache.
+func (c *ArgCache) Reset() { *c = ArgCache{} }
+
+func (c *ArgCache) get(k argKey) (cachedArg, bool) {
+	for i := range c.n {
+		if c.keys[i] == k {
+			return c.vals[i], true
+		}
+	}
+	return cachedArg{}, false
+}
+
+func (c *ArgCache) put(k argKey, v cachedArg) {
+	if c.n < len(c.keys) {
+		c.keys[c.n], c.vals[c.n] = k, v
+		c.n++
+	}
+}
+
 // Pre-boxed markers, so that placing them in an args array does not allocate.
 var (
 	defaultArg  any = DefaultParam
@@ -30,7 +75,8 @@ func (m *Manager) ParseArgs(resource string, req RequestInfo) []any {
 
 // AppendArgs is ParseArgs appending to dst, for callers that pool their
 // argument slices. Only the parsed values themselves are allocated (one
-// interface conversion per non-empty value).
+// interface conversion per non-empty value, once per request when req is a
+// CachingRequestInfo).
 func (m *Manager) AppendArgs(dst []any, resource string, req RequestInfo) []any {
 	plan := m.rules.Load().plans[resource]
 	if plan == nil {
@@ -41,22 +87,43 @@ func (m *Manager) AppendArgs(dst []any, resource string, req RequestInfo) []any 
 		dst = append(dst, nil)
 	}
 	args := dst[base:]
+	var cache *ArgCache
+	if cr, ok := req.(CachingRequestInfo); ok {
+		cache = cr.ArgCache()
+	}
 	for i := range plan.slots {
 		s := &plan.slots[i]
-		v := s.value(req)
+		var v cachedArg
+		if cache != nil {
+			k := argKey{s.strategy, s.field}
+			var ok bool
+			if v, ok = cache.get(k); !ok {
+				v = boxed(s.value(req))
+				cache.put(k, v)
+			}
+		} else {
+			v = boxed(s.value(req))
+		}
 		switch {
-		case v == "":
+		case v.s == "":
 			// absent: nil, not limited
-		case !s.accepts(v):
+		case !s.accepts(v.s):
 			args[i] = notMatchArg
 		default:
-			args[i] = v
+			args[i] = v.box
 		}
 	}
 	if plan.hasDefault {
 		args[len(args)-1] = defaultArg
 	}
 	return dst
+}
+
+func boxed(s string) cachedArg {
+	if s == "" {
+		return cachedArg{}
+	}
+	return cachedArg{s: s, box: s}
 }
 
 func (s *paramSlot) value(req RequestInfo) string {

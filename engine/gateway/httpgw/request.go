@@ -11,11 +11,12 @@ import (
 // RequestInfo adapts an *http.Request to gateway.RequestInfo. The zero value
 // is not usable; use NewRequestInfo.
 type RequestInfo struct {
-	r  *http.Request
-	ip string
+	r     *http.Request
+	ip    string
+	cache gateway.ArgCache
 }
 
-var _ gateway.RequestInfo = (*RequestInfo)(nil)
+var _ gateway.CachingRequestInfo = (*RequestInfo)(nil)
 
 // NewRequestInfo returns the gateway view of r, with clientIP as the client
 // address (see Middleware.ClientIP for how the middleware finds it).
@@ -23,7 +24,14 @@ func NewRequestInfo(r *http.Request, clientIP string) *RequestInfo {
 	return &RequestInfo{r: r, ip: clientIP}
 }
 
-func (ri *RequestInfo) reset(r *http.Request, clientIP string) { ri.r, ri.ip = r, clientIP }
+func (ri *RequestInfo) reset(r *http.Request, clientIP string) {
+	ri.r, ri.ip = r, clientIP
+	ri.cache.Reset()
+}
+
+// ArgCache returns the request's cache of parsed attributes, so that the
+// route and every API group of one request share them.
+func (ri *RequestInfo) ArgCache() *gateway.ArgCache { return &ri.cache }
 
 // ClientIP returns the client address given to NewRequestInfo.
 func (ri *RequestInfo) ClientIP() string { return ri.ip }
