@@ -41,6 +41,7 @@ type Engine struct {
 	pool     sync.Pool
 	fullOnce sync.Once
 	closed   atomic.Bool
+	coarse   *stat.CoarseClock // owned, stopped by Close
 }
 
 // New returns an engine with no rules loaded.
@@ -49,7 +50,13 @@ func New(opts ...Option) *Engine {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	var coarse *stat.CoarseClock
+	if cfg.coarseTick > 0 {
+		coarse = stat.NewCoarseClock(cfg.coarseTick)
+		cfg.clock = coarse
+	}
 	e := &Engine{
+		coarse:  coarse,
 		clock:   cfg.clock,
 		log:     cfg.logger,
 		reg:     stat.NewRegistry(cfg.maxResources),
@@ -106,12 +113,17 @@ func (e *Engine) InboundNode() *stat.Node { return e.inbound }
 // Clock returns the clock the engine reads.
 func (e *Engine) Clock() stat.Clock { return e.clock }
 
-// Close stops the engine's background work (the system metrics sampler).
-// Entry keeps working after Close, with the last sampled load and CPU usage.
-// Close is idempotent.
+// Close stops the engine's background work (the system metrics sampler, the
+// coarse clock). Entry keeps working after Close, with the last sampled load and
+// CPU usage, but an engine with a coarse clock then reads a clock that stands
+// still, so close an engine only when its calls are over. Close is idempotent.
 func (e *Engine) Close() error {
 	if !e.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	return e.system.Close()
+	err := e.system.Close()
+	if e.coarse != nil {
+		e.coarse.Stop()
+	}
+	return err
 }

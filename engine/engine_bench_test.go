@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/flow"
@@ -19,8 +20,18 @@ func benchRules(extra int) []flow.Rule {
 	return rules
 }
 
-func benchEngine(b *testing.B, extra int) *engine.Engine {
-	e := engine.New()
+// clocks are the engine's two real clocks: the system clock, read on every
+// Entry and Exit, and the coarse clock, one atomic load.
+var clocks = []struct {
+	name string
+	opts []engine.Option
+}{
+	{"clock=system", nil},
+	{"clock=coarse", []engine.Option{engine.WithCoarseClock(time.Millisecond)}},
+}
+
+func benchEngine(b *testing.B, extra int, opts ...engine.Option) *engine.Engine {
+	e := engine.New(opts...)
 	b.Cleanup(func() { _ = e.Close() })
 	if rep := e.Flow().Load(benchRules(extra)); rep.Loaded != extra+1 {
 		b.Fatalf("loaded %d rules", rep.Loaded)
@@ -29,30 +40,13 @@ func benchEngine(b *testing.B, extra int) *engine.Engine {
 }
 
 func BenchmarkEntryExit(b *testing.B) {
-	for _, n := range []int{0, 10_000} {
-		b.Run("rules="+strconv.Itoa(n+1), func(b *testing.B) {
-			e := benchEngine(b, n)
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				en, err := e.Entry(ctx, "bench")
-				if err != nil {
-					b.Fatal(err)
-				}
-				en.Exit()
-			}
-		})
-	}
-}
-
-func BenchmarkEntryExitParallel(b *testing.B) {
-	for _, n := range []int{0, 10_000} {
-		b.Run("rules="+strconv.Itoa(n+1), func(b *testing.B) {
-			e := benchEngine(b, n)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
+	for _, clk := range clocks {
+		for _, n := range []int{0, 10_000} {
+			b.Run(clk.name+"/rules="+strconv.Itoa(n+1), func(b *testing.B) {
+				e := benchEngine(b, n, clk.opts...)
 				ctx := context.Background()
-				for pb.Next() {
+				b.ReportAllocs()
+				for b.Loop() {
 					en, err := e.Entry(ctx, "bench")
 					if err != nil {
 						b.Fatal(err)
@@ -60,7 +54,28 @@ func BenchmarkEntryExitParallel(b *testing.B) {
 					en.Exit()
 				}
 			})
-		})
+		}
+	}
+}
+
+func BenchmarkEntryExitParallel(b *testing.B) {
+	for _, clk := range clocks {
+		for _, n := range []int{0, 10_000} {
+			b.Run(clk.name+"/rules="+strconv.Itoa(n+1), func(b *testing.B) {
+				e := benchEngine(b, n, clk.opts...)
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					ctx := context.Background()
+					for pb.Next() {
+						en, err := e.Entry(ctx, "bench")
+						if err != nil {
+							b.Fatal(err)
+						}
+						en.Exit()
+					}
+				})
+			})
+		}
 	}
 }
 

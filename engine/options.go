@@ -2,6 +2,7 @@ package engine
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/rulesync/rulesync/engine/stat"
 	"github.com/rulesync/rulesync/engine/system"
@@ -12,6 +13,7 @@ type Option func(*config)
 
 type config struct {
 	clock        stat.Clock
+	coarseTick   time.Duration
 	logger       *slog.Logger
 	maxResources int
 	sampler      system.Sampler
@@ -25,6 +27,14 @@ func WithClock(c stat.Clock) Option {
 			cfg.clock = c
 		}
 	}
+}
+
+// WithCoarseClock makes the engine read a clock that a goroutine refreshes
+// every tick (see stat.CoarseClock) instead of the system clock: each Entry and
+// Exit then reads time with one atomic load, at the cost of up to one tick of
+// lag and a goroutine waking every tick until Close. It overrides WithClock.
+func WithCoarseClock(tick time.Duration) Option {
+	return func(cfg *config) { cfg.coarseTick = max(tick, time.Microsecond) }
 }
 
 // WithLogger sets the logger for the engine's rare events (the resource limit

@@ -67,6 +67,9 @@ func Now(c Clock) (ms, nanos int64) {
 	case *ManualClock:
 		nanos = c.NowNanos()
 		return nanos / int64(time.Millisecond), nanos
+	case *CoarseClock:
+		nanos = c.NowNanos()
+		return nanos / int64(time.Millisecond), nanos
 	}
 	return c.NowMs(), c.NowNanos()
 }

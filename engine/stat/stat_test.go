@@ -211,3 +211,26 @@ func TestNow(t *testing.T) {
 		t.Fatalf("manual Sleep did not advance: %d", c.NowMs())
 	}
 }
+
+func TestCoarseClock(t *testing.T) {
+	c := stat.NewCoarseClock(time.Millisecond)
+	first := c.NowNanos()
+	if ms, ns := stat.Now(c); ms != ns/int64(time.Millisecond) || ns < first {
+		t.Fatalf("Now = %d ms, %d ns (first reading %d)", ms, ns, first)
+	}
+	// It moves on its own; poll rather than assume how fast.
+	deadline := time.Now().Add(10 * time.Second)
+	for c.NowNanos() == first {
+		if time.Now().After(deadline) {
+			t.Fatal("coarse clock never moved")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.Stop()
+	c.Stop() // idempotent
+	stopped := c.NowNanos()
+	time.Sleep(5 * time.Millisecond)
+	if c.NowNanos() != stopped {
+		t.Fatal("coarse clock moved after Stop")
+	}
+}
