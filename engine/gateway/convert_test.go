@@ -177,3 +177,28 @@ func TestManagerRulesAndReload(t *testing.T) {
 		t.Error("an empty load did not clear the rules")
 	}
 }
+
+func TestArgCacheSharedAcrossResources(t *testing.T) {
+	m := NewManager(nil)
+	item := &ParamItem{ParseStrategy: ParseHeader, FieldName: "X-User"}
+	m.Load([]Rule{
+		gwRule("route", 1, item),
+		gwRule("api", 1, item),
+		gwRule("api", 1, &ParamItem{ParseStrategy: ParseHeader, FieldName: "X-User", Pattern: "vip", MatchStrategy: ParamMatchExact}),
+	})
+	cr := &cachingReq{fakeReq: fakeReq{headers: map[string]string{"X-User": "bob"}}}
+	a := m.ParseArgs("route", cr)
+	b := m.ParseArgs("api", cr)
+	if cr.reads != 1 {
+		t.Errorf("header read %d times for one request, want 1", cr.reads)
+	}
+	// The cache holds the raw value: each rule still applies its own pattern.
+	if !slices.Equal(a, []any{"bob"}) || !slices.Equal(b, []any{"bob", NotMatchParam}) {
+		t.Errorf("args %#v and %#v", a, b)
+	}
+	cr.cache.Reset()
+	cr.headers["X-User"] = "vip"
+	if got := m.ParseArgs("api", cr); !slices.Equal(got, []any{"vip", "vip"}) || cr.reads != 2 {
+		t.Errorf("after Reset: %#v (reads %d)", got, cr.reads)
+	}
+}
