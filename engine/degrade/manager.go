@@ -92,7 +92,11 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old := m.set.Load()
-	next := emptySet()
+	next := &ruleSet{
+		rules:    make([]Rule, 0, len(rules)),
+		breakers: make(map[Rule]*breaker, len(rules)),
+		index:    newIndex[*breaker](),
+	}
 	var rep base.LoadReport
 	for i, r := range rules {
 		if err := r.Validate(); err != nil {
@@ -106,8 +110,10 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 		}
 		b, kept := old.breakers[k]
 		if kept {
-			rr := r
-			b.rule.Store(&rr)
+			if *b.rule.Load() != r { // equal but for id or a blank limitApp
+				rr := r
+				b.rule.Store(&rr)
+			}
 			rep.Kept++
 		} else {
 			b = newBreaker(r, m.notify)

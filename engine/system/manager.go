@@ -97,7 +97,9 @@ type Manager struct {
 }
 
 // NewManager returns a manager with no rules. inbound is the node that counts
-// all inbound calls (Sentinel's entry node); clock is used for its statistics.
+// all inbound calls (Sentinel's entry node). Checks read the time the engine
+// stamped in the Context; clock (stat.SystemClock{} when nil) only stands in
+// for a Context without one.
 func NewManager(clock stat.Clock, inbound *stat.Node, opts ...Option) *Manager {
 	if clock == nil {
 		clock = stat.SystemClock{}
@@ -194,6 +196,9 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 		return nil
 	}
 	now := c.NowMs
+	if now == 0 { // a Context the engine did not stamp
+		now = m.clock.NowMs()
+	}
 	var threads int64
 	if n := m.inbound; n != nil {
 		threads = n.Threads()
