@@ -133,9 +133,11 @@ func (st *ruleState) fail(format string, args ...any) {
 	}
 }
 
+// join builds the dotted path of key under path; list positions ("[2]")
+// attach without a dot. Paths are only built when a message needs one.
 func join(path, key string) string {
-	if path == "" {
-		return key
+	if path == "" || strings.HasPrefix(key, "[") {
+		return path + key
 	}
 	return path + "." + key
 }
@@ -162,7 +164,7 @@ func (d *decoder) object(st *ruleState, n *node, v reflect.Value, path string) {
 			continue
 		}
 		f := si.fields[fi]
-		d.value(st, n.vals[i], v.Field(f.index), join(path, key))
+		d.value(st, n.vals[i], v.Field(f.index), path, key)
 	}
 }
 
@@ -173,11 +175,13 @@ func prefixed(path, msg string) string {
 	return path + ": " + msg
 }
 
-// value decodes n into v (a settable value). A null node leaves v alone.
-func (d *decoder) value(st *ruleState, n *node, v reflect.Value, path string) {
+// value decodes n into v (a settable value), the member key of the object
+// at parent. A null node leaves v alone.
+func (d *decoder) value(st *ruleState, n *node, v reflect.Value, parent, key string) {
 	if n.kind == kindNull {
 		return
 	}
+	path := lazyPath{parent, key}
 	switch v.Kind() {
 	case reflect.String:
 		switch n.kind {
@@ -223,7 +227,7 @@ func (d *decoder) value(st *ruleState, n *node, v reflect.Value, path string) {
 			// (e.g. clusterConfig), not zeros.
 			v.Set(def())
 		}
-		d.object(st, n, v, path)
+		d.object(st, n, v, path.String())
 	case reflect.Pointer:
 		if n.kind != kindObject || v.Type().Elem().Kind() != reflect.Struct {
 			st.fail("%s: want an object, got %s", path, n.kind)
@@ -233,7 +237,7 @@ func (d *decoder) value(st *ruleState, n *node, v reflect.Value, path string) {
 		if def := d.defaults[v.Type().Elem()]; def != nil {
 			p.Elem().Set(def())
 		}
-		d.object(st, n, p.Elem(), path)
+		d.object(st, n, p.Elem(), path.String())
 		v.Set(p)
 	case reflect.Slice:
 		if n.kind != kindArray {
@@ -243,18 +247,24 @@ func (d *decoder) value(st *ruleState, n *node, v reflect.Value, path string) {
 		et := v.Type().Elem()
 		s := reflect.MakeSlice(v.Type(), len(n.vals), len(n.vals))
 		def := d.defaults[et]
+		list := path.String()
 		for i, el := range n.vals {
 			ev := s.Index(i)
 			if def != nil {
 				ev.Set(def())
 			}
-			d.value(st, el, ev, fmt.Sprintf("%s[%d]", path, i))
+			d.value(st, el, ev, list, "["+strconv.Itoa(i)+"]")
 		}
 		v.Set(s)
 	default:
 		st.fail("%s: cannot decode into %s", path, v.Type())
 	}
 }
+
+// lazyPath is a member's path, joined only when printed.
+type lazyPath struct{ parent, key string }
+
+func (p lazyPath) String() string { return join(p.parent, p.key) }
 
 // show renders a node for a message, briefly.
 func show(n *node) string {

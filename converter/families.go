@@ -1,6 +1,8 @@
 package converter
 
 import (
+	"fmt"
+
 	"github.com/rulesync/rulesync/engine/authority"
 	"github.com/rulesync/rulesync/engine/degrade"
 	"github.com/rulesync/rulesync/engine/flow"
@@ -18,7 +20,7 @@ func Flow(opts ...Option) Codec[[]flow.Rule] {
 		validate: flow.Rule.Validate,
 		equal:    flow.Rule.Equal,
 		resource: func(r flow.Rule) string { return r.Resource },
-		bucket:   func(r flow.Rule) any { return r.Key() },
+		bucket:   func(r flow.Rule) string { return r.Resource },
 		setup: func(d *decoder) {
 			setDefault(d, flow.DefaultClusterConfig)
 		},
@@ -33,7 +35,7 @@ func Degrade(opts ...Option) Codec[[]degrade.Rule] {
 		validate: degrade.Rule.Validate,
 		equal:    degrade.Rule.Equal,
 		resource: func(r degrade.Rule) string { return r.Resource },
-		bucket:   func(r degrade.Rule) any { return r.Key() },
+		bucket:   func(r degrade.Rule) string { return r.Resource },
 	}, opts)
 }
 
@@ -46,7 +48,7 @@ func System(opts ...Option) Codec[[]system.Rule] {
 		validate: system.Rule.Validate,
 		equal:    system.Rule.Equal,
 		resource: func(r system.Rule) string { return r.Resource },
-		bucket:   func(r system.Rule) any { return r.Key() },
+		bucket:   func(r system.Rule) string { return fmt.Sprint(r.Key()) },
 	}, opts)
 }
 
@@ -60,7 +62,7 @@ func Authority(opts ...Option) Codec[[]authority.Rule] {
 		validate: authority.Rule.Validate,
 		equal:    authority.Rule.Equal,
 		resource: func(r authority.Rule) string { return r.Resource },
-		bucket:   func(r authority.Rule) any { return r.Key() },
+		bucket:   func(r authority.Rule) string { return r.Resource },
 		entity:   true,
 	}, opts)
 }
@@ -76,7 +78,7 @@ func Param(opts ...Option) Codec[[]param.Rule] {
 		validate: param.Rule.Validate,
 		equal:    param.Rule.Equal,
 		resource: func(r param.Rule) string { return r.Resource },
-		bucket:   func(r param.Rule) any { return r.Resource },
+		bucket:   func(r param.Rule) string { return r.Resource },
 		entity:   true,
 		setup: func(d *decoder) {
 			setDefault(d, param.DefaultClusterConfig)

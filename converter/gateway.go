@@ -24,7 +24,7 @@ func GatewayFlow(opts ...Option) Codec[[]gateway.Rule] {
 		validate: gateway.Rule.Validate,
 		equal:    gateway.Rule.Equal,
 		resource: func(r gateway.Rule) string { return r.Resource },
-		bucket:   func(r gateway.Rule) any { return r.Resource },
+		bucket:   func(r gateway.Rule) string { return r.Resource },
 		setup: func(d *decoder) {
 			// The entity's id, and its interval pair handled by fixGateway.
 			ignore[gateway.Rule](d, "id", "interval", "intervalUnit")
@@ -139,7 +139,7 @@ func APIDefinitions(opts ...Option) Codec[[]gateway.APIDefinition] {
 		validate: gateway.APIDefinition.Validate,
 		equal:    apiEqual,
 		resource: func(d gateway.APIDefinition) string { return d.APIName },
-		bucket:   func(d gateway.APIDefinition) any { return d.APIName },
+		bucket:   func(d gateway.APIDefinition) string { return d.APIName },
 		setup: func(d *decoder) {
 			ignore[gateway.APIDefinition](d, "id")
 			check[gateway.PredicateItem](d, func(n *node) string {

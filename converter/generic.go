@@ -39,9 +39,9 @@ type family[T any] struct {
 	validate func(T) error
 	equal    func(a, b T) bool
 	resource func(T) string
-	// bucket returns a comparable value that equal rules share, so that
+	// bucket returns a string that equal rules share, so that
 	// duplicates are found without comparing every pair.
-	bucket func(T) any
+	bucket func(T) string
 	// entity: the rule may come wrapped in a dashboard entity {"rule": {...}}.
 	entity bool
 	// setup registers nested defaults, ignored keys and checks.
@@ -63,7 +63,7 @@ type fixContext struct {
 func (c fixContext) int64(n *node, path string) (int64, bool) {
 	var x int64
 	before := c.st.err
-	c.d.value(c.st, n, reflect.ValueOf(&x).Elem(), path)
+	c.d.value(c.st, n, reflect.ValueOf(&x).Elem(), "", path)
 	return x, c.st.err == before
 }
 
@@ -88,60 +88,73 @@ func newCodec[T any](fam family[T], opts []Option) *codec[T] {
 
 // Decode implements Codec.
 func (c *codec[T]) Decode(data []byte) ([]T, Report, error) {
-	root, format, notes, err := readDocument(data, c.opts.maxBytes)
-	rep := Report{Format: format, Notes: notes}
+	ds := &decodeState[T]{c: c, buckets: map[string]int{}}
+	root, format, err := readDocument(data, c.opts.maxBytes, ds.add)
 	if err != nil {
-		return nil, rep, err
+		return nil, Report{Format: format}, err
 	}
-	var elems []*node
+	ds.rep.Format = format
 	switch root.kind {
 	case kindNull:
-		return []T{}, rep, nil
 	case kindArray:
-		elems = root.vals
+		// The elements went to ds.add while the list was parsed.
 	case kindObject:
 		if key := c.wrapperKey(root); key != "" {
-			return nil, rep, fmt.Errorf("%w: top level is an object holding a list under %q; want the list of %s rules itself", ErrUnreadable, key, c.fam.name)
+			return nil, Report{Format: format}, fmt.Errorf("%w: top level is an object holding a list under %q; want the list of %s rules itself", ErrUnreadable, key, c.fam.name)
 		}
-		elems = []*node{root}
-		rep.Notes = append(rep.Notes, "top level is a single rule object, not a list; read as a list of one")
+		ds.rep.Notes = append(ds.rep.Notes, "top level is a single rule object, not a list; read as a list of one")
+		ds.add(0, root)
 	default:
-		return nil, rep, fmt.Errorf("%w: top level is %s; want a list of %s rules", ErrUnreadable, root.kind, c.fam.name)
+		return nil, Report{Format: format}, fmt.Errorf("%w: top level is %s; want a list of %s rules", ErrUnreadable, root.kind, c.fam.name)
 	}
-	rep.Total = len(elems)
-	out := make([]T, 0, len(elems))
-	origin := make([]int, 0, len(elems)) // input index of each accepted rule
-	buckets := make(map[any][]int, len(elems))
-	unwrapped := 0
-	for i, el := range elems {
-		r, wrapped, ok := c.decodeRule(i, el, &rep)
-		if wrapped {
-			unwrapped++
-		}
-		if !ok {
-			continue
-		}
-		key := c.fam.bucket(r)
-		dup := -1
-		for _, j := range buckets[key] {
-			if c.fam.equal(out[j], r) {
-				dup = j
-				break
-			}
-		}
-		if dup >= 0 {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("rule %d duplicates rule %d; dropped", i, origin[dup]))
-			continue
-		}
-		buckets[key] = append(buckets[key], len(out))
-		out = append(out, r)
-		origin = append(origin, i)
+	if ds.unwrapped > 0 {
+		ds.rep.Notes = append(ds.rep.Notes, fmt.Sprintf("unwrapped dashboard entity format (key \"rule\") in %d of %d rules", ds.unwrapped, ds.rep.Total))
 	}
-	if unwrapped > 0 {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("unwrapped dashboard entity format (key \"rule\") in %d of %d rules", unwrapped, len(elems)))
+	if ds.out == nil {
+		ds.out = []T{}
 	}
-	rep.Accepted = len(out)
-	return out, rep, nil
+	ds.rep.Accepted = len(ds.out)
+	return ds.out, ds.rep, nil
+}
+
+// decodeState is one Decode in progress.
+type decodeState[T any] struct {
+	c         *codec[T]
+	rep       Report
+	out       []T
+	origin    []int          // input index of each accepted rule
+	buckets   map[string]int // bucket -> position in out of its last rule
+	prev      []int          // position of the previous rule in the same bucket, or -1
+	unwrapped int
+}
+
+// add decodes the i-th rule of the input and keeps it unless it is rejected
+// or equal to one kept before.
+func (ds *decodeState[T]) add(i int, el *node) {
+	c := ds.c
+	ds.rep.Total++
+	r, wrapped, ok := c.decodeRule(i, el, &ds.rep)
+	if wrapped {
+		ds.unwrapped++
+	}
+	if !ok {
+		return
+	}
+	key := c.fam.bucket(r)
+	last, ok := ds.buckets[key]
+	if !ok {
+		last = -1
+	}
+	for j := last; j >= 0; j = ds.prev[j] {
+		if c.fam.equal(ds.out[j], r) {
+			ds.rep.Notes = append(ds.rep.Notes, fmt.Sprintf("rule %d duplicates rule %d; dropped", i, ds.origin[j]))
+			return
+		}
+	}
+	ds.buckets[key] = len(ds.out)
+	ds.prev = append(ds.prev, last)
+	ds.out = append(ds.out, r)
+	ds.origin = append(ds.origin, i)
 }
 
 // wrapperKey returns the key under which a top-level object holds a list,

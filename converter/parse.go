@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -49,7 +50,6 @@ type node struct {
 	text    string   // string value, number literal, or "true"/"false"
 	keys    []string // object keys, in input order
 	vals    []*node  // object values (parallel to keys) or array elements
-	offset  int      // byte offset in the JSON text, for messages
 	dupeKey string   // first key that appears twice in this object
 }
 
@@ -91,18 +91,100 @@ type parser struct {
 	pos   int
 	depth int
 	err   *syntaxError
-	// Nodes are handed out from slabs: a 10,000-rule payload has ~150,000
-	// values and one allocation each would dominate the decode time.
-	slab []node
+	// Nodes, and the key and value slices of objects and lists, come from
+	// arenas: a 10,000-rule payload has ~250,000 values and one allocation
+	// each would dominate the decode time. When the rules of a top-level
+	// list are decoded one at a time, the arenas are reset between rules,
+	// so a large payload needs the memory of one rule. Members are
+	// collected on a stack and copied once to an exact-size slice.
+	nodes    arena[node]
+	keySlab  arena[string]
+	valSlab  arena[*node]
+	keyStack []string
+	valStack []*node
+	// intern shares the strings that repeat in every rule (keys, small
+	// numbers, "default"): a direct-mapped cache, cheaper than a map and
+	// bounded whatever the input.
+	intern *[internSlots]string
 }
 
-func (p *parser) newNode(k kind, off int) *node {
-	if len(p.slab) == 0 {
-		p.slab = make([]node, 256)
+const (
+	chunkSize   = 256
+	internSlots = 1024
+	internLen   = 32 // longer strings are rarely repeated
+)
+
+// arena hands out slices of T from reusable chunks.
+type arena[T any] struct {
+	chunks [][]T
+	ci     int // current chunk
+	used   int // elements used in the current chunk
+}
+
+// alloc returns n elements; their old contents are left for the caller to
+// overwrite.
+func (a *arena[T]) alloc(n int) []T {
+	if n > chunkSize/4 {
+		return make([]T, n) // rare: long lists get their own array
 	}
-	n := &p.slab[0]
-	p.slab = p.slab[1:]
-	n.kind, n.offset = k, off
+	if a.ci < len(a.chunks) && a.used+n > chunkSize {
+		a.ci++
+		a.used = 0
+	}
+	if a.ci == len(a.chunks) {
+		a.chunks = append(a.chunks, make([]T, chunkSize))
+	}
+	out := a.chunks[a.ci][a.used : a.used+n : a.used+n]
+	a.used += n
+	return out
+}
+
+// reset makes every chunk reusable; slices handed out before must no longer be used.
+func (a *arena[T]) reset() { a.ci, a.used = 0, 0 }
+
+// resetArenas forgets every node parsed so far.
+func (p *parser) resetArenas() {
+	p.nodes.reset()
+	p.keySlab.reset()
+	p.valSlab.reset()
+}
+
+func (p *parser) keys(src []string) []string {
+	out := p.keySlab.alloc(len(src))
+	copy(out, src)
+	return out
+}
+
+func (p *parser) vals(src []*node) []*node {
+	out := p.valSlab.alloc(len(src))
+	copy(out, src)
+	return out
+}
+
+// text makes a string of b, shared with earlier equal short strings.
+func (p *parser) text(b []byte) string {
+	if len(b) > internLen {
+		return string(b)
+	}
+	if p.intern == nil {
+		p.intern = new([internSlots]string)
+	}
+	h := uint32(2166136261) // FNV-1a
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	slot := &p.intern[h%internSlots]
+	if *slot == string(b) { // the comparison does not allocate
+		return *slot
+	}
+	s := string(b)
+	*slot = s
+	return s
+}
+
+func (p *parser) newNode(k kind) *node {
+	n := &p.nodes.alloc(1)[0]
+	*n = node{kind: k}
 	return n
 }
 
@@ -124,6 +206,72 @@ func lineCol(src []byte, off int) (int, int) {
 	return line, col
 }
 
+// parseList parses a whole JSON document. When its top level is a list, each
+// element is handed to each as soon as it is parsed, and is only valid during
+// that call (its nodes are reused for the next element); the returned node is
+// then the list without its elements. A syntax error anywhere fails the whole
+// document, even after elements were handed out.
+func parseList(src []byte, each func(i int, el *node)) (*node, error) {
+	p := &parser{src: src}
+	p.skipSpace()
+	if p.err != nil {
+		return nil, p.err
+	}
+	if p.pos == len(src) {
+		return &node{kind: kindNull}, nil
+	}
+	if src[p.pos] != '[' {
+		return parseWith(p)
+	}
+	list := &node{kind: kindArray}
+	p.pos++ // [
+	p.depth++
+	p.skipSpace()
+	if p.err == nil && p.pos < len(src) && src[p.pos] == ']' {
+		p.pos++
+		return p.finish(list)
+	}
+	for i := 0; p.err == nil; i++ {
+		p.skipSpace()
+		p.resetArenas()
+		v := p.value()
+		if p.err != nil {
+			break
+		}
+		each(i, v)
+		p.skipSpace()
+		if p.err != nil {
+			break
+		}
+		if p.pos >= len(src) {
+			p.fail(p.pos, "unexpected end of input inside a list")
+			break
+		}
+		if src[p.pos] == ']' {
+			p.pos++
+			return p.finish(list)
+		}
+		if src[p.pos] != ',' {
+			p.fail(p.pos, "invalid %s after a list element, want ',' or ']'", quoteChar(src[p.pos]))
+			break
+		}
+		p.pos++
+	}
+	return nil, p.err
+}
+
+// finish checks that nothing but space and comments follows the top-level value.
+func (p *parser) finish(n *node) (*node, error) {
+	p.skipSpace()
+	if p.err == nil && p.pos < len(p.src) {
+		p.fail(p.pos, "unexpected %s after the end of the top-level value", quoteChar(p.src[p.pos]))
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	return n, nil
+}
+
 // parseJSON parses a whole JSON document (comments allowed between tokens).
 // An input with nothing but whitespace and comments yields a null node.
 func parseJSON(src []byte) (*node, error) {
@@ -135,17 +283,16 @@ func parseJSON(src []byte) (*node, error) {
 	if p.pos == len(src) {
 		return &node{kind: kindNull}, nil
 	}
+	return parseWith(p)
+}
+
+// parseWith parses one value at p's position, then checks the end.
+func parseWith(p *parser) (*node, error) {
 	n := p.value()
-	if p.err == nil {
-		p.skipSpace()
-		if p.err == nil && p.pos < len(src) {
-			p.fail(p.pos, "unexpected %s after the end of the top-level value", quoteChar(src[p.pos]))
-		}
-	}
 	if p.err != nil {
 		return nil, p.err
 	}
-	return n, nil
+	return p.finish(n)
 }
 
 func quoteChar(c byte) string {
@@ -199,7 +346,6 @@ func (p *parser) value() *node {
 		p.fail(p.pos, "unexpected end of input, looking for a value")
 		return nil
 	}
-	start := p.pos
 	switch c := p.src[p.pos]; {
 	case c == '{':
 		return p.object()
@@ -207,7 +353,7 @@ func (p *parser) value() *node {
 		return p.array()
 	case c == '"':
 		s := p.str()
-		n := p.newNode(kindString, start)
+		n := p.newNode(kindString)
 		n.text = s
 		return n
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -216,23 +362,23 @@ func (p *parser) value() *node {
 			p.fail(p.pos, "malformed number")
 			return nil
 		}
-		n := p.newNode(kindNumber, start)
-		n.text = string(p.src[p.pos:end])
+		n := p.newNode(kindNumber)
+		n.text = p.text(p.src[p.pos:end])
 		p.pos = end
 		return n
 	case bytes.HasPrefix(p.src[p.pos:], []byte("true")):
 		p.pos += 4
-		n := p.newNode(kindBool, start)
+		n := p.newNode(kindBool)
 		n.text = "true"
 		return n
 	case bytes.HasPrefix(p.src[p.pos:], []byte("false")):
 		p.pos += 5
-		n := p.newNode(kindBool, start)
+		n := p.newNode(kindBool)
 		n.text = "false"
 		return n
 	case bytes.HasPrefix(p.src[p.pos:], []byte("null")):
 		p.pos += 4
-		return p.newNode(kindNull, start)
+		return p.newNode(kindNull)
 	default:
 		p.fail(p.pos, "invalid %s looking for a value", quoteChar(c))
 		return nil
@@ -249,13 +395,18 @@ func (p *parser) enter() bool {
 }
 
 func (p *parser) object() *node {
-	n := p.newNode(kindObject, p.pos)
+	n := p.newNode(kindObject)
 	if !p.enter() {
 		return nil
 	}
 	defer func() { p.depth-- }()
 	p.pos++ // {
 	var seen map[string]struct{}
+	base := len(p.keyStack)
+	defer func() {
+		p.keyStack = p.keyStack[:base]
+		p.valStack = p.valStack[:base]
+	}()
 	p.skipSpace()
 	if p.pos < len(p.src) && p.src[p.pos] == '}' {
 		p.pos++
@@ -286,26 +437,27 @@ func (p *parser) object() *node {
 		if p.err != nil {
 			return nil
 		}
+		members := p.keyStack[base:]
 		if n.dupeKey == "" {
 			if seen != nil {
 				if _, ok := seen[key]; ok {
 					n.dupeKey = key
 				}
 				seen[key] = struct{}{}
-			} else if n.get(key) != nil {
+			} else if slices.Contains(members, key) {
 				n.dupeKey = key
-			} else if len(n.keys) == 16 {
+			} else if len(members) == 16 {
 				// Rules have a dozen keys; past that a linear search
 				// would make a hostile object quadratic.
 				seen = make(map[string]struct{}, 32)
-				for _, k := range n.keys {
+				for _, k := range members {
 					seen[k] = struct{}{}
 				}
 				seen[key] = struct{}{}
 			}
 		}
-		n.keys = append(n.keys, key)
-		n.vals = append(n.vals, v)
+		p.keyStack = append(p.keyStack, key)
+		p.valStack = append(p.valStack, v)
 		p.skipSpace()
 		if p.err != nil {
 			return nil
@@ -319,6 +471,8 @@ func (p *parser) object() *node {
 			p.pos++
 		case '}':
 			p.pos++
+			n.keys = p.keys(p.keyStack[base:])
+			n.vals = p.vals(p.valStack[base:])
 			return n
 		default:
 			p.fail(p.pos, "invalid %s after an object value, want ',' or '}'", quoteChar(p.src[p.pos]))
@@ -329,12 +483,19 @@ func (p *parser) object() *node {
 }
 
 func (p *parser) array() *node {
-	n := p.newNode(kindArray, p.pos)
+	n := p.newNode(kindArray)
 	if !p.enter() {
 		return nil
 	}
 	defer func() { p.depth-- }()
 	p.pos++ // [
+	// Lists share the value stack with objects; keyStack is padded so
+	// that both stacks keep the same height.
+	base := len(p.valStack)
+	defer func() {
+		p.keyStack = p.keyStack[:base]
+		p.valStack = p.valStack[:base]
+	}()
 	p.skipSpace()
 	if p.pos < len(p.src) && p.src[p.pos] == ']' {
 		p.pos++
@@ -347,7 +508,8 @@ func (p *parser) array() *node {
 		if p.err != nil {
 			return nil
 		}
-		n.vals = append(n.vals, v)
+		p.keyStack = append(p.keyStack, "")
+		p.valStack = append(p.valStack, v)
 		p.skipSpace()
 		if p.err != nil {
 			return nil
@@ -361,6 +523,7 @@ func (p *parser) array() *node {
 			p.pos++
 		case ']':
 			p.pos++
+			n.vals = p.vals(p.valStack[base:])
 			return n
 		default:
 			p.fail(p.pos, "invalid %s after a list element, want ',' or ']'", quoteChar(p.src[p.pos]))
@@ -396,11 +559,11 @@ func (p *parser) str() string {
 	p.pos = i + 1
 	raw := p.src[start:p.pos]
 	if !escaped {
-		s := string(raw[1 : len(raw)-1])
-		if !utf8.ValidString(s) {
-			s = strings.ToValidUTF8(s, "\uFFFD")
+		b := raw[1 : len(raw)-1]
+		if !utf8.Valid(b) {
+			return strings.ToValidUTF8(string(b), "\uFFFD")
 		}
-		return s
+		return p.text(b)
 	}
 	// Escapes are rare in rule files; the standard library knows them all
 	// (including surrogate pairs) and replaces invalid UTF-8 as we do.
