@@ -17,6 +17,11 @@
 // flock file would let two writers lock different files); elsewhere the
 // sidecar is created with O_EXCL and removed on unlock.
 //
+// Tools should replace the file by rename. A file written in place is briefly
+// empty or partial; the debounce (WithDebounce) normally hides that, but a
+// writer slower than the debounce can make an empty or unreadable state
+// visible for a moment.
+//
 // When the path is a symlink, Write replaces the file it resolves to and keeps
 // the link; Delete removes the link itself.
 package file

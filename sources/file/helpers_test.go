@@ -104,9 +104,16 @@ func hasData(want string) func(datasource.Snapshot) bool {
 	return func(s datasource.Snapshot) bool { return s.Exists && string(s.Data) == want }
 }
 
+// mustWrite replaces the file by rename, so that a watcher never reads a
+// half-written file (an in-place write can be seen truncated; the tests that
+// exercise it say so).
 func mustWrite(t *testing.T, path, data string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -324,5 +325,34 @@ func TestDataSourceCloseLeavesNoGoroutines(t *testing.T) {
 			t.Fatalf("goroutines: %d before, %d after", before, runtime.NumGoroutine())
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A file that grows past the limit is refused with a clear error; the rules
+// that were working stay, and the next acceptable content is applied.
+func TestDataSourceOversizeFileKeepsRules(t *testing.T) {
+	path := tempPath(t)
+	mustWrite(t, path, `["a"]`)
+	events := make(chan datasource.Event, 64)
+	d := datasource.New[[]string](newSource(t, path, WithMaxSize(64)), nameCodec{},
+		datasource.WithObserver(datasource.ObserverFunc(func(e datasource.Event) { events <- e })),
+		datasource.WithBackoff(time.Millisecond, 5*time.Millisecond))
+	defer d.Close()
+	must(t, d.Start(bg))
+	mustWrite(t, path, `["`+strings.Repeat("x", 100)+`"]`)
+	e := waitEvent(t, events, datasource.SourceError)
+	if !errors.Is(e.Err, datasource.ErrTooLarge) || !strings.Contains(e.Err.Error(), "104 bytes exceeds the limit of 64 bytes") {
+		t.Fatalf("error = %v", e.Err)
+	}
+	if !errors.Is(d.Status().LastError, datasource.ErrTooLarge) {
+		t.Fatalf("Status.LastError = %v", d.Status().LastError)
+	}
+	if v, _ := d.Property().Get(); !slices.Equal(v, []string{"a"}) {
+		t.Fatalf("rules after oversize file = %v", v)
+	}
+	mustWrite(t, path, `["b"]`)
+	waitEvent(t, events, datasource.Reconnected)
+	if v, _ := d.Property().Get(); !slices.Equal(v, []string{"b"}) {
+		t.Fatalf("rules after the file shrank = %v", v)
 	}
 }
