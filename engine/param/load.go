@@ -92,9 +92,9 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	defer m.mu.Unlock()
 
 	old := m.set.Load().all
-	prev := make(map[ruleKey]*ruleState, len(old))
+	prev := make(map[ruleKey]*compiled, len(old))
 	for _, c := range old {
-		prev[c.key] = c.st
+		prev[c.key] = c
 	}
 
 	var rep base.LoadReport
@@ -122,18 +122,26 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 		}
 		seen[k] = struct{}{}
 
-		items, dropped := compileItems(r)
-		for _, err := range dropped {
-			m.opts.logger.Warn("param: exception item dropped", "index", i, "resource", r.Resource, "err", err)
-		}
-		st, kept := prev[k]
-		if kept {
+		var (
+			st    *ruleState
+			items map[key]int64
+		)
+		if p, kept := prev[k]; kept {
+			// An equal rule: same items, so its parsed items (and the dropped-item
+			// warnings already logged for them) carry over with its state.
 			rep.Kept++
 			delete(prev, k) // one rule in force per state
+			st, items = p.st, p.items
+			r.ParamFlowItemList = p.rule.ParamFlowItemList // equal and never modified
 		} else {
+			var dropped []error
+			items, dropped = compileItems(r)
+			for _, err := range dropped {
+				m.opts.logger.Warn("param: exception item dropped", "index", i, "resource", r.Resource, "err", err)
+			}
 			st = &ruleState{capacity: m.capacity(r)}
+			r.ParamFlowItemList = slices.Clone(r.ParamFlowItemList)
 		}
-		r.ParamFlowItemList = slices.Clone(r.ParamFlowItemList)
 		slab = append(slab, compiled{
 			rule:     r,
 			key:      k,

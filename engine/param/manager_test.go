@@ -757,3 +757,34 @@ func TestBucketUsesContextTime(t *testing.T) {
 		t.Fatal("the bucket ignored the call's NowMs, 1001 ms after the last refill")
 	}
 }
+
+func TestReloadKeepsThreadAndRateLimiterState(t *testing.T) {
+	m, _ := newTestManager(t)
+	thread := qpsRule(1)
+	thread.Grade = GradeThread
+	thread.Resource = "thread"
+	limiter := qpsRule(1) // one call per second, no queue
+	limiter.Resource = "limiter"
+	limiter.ControlBehavior = base.BehaviorRateLimiter
+	mustLoad(t, m, thread, limiter)
+
+	held := &base.Context{Resource: "thread", Args: []any{"v"}, Count: 1}
+	lim := &base.Context{Resource: "limiter", Args: []any{"v"}, Count: 1}
+	if m.Check(held) != nil || m.Check(lim) != nil {
+		t.Fatal("first calls blocked")
+	}
+	thread.ID, limiter.ID = 10, 11
+	if rep := mustLoad(t, m, limiter, thread); rep.Kept != 2 {
+		t.Fatalf("report = %+v, want both rules kept", rep)
+	}
+	if m.Check(&base.Context{Resource: "thread", Args: []any{"v"}, Count: 1}) == nil {
+		t.Fatal("the held slot was forgotten on reload")
+	}
+	if m.Check(lim) == nil {
+		t.Fatal("the rate limiter forgot the last pass on reload")
+	}
+	m.Exit(held)
+	if m.Check(held) != nil {
+		t.Fatal("Exit after the reload did not give the slot back")
+	}
+}
