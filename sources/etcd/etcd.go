@@ -1,0 +1,375 @@
+package etcd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/rulesync/rulesync/datasource"
+)
+
+// Source is one etcd key as a datasource.Source, datasource.WritableSource and
+// datasource.Deleter. It is safe for concurrent use.
+type Source struct {
+	client *clientv3.Client
+	key    string
+	owned  bool // Close closes client
+	log    *slog.Logger
+	closed atomic.Bool
+}
+
+var (
+	_ datasource.WritableSource = (*Source)(nil)
+	_ datasource.Deleter        = (*Source)(nil)
+)
+
+// Option configures a Source.
+type Option func(*Source)
+
+// WithLogger sets the logger for watch restarts and compaction recovery
+// (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Source) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
+// New returns a Source for key on a client the caller owns: Close leaves the
+// client open.
+func New(client *clientv3.Client, key string, opts ...Option) (*Source, error) {
+	if client == nil {
+		return nil, errors.New("etcd: nil client")
+	}
+	if key == "" {
+		return nil, errors.New("etcd: empty key")
+	}
+	s := &Source{client: client, key: key, log: slog.Default()}
+	for _, o := range opts {
+		o(s)
+	}
+	s.log = s.log.With("source", "etcd", "key", key)
+	return s, nil
+}
+
+// Config is what Dial needs to reach etcd.
+type Config struct {
+	Endpoints []string
+	// Username and Password enable etcd's auth; both or neither.
+	Username string
+	Password string
+	// TLS, when set, is used for the client connection (https endpoints, client certificates).
+	TLS *tls.Config
+	// DialTimeout bounds the first connection (default 5s).
+	DialTimeout time.Duration
+}
+
+// String describes the configuration without its password.
+func (c Config) String() string {
+	pw := ""
+	if c.Password != "" {
+		pw = " password=REDACTED"
+	}
+	return fmt.Sprintf("etcd{endpoints=%s user=%q%s tls=%t}", strings.Join(c.Endpoints, ","), c.Username, pw, c.TLS != nil)
+}
+
+// LogValue keeps the password out of structured logs.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// Dial connects to etcd with cfg and returns a Source for key that owns its
+// client: Close closes it.
+func Dial(ctx context.Context, cfg Config, key string, opts ...Option) (*Source, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("etcd: no endpoints")
+	}
+	if (cfg.Username == "") != (cfg.Password == "") {
+		return nil, errors.New("etcd: username and password go together")
+	}
+	if key == "" {
+		return nil, errors.New("etcd: empty key")
+	}
+	timeout := cfg.DialTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("etcd: dial %s: %w", strings.Join(cfg.Endpoints, ","), err)
+	}
+	client, err := clientv3.New(clientv3.Config{
+		Endpoints:   cfg.Endpoints,
+		Username:    cfg.Username,
+		Password:    cfg.Password,
+		TLS:         cfg.TLS,
+		DialTimeout: timeout,
+		// The SDK's own zap logging is noisy and bypasses slog; errors reach us anyway.
+		Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd: dial %s: %w", strings.Join(cfg.Endpoints, ","), redact(err, cfg.Password))
+	}
+	s, err := New(client, key, opts...)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	s.owned = true
+	return s, nil
+}
+
+// Key returns the etcd key the source reads.
+func (s *Source) Key() string { return s.key }
+
+// Read returns the key's current value; a missing key is Snapshot{Exists: false}.
+func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
+	snap, _, err := s.get(ctx)
+	return snap, err
+}
+
+// get reads the key and also returns the store revision the read saw, from
+// which a watch continues without a gap.
+func (s *Source) get(ctx context.Context) (datasource.Snapshot, int64, error) {
+	if s.closed.Load() {
+		return datasource.Snapshot{}, 0, datasource.ErrClosed
+	}
+	resp, err := s.client.Get(ctx, s.key)
+	if err != nil {
+		return datasource.Snapshot{}, 0, s.errorf("read", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return datasource.Snapshot{}, resp.Header.Revision, nil
+	}
+	return snapshotOf(resp.Kvs[0]), resp.Header.Revision, nil
+}
+
+func snapshotOf(kv *mvccpb.KeyValue) datasource.Snapshot {
+	return datasource.Snapshot{Data: kv.Value, Revision: formatRev(kv.ModRevision), Exists: true}
+}
+
+// Watch emits every change of the key after from until ctx ends (returning
+// ctx.Err()) or the watch fails (returning an error for the sync loop to
+// reconnect). With a from revision it resumes right after it; without one it
+// reads the key first and emits it if it differs from from.
+func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(datasource.Snapshot)) error {
+	if s.closed.Load() {
+		return datasource.ErrClosed
+	}
+	last := from
+	next, ok := int64(0), false
+	if from.Exists {
+		if rev, err := parseRev(from.Revision); err == nil {
+			next, ok = rev+1, true
+		}
+	}
+	if !ok {
+		// No revision to resume from (the key was missing): read so that a key
+		// created after the caller's Read is not missed.
+		snap, storeRev, err := s.get(ctx)
+		if err != nil {
+			return err
+		}
+		if !same(snap, last) {
+			emit(snap)
+			last = snap
+		}
+		next = storeRev + 1
+	}
+	for {
+		var err error
+		next, last, err = s.watchFrom(ctx, next, last, emit)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+
+// watchFrom runs one watch stream from revision rev. It returns the revision to
+// continue from after a compaction was handled, or an error that ends Watch.
+func (s *Source) watchFrom(ctx context.Context, rev int64, last datasource.Snapshot, emit func(datasource.Snapshot)) (int64, datasource.Snapshot, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Require a leader: a member cut off from its cluster would otherwise keep
+	// the stream open and silent.
+	ch := s.client.Watch(clientv3.WithRequireLeader(wctx), s.key, clientv3.WithRev(rev))
+	for resp := range ch {
+		if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
+			// History from rev is gone: the current value is the truth.
+			s.log.Info("etcd history compacted; re-reading key", "from", rev, "compacted", resp.CompactRevision)
+			snap, storeRev, err := s.get(ctx)
+			if err != nil {
+				return 0, last, err
+			}
+			if !same(snap, last) {
+				emit(snap)
+				last = snap
+			}
+			return storeRev + 1, last, nil
+		}
+		if err := resp.Err(); err != nil {
+			if ctx.Err() != nil {
+				return 0, last, ctx.Err()
+			}
+			return 0, last, s.errorf("watch", err)
+		}
+		for _, ev := range resp.Events {
+			var snap datasource.Snapshot
+			if ev.Type == clientv3.EventTypeDelete {
+				snap = datasource.Snapshot{}
+			} else {
+				snap = snapshotOf(ev.Kv)
+			}
+			rev = ev.Kv.ModRevision + 1
+			if !same(snap, last) {
+				emit(snap)
+				last = snap
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, last, err
+	}
+	if s.closed.Load() {
+		return 0, last, datasource.ErrClosed
+	}
+	return 0, last, fmt.Errorf("etcd: watch of %q closed by the client", s.key)
+}
+
+// Write stores data if the key's mod revision equals expect: "" means the key
+// must not exist, datasource.AnyRevision writes unconditionally. A mismatch
+// returns an error wrapping datasource.ErrConflict.
+func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasource.Snapshot, error) {
+	if s.closed.Load() {
+		return datasource.Snapshot{}, datasource.ErrClosed
+	}
+	put := clientv3.OpPut(s.key, string(data))
+	var (
+		rev int64
+		err error
+	)
+	if expect == datasource.AnyRevision {
+		var resp *clientv3.PutResponse
+		if resp, err = s.client.Put(ctx, s.key, string(data)); err == nil {
+			rev = resp.Header.Revision
+		}
+	} else {
+		rev, err = s.txn(ctx, expect, put)
+	}
+	if err != nil {
+		return datasource.Snapshot{}, err
+	}
+	return datasource.Snapshot{Data: append([]byte(nil), data...), Revision: formatRev(rev), Exists: true}, nil
+}
+
+// Delete removes the key if its mod revision equals expect (datasource.AnyRevision:
+// unconditionally). Deleting a missing key with AnyRevision is not an error.
+func (s *Source) Delete(ctx context.Context, expect string) error {
+	if s.closed.Load() {
+		return datasource.ErrClosed
+	}
+	if expect == datasource.AnyRevision {
+		if _, err := s.client.Delete(ctx, s.key); err != nil {
+			return s.errorf("delete", err)
+		}
+		return nil
+	}
+	_, err := s.txn(ctx, expect, clientv3.OpDelete(s.key))
+	return err
+}
+
+// txn runs op if the key is still at revision expect and returns the store
+// revision of the transaction.
+func (s *Source) txn(ctx context.Context, expect string, op clientv3.Op) (int64, error) {
+	var cmp clientv3.Cmp
+	if expect == "" {
+		cmp = clientv3.Compare(clientv3.CreateRevision(s.key), "=", 0)
+	} else {
+		want, err := parseRev(expect)
+		if err != nil {
+			// Not an etcd revision (from another source, say): it cannot match.
+			return 0, fmt.Errorf("etcd: key %q: expected revision %q is not an etcd mod revision: %w", s.key, expect, datasource.ErrConflict)
+		}
+		cmp = clientv3.Compare(clientv3.ModRevision(s.key), "=", want)
+	}
+	resp, err := s.client.Txn(ctx).If(cmp).Then(op).Else(clientv3.OpGet(s.key, clientv3.WithKeysOnly())).Commit()
+	if err != nil {
+		return 0, s.errorf("write", err)
+	}
+	if !resp.Succeeded {
+		cur := ""
+		if rr := resp.Responses[0].GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
+			cur = formatRev(rr.Kvs[0].ModRevision)
+		}
+		return 0, fmt.Errorf("etcd: key %q: expected revision %q, stored %q: %w", s.key, expect, cur, datasource.ErrConflict)
+	}
+	return resp.Header.Revision, nil
+}
+
+// Close stops further use; it closes the client only when Dial created it.
+func (s *Source) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if s.owned {
+		if err := s.client.Close(); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("etcd: close: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Source) errorf(op string, err error) error {
+	if s.closed.Load() && errors.Is(err, context.Canceled) {
+		return datasource.ErrClosed
+	}
+	return fmt.Errorf("etcd: %s %q: %w", op, s.key, err)
+}
+
+// same reports whether two snapshots are the same state of the key.
+func same(a, b datasource.Snapshot) bool {
+	if a.Exists != b.Exists {
+		return false
+	}
+	return !a.Exists || a.Revision == b.Revision
+}
+
+func formatRev(r int64) string { return strconv.FormatInt(r, 10) }
+
+func parseRev(s string) (int64, error) {
+	r, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || r <= 0 {
+		return 0, fmt.Errorf("etcd: bad revision %q", s)
+	}
+	return r, nil
+}
+
+// redact removes a password from an error's text, in case a lower layer ever
+// echoes it; the chain is kept for errors.Is.
+func redact(err error, secret string) error {
+	if secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return redactedError{msg: strings.ReplaceAll(err.Error(), secret, "REDACTED"), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
