@@ -197,7 +197,6 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 	}
 }
 
-
 // watchFrom runs one watch stream from revision rev. It returns the revision to
 // continue from after a compaction was handled, or an error that ends Watch.
 func (s *Source) watchFrom(ctx context.Context, rev int64, last datasource.Snapshot, emit func(datasource.Snapshot)) (int64, datasource.Snapshot, error) {
