@@ -65,9 +65,10 @@
 //     call passes and Exit gives it back.
 //   - limitApp is carried but not checked, as in Sentinel, whose hot-param
 //     checker ignores it.
-//   - Cluster mode is not implemented yet: a cluster rule is checked locally
-//     when clusterConfig.fallbackToLocalWhenFail is set, and otherwise lets
-//     every call pass.
+//   - Cluster mode is not implemented yet: a QPS-grade cluster rule is checked
+//     locally when clusterConfig.fallbackToLocalWhenFail is set, and otherwise
+//     lets every call pass (what Sentinel does when no token server answers).
+//     Thread-grade rules are always checked locally, as in Sentinel.
 //   - A rule with regex set applies to every resource its resource pattern
 //     matches (the whole name, as Java's String.matches).
 //

@@ -165,10 +165,10 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 
 func modeOf(r Rule) mode {
 	switch {
+	case r.Grade == GradeThread: // Sentinel has no cluster check for this grade
+		return modeThread
 	case r.ClusterMode && !r.ClusterConfig.FallbackToLocalWhenFail:
 		return modeOff
-	case r.Grade == GradeThread:
-		return modeThread
 	case r.ControlBehavior == base.BehaviorRateLimiter:
 		return modeThrottle
 	}

@@ -630,9 +630,17 @@ func TestClusterMode(t *testing.T) {
 	fallback.Resource = "local"
 	fallback.ClusterConfig.FallbackToLocalWhenFail = true
 	fallback.ClusterConfig.FlowID = 2
-	mustLoad(t, m, noFallback, fallback)
+	thread := noFallback
+	thread.Resource = "thread"
+	thread.Grade = GradeThread
+	thread.ClusterConfig.FlowID = 3
+	mustLoad(t, m, noFallback, fallback, thread)
 	if passes(m, 5, "v") != 5 {
 		t.Fatal("cluster rule without fallback must let calls pass")
+	}
+	th := &base.Context{Resource: "thread", Args: []any{"v"}, Count: 1}
+	if m.Check(th) != nil || m.Check(th) == nil {
+		t.Fatal("thread-grade cluster rule must be checked locally")
 	}
 	local := &base.Context{Resource: "local", Args: []any{"v"}, Count: 1}
 	if m.Check(local) != nil || m.Check(local) == nil {
