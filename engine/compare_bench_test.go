@@ -81,6 +81,7 @@ func BenchmarkSentinelGolangEntryExitParallel(b *testing.B) {
 		b.Run("rules="+strconv.Itoa(n+1), func(b *testing.B) {
 			loadSentinel(b, n)
 			b.ReportAllocs()
+			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					en, be := sentinel.Entry("bench")

@@ -2,6 +2,8 @@ package flow
 
 import (
 	"cmp"
+	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"sync"
@@ -73,7 +75,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	next := &ruleSet{byKey: make(map[Rule]*compiledRule, len(rules)), exact: map[string]*resourceRules{}}
 	var ordered []*compiledRule
 	for i, r := range rules {
-		if err := r.Validate(); err != nil {
+		if err := validate(r); err != nil {
 			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: err.Error()})
 			continue
 		}
@@ -118,6 +120,15 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	rep.Loaded = len(next.rules)
 	m.set.Store(next)
 	return rep
+}
+
+// validate is Rule.Validate plus what the controllers need: a finite count (NaN
+// passes "count >= 0", and neither NaN nor infinity makes a usable rate).
+func validate(r Rule) error {
+	if math.IsNaN(r.Count) || math.IsInf(r.Count, 0) {
+		return fmt.Errorf("%w: count %v is not a finite number", ErrInvalidRule, r.Count)
+	}
+	return r.Validate()
 }
 
 // build orders the rules of res (its exact rules plus every regex rule that

@@ -2,6 +2,7 @@ package flow_test
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -528,4 +529,14 @@ func TestConcurrentCheckAndLoad(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+func TestLoadRejectsNonFiniteCount(t *testing.T) {
+	m := flow.NewManager(stat.NewManualClock(start), nil)
+	for _, c := range []float64{math.NaN(), math.Inf(1)} {
+		rep := m.Load([]flow.Rule{qps("res", c)})
+		if rep.Loaded != 0 || len(rep.Rejected) != 1 || !strings.Contains(rep.Rejected[0].Reason, "finite") {
+			t.Errorf("count %v: report %+v, want the rule rejected", c, rep)
+		}
+	}
 }
