@@ -80,14 +80,23 @@ func parseItem(it Item) (key, error) {
 	return key{kind: kindString, s: obj}, nil
 }
 
+// parseItemAt is parseItem with an error that names the item's position.
+func parseItemAt(i int, it Item) (key, error) {
+	k, err := parseItem(it)
+	if err != nil {
+		return key{}, invalid("paramFlowItemList[%d]: %v", i, err)
+	}
+	return k, nil
+}
+
 // ValidItems splits r's exception items into those the manager uses and an
 // error for each one it drops (an Object that does not parse for its
 // ClassType, or a negative Count). The errors wrap ErrInvalidRule and name the
 // item's position.
 func (r Rule) ValidItems() (valid []Item, dropped []error) {
 	for i, it := range r.ParamFlowItemList {
-		if _, err := parseItem(it); err != nil {
-			dropped = append(dropped, invalid("paramFlowItemList[%d]: %v", i, err))
+		if _, err := parseItemAt(i, it); err != nil {
+			dropped = append(dropped, err)
 			continue
 		}
 		valid = append(valid, it)
@@ -101,9 +110,9 @@ func compileItems(r Rule) (map[key]int64, []error) {
 	var m map[key]int64
 	var dropped []error
 	for i, it := range r.ParamFlowItemList {
-		k, err := parseItem(it)
+		k, err := parseItemAt(i, it)
 		if err != nil {
-			dropped = append(dropped, invalid("paramFlowItemList[%d]: %v", i, err))
+			dropped = append(dropped, err)
 			continue
 		}
 		if m == nil {

@@ -102,7 +102,11 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	all := make([]*compiled, 0, len(rules))
 	slab := make([]compiled, 0, len(rules)) // one allocation for every compiled rule
 	for i, r := range rules {
-		if err := r.Validate(); err != nil {
+		err := r.Validate()
+		if err == nil && math.IsNaN(r.Count) { // NaN passes the "< 0" test of Validate
+			err = invalid("count is NaN")
+		}
+		if err != nil {
 			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: err.Error()})
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -583,14 +584,15 @@ func TestLoadReport(t *testing.T) {
 	badRegex.Regex = true
 	noDuration := qpsRule(1)
 	noDuration.DurationInSec = 0
-	rep := m.Load([]Rule{good, badCount, dup, badRegex, noDuration})
-	if rep.Loaded != 1 || rep.Duplicates != 1 || len(rep.Rejected) != 3 {
+	nan := qpsRule(math.NaN())
+	rep := m.Load([]Rule{good, badCount, dup, badRegex, noDuration, nan})
+	if rep.Loaded != 1 || rep.Duplicates != 1 || len(rep.Rejected) != 4 {
 		t.Fatalf("report = %+v", rep)
 	}
 	for i, want := range []struct {
 		idx  int
 		text string
-	}{{1, "count"}, {3, "regular expression"}, {4, "durationInSec"}} {
+	}{{1, "count"}, {3, "regular expression"}, {4, "durationInSec"}, {5, "NaN"}} {
 		got := rep.Rejected[i]
 		if got.Index != want.idx || !strings.Contains(got.Reason, want.text) {
 			t.Errorf("rejection %d = %+v, want index %d naming %q", i, got, want.idx, want.text)
