@@ -30,13 +30,13 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 	if err := w.Add(s.dir); err != nil {
 		return fmt.Errorf("file %s: watch %s: %w", s.path, s.dir, err)
 	}
+	ws := &watchState{dirs: map[string]bool{}}
 	// Seed with the directory's real path so that a path whose parent is a
 	// symlink (e.g. /var -> /private/var) does not watch one directory twice.
-	targets := map[string]bool{}
 	if real, err := filepath.EvalSymlinks(s.dir); err == nil && real != s.dir {
-		targets[real] = true
+		ws.dirs[real] = true
 	}
-	s.watchTargetDir(w, targets)
+	s.follow(w, ws)
 
 	last := from
 	check := func() error {
@@ -44,7 +44,7 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 		if err != nil {
 			return err
 		}
-		s.watchTargetDir(w, targets) // a symlink may now point elsewhere
+		s.follow(w, ws) // a symlink may now point elsewhere
 		if snap.Exists != last.Exists || snap.Revision != last.Revision {
 			last = snap
 			emit(snap)
@@ -83,7 +83,7 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 			if ev.Name == s.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
 				return fmt.Errorf("file %s: directory %s was removed or moved", s.path, s.dir)
 			}
-			if s.relevant(ev.Name, targets) {
+			if s.relevant(ev.Name, ws) {
 				arm()
 			}
 		case err, ok := <-w.Errors:
@@ -104,29 +104,39 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 	}
 }
 
-// relevant reports whether an event may concern the file: the file itself,
-// Kubernetes' "..data" and "..<timestamp>" entries, or anything in the
-// directory a symlinked path resolves to.
-func (s *Source) relevant(name string, targets map[string]bool) bool {
+// watchState is what a Watch follows besides the path's own directory.
+type watchState struct {
+	dirs   map[string]bool // other directories watched: where symlinks lead
+	target string          // the file the path currently resolves to
+}
+
+// relevant reports whether an event may concern the file: the path itself,
+// the file it resolves to, Kubernetes' "..data" and "..<timestamp>" entries,
+// or anything in a directory a symlinked path leads to.
+func (s *Source) relevant(name string, ws *watchState) bool {
+	if name == ws.target {
+		return true
+	}
 	dir, base := filepath.Dir(name), filepath.Base(name)
 	if dir != s.dir {
-		return targets[dir]
+		return ws.dirs[dir]
 	}
 	return base == s.base || strings.HasPrefix(base, "..")
 }
 
-// watchTargetDir adds the directory of the file a symlinked path resolves to,
-// when it is not the path's own directory.
-func (s *Source) watchTargetDir(w *fsnotify.Watcher, targets map[string]bool) {
+// follow resolves the path's symlinks and watches the directory of the file
+// it leads to, when that is not the path's own directory.
+func (s *Source) follow(w *fsnotify.Watcher, ws *watchState) {
 	resolved, err := filepath.EvalSymlinks(s.path)
 	if err != nil {
 		return
 	}
+	ws.target = resolved
 	dir := filepath.Dir(resolved)
-	if dir == s.dir || targets[dir] {
+	if dir == s.dir || ws.dirs[dir] {
 		return
 	}
 	if w.Add(dir) == nil {
-		targets[dir] = true
+		ws.dirs[dir] = true
 	}
 }

@@ -356,3 +356,18 @@ func TestDataSourceOversizeFileKeepsRules(t *testing.T) {
 		t.Fatalf("rules after the file shrank = %v", v)
 	}
 }
+
+// A path symlinked to a sibling file (rules.json -> rules-v2.json) sees the
+// sibling edited.
+func TestWatchSymlinkToSibling(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "rules-v2.json")
+	mustWrite(t, real, `["a"]`)
+	link := filepath.Join(dir, "rules.json")
+	must(t, os.Symlink("rules-v2.json", link))
+	s := newSource(t, link)
+	from, _ := s.Read(bg)
+	ch := watchInto(t, s, from)
+	mustWrite(t, real, `["b"]`)
+	until(t, ch, "sibling edit", hasData(`["b"]`))
+}
