@@ -70,7 +70,18 @@
 //     lets every call pass (what Sentinel does when no token server answers).
 //     Thread-grade rules are always checked locally, as in Sentinel.
 //   - A rule with regex set applies to every resource its resource pattern
-//     matches (the whole name, as Java's String.matches).
+//     matches (the whole name, as Java's String.matches), and counts each of
+//     those resources apart.
+//
+// # Reloads
+//
+// Load swaps in a new immutable rule set; Check and Exit never wait for it. A
+// rule equal to one in force (Rule.Equal: the id and a blank vs "default"
+// limitApp do not matter) keeps the previous rule's per-value state, so its
+// buckets, rate-limiter slots and concurrency counts go on as if nothing had
+// happened. A changed rule starts from empty state: calls still in flight
+// under the old rule then do not count against it, and their Exit finds
+// nothing to give back (counts never go below zero).
 //
 // # Contract with the caller
 //
