@@ -287,6 +287,13 @@ func (m *Manager) Start(ctx context.Context) error {
 	return nil
 }
 
+// errSampler is a Sampler that can say why its last reading failed, as
+// ProcSampler does; the manager logs such failures.
+type errSampler interface {
+	Sampler
+	Err() error
+}
+
 func (m *Manager) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
 	tick := time.NewTicker(m.interval)
@@ -302,8 +309,8 @@ func (m *Manager) run(ctx context.Context, done chan struct{}) {
 		// Report a sampler that stops working once, not every second, and
 		// only when a rule needs its figures.
 		t := m.th.Load()
-		if ps, ok := m.sampler.(*ProcSampler); ok && (t.loadBy != nil || t.cpuBy != nil) {
-			if err := ps.Err(); err != nil && !warned {
+		if es, ok := m.sampler.(errSampler); ok && (t.loadBy != nil || t.cpuBy != nil) {
+			if err := es.Err(); err != nil && !warned {
 				m.logger.Warn("system rules: cannot sample load or cpu usage; those checks are skipped", "err", err)
 				warned = true
 			} else if err == nil {

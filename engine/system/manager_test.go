@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"runtime"
 	"strings"
@@ -396,4 +397,72 @@ func BenchmarkLoad10000(b *testing.B) {
 	for b.Loop() {
 		m.Load(rules)
 	}
+}
+
+// failingSampler reports an error until healed.
+type failingSampler struct {
+	fakeSampler
+	broken atomic.Bool
+}
+
+func (f *failingSampler) Err() error {
+	if f.broken.Load() {
+		return ErrNoData
+	}
+	return nil
+}
+
+// syncBuffer is a log sink safe for the sampling goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestSamplerFailureLoggedOncePerOutage(t *testing.T) {
+	fs := &failingSampler{}
+	fs.set(-1, -1)
+	fs.broken.Store(true)
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	m := NewManager(stat.SystemClock{}, stat.NewNode(), WithSampler(fs), WithSampleInterval(time.Millisecond), WithLogger(logger))
+	warnings := func() int { return strings.Count(buf.String(), "cannot sample") }
+
+	// No load or CPU rule: nothing to warn about.
+	m.Load([]Rule{sys(func(r *Rule) { r.QPS = 5 })})
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	calls := fs.calls.Load()
+	waitFor(t, func() bool { return fs.calls.Load() >= calls+3 })
+	if n := warnings(); n != 0 {
+		t.Fatalf("%d warnings without a load or cpu rule", n)
+	}
+
+	m.Load([]Rule{sys(func(r *Rule) { r.HighestCPUUsage = 0.5 })})
+	waitFor(t, func() bool { return warnings() == 1 })
+	calls = fs.calls.Load()
+	waitFor(t, func() bool { return fs.calls.Load() >= calls+5 })
+	if n := warnings(); n != 1 {
+		t.Fatalf("%d warnings during one outage, want 1", n)
+	}
+
+	// Healed, then broken again: a new outage is reported again.
+	fs.broken.Store(false)
+	calls = fs.calls.Load()
+	waitFor(t, func() bool { return fs.calls.Load() >= calls+3 })
+	fs.broken.Store(true)
+	waitFor(t, func() bool { return warnings() == 2 })
 }

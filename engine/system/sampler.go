@@ -25,6 +25,10 @@ type Sampler interface {
 	CPUUsage() float64
 }
 
+// A Sampler may also have an Err() error method, returning why its last
+// reading failed (nil once readings succeed again); the manager then logs a
+// warning when a failure begins, while a load or CPU rule is in force.
+
 // ErrNoData is wrapped by ProcSampler errors when a file it needs is missing or
 // does not hold what it should.
 var ErrNoData = errors.New("system: cannot read system statistics")
