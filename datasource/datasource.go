@@ -166,7 +166,7 @@ func (d *DataSource[T]) Start(ctx context.Context) error {
 	if connected {
 		startErr = d.apply(snap)
 	} else {
-		startErr = fmt.Errorf("datasource %q: initial read: %w", d.o.name, err)
+		startErr = d.redact(fmt.Errorf("datasource %q: initial read: %w", d.o.name, err))
 		d.sourceError(startErr)
 	}
 	if startErr != nil && d.o.snapshotDir != "" && !d.hasGood() {
@@ -392,6 +392,7 @@ func (d *DataSource[T]) loadSnapshot(cause error) bool {
 }
 
 func (d *DataSource[T]) sourceError(err error) {
+	err = d.redact(err)
 	d.updateStatus(func(st *Status) { st.LastError = err })
 	d.emit(Event{Kind: SourceError, Err: err})
 	d.log.Warn("source failed", "err", err)

@@ -623,3 +623,41 @@ func TestReconnectAcceptsRestartedRevisions(t *testing.T) {
 		t.Fatalf("after the next event = %v", got)
 	}
 }
+
+type leakySource struct{ *fakeSource }
+
+func (leakySource) Redact(msg string) string { return strings.ReplaceAll(msg, "tok-123", "[token]") }
+
+func TestCredentialsNeverInErrors(t *testing.T) {
+	leak := errors.New("dial redis://user:hunter2@10.0.0.1:6379 with token tok-123: refused")
+	f := newFake()
+	f.set(`["a"]`, false)
+	f.setReadErr(leak)
+	rec := newRecorder()
+	d := New[[]string](leakySource{f}, nameCodec{}, WithRedact("hunter2"), WithObserver(rec),
+		WithBackoff(time.Millisecond, 2*time.Millisecond))
+	defer d.Close()
+	err := d.Start(context.Background())
+	if !errors.Is(err, leak) {
+		t.Fatalf("Start = %v; the cause must stay reachable with errors.Is", err)
+	}
+	rec.waitKind(t, SourceError)
+	rec.waitKind(t, SourceError) // a background retry too
+	msgs := []string{err.Error(), d.Status().LastError.Error()}
+	for _, e := range rec.all() {
+		if e.Err != nil {
+			msgs = append(msgs, e.Err.Error())
+		}
+	}
+	if err := d.Write(context.Background(), []string{"x"}); err != nil {
+		msgs = append(msgs, err.Error())
+	}
+	for _, m := range msgs {
+		if strings.Contains(m, "hunter2") || strings.Contains(m, "tok-123") {
+			t.Fatalf("secret in %q", m)
+		}
+	}
+	if !strings.Contains(msgs[0], "***") || !strings.Contains(msgs[0], "[token]") {
+		t.Fatalf("message lost its shape: %q", msgs[0])
+	}
+}

@@ -207,6 +207,12 @@ func (r *recorder) waitKind(t *testing.T, k EventKind) Event {
 	}
 }
 
+func (r *recorder) all() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
 func (r *recorder) kinds() []EventKind {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -90,6 +90,7 @@ type options struct {
 	maxRetries     int
 	initialTimeout time.Duration
 	order          RevisionOrder
+	secrets        []string
 }
 
 func defaultOptions() options {

@@ -41,7 +41,7 @@ func (d *DataSource[T]) write(ctx context.Context, ws WritableSource, data []byt
 	d.applyMu.Unlock()
 	s, err := ws.Write(ctx, data, expect)
 	if err != nil {
-		return fmt.Errorf("datasource %q: write: %w", d.o.name, err)
+		return d.redact(fmt.Errorf("datasource %q: write: %w", d.o.name, err))
 	}
 	if s.Data == nil {
 		s.Data = data
@@ -104,7 +104,7 @@ func Update[T any](ctx context.Context, d *DataSource[T], fn func(cur T) (T, err
 	for attempt := 0; ; attempt++ {
 		s, err := ws.Read(ctx)
 		if err != nil {
-			return fmt.Errorf("datasource %q: update: read: %w", d.o.name, err)
+			return d.redact(fmt.Errorf("datasource %q: update: read: %w", d.o.name, err))
 		}
 		cur := d.emptyValue()
 		expect := ""
