@@ -798,3 +798,33 @@ func TestReloadKeepsThreadAndRateLimiterState(t *testing.T) {
 		t.Fatal("Exit after the reload did not give the slot back")
 	}
 }
+
+func TestConcurrentRateLimiterReservesDistinctSlots(t *testing.T) {
+	clock := &queueClock{ManualClock: stat.NewManualClock(5_000)}
+	m := NewManager(clock, quiet())
+	r := qpsRule(100) // 10 ms apart
+	r.ControlBehavior = base.BehaviorRateLimiter
+	r.MaxQueueingTimeMs = 1_000_000
+	mustLoad(t, m, r)
+	const n = 16
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if be := m.Check(call("v")); be != nil {
+				t.Errorf("blocked with a long queue: %v", be)
+			}
+		})
+	}
+	wg.Wait()
+	// The first call passes at once; the others wait 10, 20, ... 150 ms, each slot once.
+	seen := make(map[time.Duration]bool)
+	for _, d := range clock.sleeps {
+		if seen[d] || d%(10*time.Millisecond) != 0 || d <= 0 || d > (n-1)*10*time.Millisecond {
+			t.Fatalf("sleeps %v are not the distinct slots 10ms..150ms", clock.sleeps)
+		}
+		seen[d] = true
+	}
+	if len(clock.sleeps) != n-1 {
+		t.Fatalf("%d calls slept, want %d", len(clock.sleeps), n-1)
+	}
+}
