@@ -110,22 +110,17 @@ func newWarmBucket(count float64, warmUpSec int) *warmBucket {
 	return b
 }
 
-// sync refills the bucket once per second from the previous second's QPS.
+// sync refills the bucket once per second from the previous second's QPS. The
+// caller that moves lastFilled to this second does the refill, so concurrent
+// callers cannot refill or drain the bucket twice.
 func (b *warmBucket) sync(nowMs int64, prevQPS int64) {
 	cur := nowMs - nowMs%1000
 	last := b.lastFilled.Load()
-	if cur <= last {
+	if cur <= last || !b.lastFilled.CompareAndSwap(last, cur) {
 		return
 	}
-	old := b.stored.Load()
-	next := b.coolDown(old, cur, last, prevQPS)
-	if !b.stored.CompareAndSwap(old, next) {
-		return
-	}
-	if v := b.stored.Add(-prevQPS); v < 0 {
-		b.stored.Store(0)
-	}
-	b.lastFilled.Store(cur)
+	next := b.coolDown(b.stored.Load(), cur, last, prevQPS) - prevQPS
+	b.stored.Store(max(next, 0))
 }
 
 func (b *warmBucket) coolDown(old, cur, last, prevQPS int64) int64 {
