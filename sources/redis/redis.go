@@ -1,0 +1,335 @@
+package redis
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/rulesync/rulesync/datasource"
+)
+
+// Source is one Redis key plus its change channel, as a datasource.Source,
+// datasource.WritableSource and datasource.Deleter. It is safe for concurrent use.
+type Source struct {
+	client  goredis.UniversalClient
+	key     string
+	channel string
+	owned   bool
+	secret  string // redacted from errors, only known when Dial built the client
+	log     *slog.Logger
+	health  time.Duration
+	closed  atomic.Bool
+}
+
+var (
+	_ datasource.WritableSource = (*Source)(nil)
+	_ datasource.Deleter        = (*Source)(nil)
+)
+
+// Option configures a Source.
+type Option func(*Source)
+
+// WithLogger sets the logger for subscription events (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Source) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
+// WithHealthCheck sets how long a subscription may stay silent before Watch
+// pings the server; a ping unanswered for another period ends Watch with an
+// error, so a half-open connection is noticed. Default 15s.
+func WithHealthCheck(d time.Duration) Option {
+	return func(s *Source) {
+		if d > 0 {
+			s.health = d
+		}
+	}
+}
+
+// New returns a Source for key and channel on a client the caller owns: Close
+// leaves the client open.
+func New(client goredis.UniversalClient, key, channel string, opts ...Option) (*Source, error) {
+	if client == nil {
+		return nil, errors.New("redis: nil client")
+	}
+	if key == "" {
+		return nil, errors.New("redis: empty key")
+	}
+	if channel == "" {
+		return nil, errors.New("redis: empty channel")
+	}
+	s := &Source{client: client, key: key, channel: channel, log: slog.Default(), health: 15 * time.Second}
+	for _, o := range opts {
+		o(s)
+	}
+	s.log = s.log.With("source", "redis", "key", key, "channel", channel)
+	return s, nil
+}
+
+// Dial creates a client from opts (one address: standalone; MasterName set:
+// Sentinel; several addresses: Cluster), checks it with PING, and returns a
+// Source that owns the client: Close closes it.
+func Dial(ctx context.Context, opts *goredis.UniversalOptions, key, channel string, sopts ...Option) (*Source, error) {
+	if opts == nil || len(opts.Addrs) == 0 {
+		return nil, errors.New("redis: no addresses")
+	}
+	client := goredis.NewUniversalClient(opts)
+	secrets := []string{opts.Password, opts.SentinelPassword}
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("redis: dial %s: %w", strings.Join(opts.Addrs, ","), redact(err, secrets...))
+	}
+	s, err := New(client, key, channel, sopts...)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	s.owned, s.secret = true, opts.Password
+	return s, nil
+}
+
+// Key returns the Redis key holding the rules.
+func (s *Source) Key() string { return s.key }
+
+// Channel returns the channel on which changes are published.
+func (s *Source) Channel() string { return s.channel }
+
+// Revision returns the revision this package gives a payload: its hex SHA-256.
+func Revision(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+func snapshotOf(data []byte) datasource.Snapshot {
+	return datasource.Snapshot{Data: data, Revision: Revision(data), Exists: true}
+}
+
+// Read GETs the key; a missing key is Snapshot{Exists: false}.
+func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
+	if s.closed.Load() {
+		return datasource.Snapshot{}, datasource.ErrClosed
+	}
+	data, err := s.client.Get(ctx, s.key).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return datasource.Snapshot{}, nil
+	}
+	if err != nil {
+		return datasource.Snapshot{}, s.errorf("read", err)
+	}
+	return snapshotOf(data), nil
+}
+
+// Watch subscribes to the channel and emits each published payload that
+// differs from the last one it holds (from, at first), until ctx ends (it
+// returns ctx.Err()) or the connection fails (an error for the sync loop to
+// re-read and re-watch). Every subscription confirmation, the first included,
+// triggers a fresh GET of the key.
+func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(datasource.Snapshot)) error {
+	if s.closed.Load() {
+		return datasource.ErrClosed
+	}
+	ps := s.client.Subscribe(ctx)
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, s.channel); err != nil {
+		return s.errorf("subscribe", err)
+	}
+	// A blocked read ignores context cancellation: closing the subscription
+	// is what unblocks it.
+	stop := context.AfterFunc(ctx, func() { ps.Close() })
+	defer stop()
+
+	last := from
+	deliver := func(snap datasource.Snapshot) {
+		if !same(snap, last) {
+			emit(snap)
+			last = snap
+		}
+	}
+	pinged := false
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, s.health)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if s.closed.Load() {
+				return datasource.ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if pinged {
+					return fmt.Errorf("redis: subscription to %q: no answer to ping within %s", s.channel, s.health)
+				}
+				if err := ps.Ping(ctx); err != nil {
+					return s.errorf("ping subscription", err)
+				}
+				pinged = true
+				continue
+			}
+			return s.errorf("subscription", err)
+		}
+		pinged = false
+		switch m := msg.(type) {
+		case *goredis.Subscription:
+			if m.Kind != "subscribe" || m.Channel != s.channel {
+				continue
+			}
+			// (Re)subscribed: anything published while we were not listening
+			// is only visible at the key.
+			s.log.Debug("subscribed; re-reading key")
+			snap, err := s.Read(ctx)
+			if err != nil {
+				return err
+			}
+			deliver(snap)
+		case *goredis.Message:
+			if m.Channel != s.channel {
+				continue
+			}
+			if m.Payload == "" {
+				// Empty message: a deletion, or a key set to "". Only the key can tell.
+				snap, err := s.Read(ctx)
+				if err != nil {
+					return err
+				}
+				deliver(snap)
+				continue
+			}
+			deliver(snapshotOf([]byte(m.Payload)))
+		case *goredis.Pong:
+		}
+	}
+}
+
+// Write stores data at the key and publishes it on the channel, in one
+// MULTI/EXEC, if the stored payload's revision equals expect: "" means the key
+// must not exist, datasource.AnyRevision skips the check. A mismatch, or a
+// change by someone else between the check and EXEC, returns an error wrapping
+// datasource.ErrConflict.
+func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasource.Snapshot, error) {
+	if s.closed.Load() {
+		return datasource.Snapshot{}, datasource.ErrClosed
+	}
+	err := s.cas(ctx, expect, func(p goredis.Pipeliner) {
+		p.Set(ctx, s.key, data, 0)
+		p.Publish(ctx, s.channel, data)
+	})
+	if err != nil {
+		return datasource.Snapshot{}, err
+	}
+	return snapshotOf(append([]byte(nil), data...)), nil
+}
+
+// Delete removes the key and publishes an empty message, in one MULTI/EXEC, if
+// the stored revision equals expect (datasource.AnyRevision: unconditionally).
+func (s *Source) Delete(ctx context.Context, expect string) error {
+	if s.closed.Load() {
+		return datasource.ErrClosed
+	}
+	return s.cas(ctx, expect, func(p goredis.Pipeliner) {
+		p.Del(ctx, s.key)
+		p.Publish(ctx, s.channel, "")
+	})
+}
+
+// cas queues ops in MULTI/EXEC after checking, under WATCH, that the key is
+// still at revision expect.
+func (s *Source) cas(ctx context.Context, expect string, ops func(goredis.Pipeliner)) error {
+	queue := func(p goredis.Pipeliner) error { ops(p); return nil }
+	if expect == datasource.AnyRevision {
+		if _, err := s.client.TxPipelined(ctx, queue); err != nil {
+			return s.errorf("write", err)
+		}
+		return nil
+	}
+	err := s.client.Watch(ctx, func(tx *goredis.Tx) error {
+		cur, err := tx.Get(ctx, s.key).Bytes()
+		stored := ""
+		switch {
+		case errors.Is(err, goredis.Nil):
+		case err != nil:
+			return s.errorf("read", err)
+		default:
+			stored = Revision(cur)
+		}
+		if stored != expect {
+			return fmt.Errorf("redis: key %q: expected revision %q, stored %q: %w", s.key, expect, stored, datasource.ErrConflict)
+		}
+		_, err = tx.TxPipelined(ctx, queue)
+		return err
+	}, s.key)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, goredis.TxFailedErr):
+		return fmt.Errorf("redis: key %q changed during the transaction: %w", s.key, datasource.ErrConflict)
+	case errors.Is(err, datasource.ErrConflict):
+		return err
+	default:
+		return s.errorf("write", err)
+	}
+}
+
+// Close stops further use; it closes the client only when Dial created it.
+func (s *Source) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if s.owned {
+		if err := s.client.Close(); err != nil {
+			return fmt.Errorf("redis: close: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Source) errorf(op string, err error) error {
+	if s.closed.Load() && errors.Is(err, goredis.ErrClosed) {
+		return datasource.ErrClosed
+	}
+	return fmt.Errorf("redis: %s %q: %w", op, s.key, redact(err, s.secret))
+}
+
+func same(a, b datasource.Snapshot) bool {
+	if a.Exists != b.Exists {
+		return false
+	}
+	return !a.Exists || a.Revision == b.Revision
+}
+
+// redact removes secrets from an error's text in case a lower layer ever
+// echoes one; the chain is kept for errors.Is.
+func redact(err error, secrets ...string) error {
+	msg := err.Error()
+	changed := false
+	for _, s := range secrets {
+		if s != "" && strings.Contains(msg, s) {
+			msg = strings.ReplaceAll(msg, s, "REDACTED")
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return redactedError{msg: msg, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
