@@ -2,8 +2,10 @@ package converter
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rulesync/rulesync/engine/authority"
@@ -476,4 +478,38 @@ func TestRejectionCarriesIndexAndResource(t *testing.T) {
 	if !slices.Equal(rep.Rejected, want) {
 		t.Errorf("rejected = %v, want %v", rep.Rejected, want)
 	}
+}
+
+func TestSingleObjectWithKnownList(t *testing.T) {
+	// A single API definition has a list of its own (predicateItems): that
+	// is a rule, not a wrapper.
+	defs, rep, err := APIDefinitions().Decode([]byte(`{"apiName":"a","predicateItems":[{"pattern":"/a"}]}`))
+	if err != nil || len(defs) != 1 || len(rep.Notes) != 1 {
+		t.Fatalf("%+v %s %v", defs, rep, err)
+	}
+}
+
+func TestConcurrentDecode(t *testing.T) {
+	c := Flow()
+	data, err := os.ReadFile("testdata/flow/messy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, wantRep, err := c.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				got, rep, err := c.Decode(data)
+				if err != nil || !c.Equal(got, want) || rep.String() != wantRep.String() {
+					t.Errorf("concurrent decode differs: %v %s", err, rep)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -272,20 +272,6 @@ func (p *parser) finish(n *node) (*node, error) {
 	return n, nil
 }
 
-// parseJSON parses a whole JSON document (comments allowed between tokens).
-// An input with nothing but whitespace and comments yields a null node.
-func parseJSON(src []byte) (*node, error) {
-	p := &parser{src: src}
-	p.skipSpace()
-	if p.err != nil {
-		return nil, p.err
-	}
-	if p.pos == len(src) {
-		return &node{kind: kindNull}, nil
-	}
-	return parseWith(p)
-}
-
 // parseWith parses one value at p's position, then checks the end.
 func parseWith(p *parser) (*node, error) {
 	n := p.value()
