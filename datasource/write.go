@@ -91,7 +91,8 @@ func (d *DataSource[T]) encodeValid(v T) ([]byte, error) {
 // another writer got there first it starts over, at most WithMaxRetries times
 // with a short jittered pause, and then returns an error wrapping ErrConflict.
 // An error from fn is returned as is and nothing is written. fn may be called
-// several times and must not keep cur.
+// several times and must not keep cur. cur holds only the rules the codec
+// accepts: rules of the stored payload that it rejects are not written back.
 func Update[T any](ctx context.Context, d *DataSource[T], fn func(cur T) (T, error)) error {
 	if d.closed.Load() {
 		return fmt.Errorf("datasource %q: %w", d.o.name, ErrClosed)

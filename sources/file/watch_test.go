@@ -371,3 +371,34 @@ func TestWatchSymlinkToSibling(t *testing.T) {
 	mustWrite(t, real, `["b"]`)
 	until(t, ch, "sibling edit", hasData(`["b"]`))
 }
+
+// Disaster recovery with a real file: the last good rules come back from the
+// snapshot directory when the file cannot be read at start.
+func TestSnapshotDirWithFile(t *testing.T) {
+	path, snaps := tempPath(t), t.TempDir()
+	mustWrite(t, path, `["a","b"]`)
+	d := datasource.New[[]string](newSource(t, path), nameCodec{}, datasource.WithName("flow"), datasource.WithSnapshotDir(snaps))
+	must(t, d.Start(bg))
+	must(t, d.Close())
+
+	mustWrite(t, path, `["`+strings.Repeat("x", 200)+`"]`) // now over the limit below
+	events := make(chan datasource.Event, 64)
+	d2 := datasource.New[[]string](newSource(t, path, WithMaxSize(100)), nameCodec{},
+		datasource.WithName("flow"), datasource.WithSnapshotDir(snaps),
+		datasource.WithObserver(datasource.ObserverFunc(func(e datasource.Event) { events <- e })),
+		datasource.WithBackoff(time.Millisecond, 5*time.Millisecond))
+	defer d2.Close()
+	must(t, d2.Start(bg))
+	e := waitEvent(t, events, datasource.SnapshotUsed)
+	if !errors.Is(e.Err, datasource.ErrTooLarge) {
+		t.Fatalf("SnapshotUsed cause = %v", e.Err)
+	}
+	if v, _ := d2.Property().Get(); !slices.Equal(v, []string{"a", "b"}) || !d2.Status().UsingSnapshot {
+		t.Fatalf("from snapshot: %v, %+v", v, d2.Status())
+	}
+	mustWrite(t, path, `["c"]`)
+	waitEvent(t, events, datasource.Reconnected)
+	if v, _ := d2.Property().Get(); !slices.Equal(v, []string{"c"}) || d2.Status().UsingSnapshot {
+		t.Fatalf("after the file became readable: %v, %+v", v, d2.Status())
+	}
+}
