@@ -3,6 +3,7 @@ package datasource
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
@@ -629,13 +630,19 @@ type leakySource struct{ *fakeSource }
 func (leakySource) Redact(msg string) string { return strings.ReplaceAll(msg, "tok-123", "[token]") }
 
 func TestCredentialsNeverInErrors(t *testing.T) {
+	for _, poll := range []time.Duration{0, time.Millisecond} {
+		t.Run(fmt.Sprintf("poll=%v", poll), func(t *testing.T) { testCredentials(t, poll) })
+	}
+}
+
+func testCredentials(t *testing.T, poll time.Duration) {
 	leak := errors.New("dial redis://user:hunter2@10.0.0.1:6379 with token tok-123: refused")
 	f := newFake()
 	f.set(`["a"]`, false)
 	f.setReadErr(leak)
 	rec := newRecorder()
 	d := New[[]string](leakySource{f}, nameCodec{}, WithRedact("hunter2"), WithObserver(rec),
-		WithBackoff(time.Millisecond, 2*time.Millisecond))
+		WithBackoff(time.Millisecond, 2*time.Millisecond), WithPollInterval(poll))
 	defer d.Close()
 	err := d.Start(context.Background())
 	if !errors.Is(err, leak) {

@@ -66,3 +66,12 @@ func (p *pollSource) Delete(ctx context.Context, expect string) error {
 }
 
 func (p *pollSource) Close() error { return p.src.Close() }
+
+// Redact passes through to src when it is a Redactor, so that wrapping a
+// source in Poll does not lose its redaction.
+func (p *pollSource) Redact(msg string) string {
+	if r, ok := p.src.(Redactor); ok {
+		return r.Redact(msg)
+	}
+	return msg
+}
