@@ -1,11 +1,15 @@
 package datasource
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"testing"
+
+	"github.com/rulesync/rulesync/converter"
+	"github.com/rulesync/rulesync/engine/flow"
 )
 
 func bigPayload(b *testing.B, n int) []byte {
@@ -63,5 +67,45 @@ func BenchmarkChangedPayload(b *testing.B) {
 			p = p2
 		}
 		_ = d.apply(Snapshot{Data: p, Revision: strconv.Itoa(i + 2), Exists: true})
+	}
+}
+
+// BenchmarkFlow10kReformatted: the same 10,000 flow rules arrive with other
+// bytes (re-indented by an editor or a config center), so the payload is
+// decoded with the real flow codec and found equal: no property update.
+func BenchmarkFlow10kReformatted(b *testing.B) {
+	rules := make([]flow.Rule, 10_000)
+	for i := range rules {
+		rules[i] = flow.DefaultRule()
+		rules[i].Resource = fmt.Sprintf("GET:/api/v1/resource/%d", i)
+		rules[i].Count = float64(i%500 + 1)
+	}
+	codec := converter.Flow()
+	compact, err := codec.Encode(rules)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, compact, "", "  "); err != nil {
+		b.Fatal(err)
+	}
+	payloads := [][]byte{compact, buf.Bytes()}
+	f := newFake()
+	d := New(f, codec)
+	defer d.Close()
+	if err := d.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	_ = d.apply(Snapshot{Data: compact, Revision: "1", Exists: true})
+	fired := 0
+	d.Property().Subscribe(func([]flow.Rule) { fired++ })
+	fired = 0
+	b.SetBytes(int64(len(compact)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		_ = d.apply(Snapshot{Data: payloads[(i+1)%2], Revision: strconv.Itoa(i + 2), Exists: true})
+	}
+	if fired != 0 {
+		b.Fatalf("equal rules reached subscribers %d times", fired)
 	}
 }
