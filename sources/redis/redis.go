@@ -24,7 +24,7 @@ type Source struct {
 	key     string
 	channel string
 	owned   bool
-	secret  string // redacted from errors, only known when Dial built the client
+	secrets []string // redacted from errors, only known when Dial built the client
 	log     *slog.Logger
 	health  time.Duration
 	closed  atomic.Bool
@@ -33,6 +33,7 @@ type Source struct {
 var (
 	_ datasource.WritableSource = (*Source)(nil)
 	_ datasource.Deleter        = (*Source)(nil)
+	_ datasource.Redactor       = (*Source)(nil)
 )
 
 // Option configures a Source.
@@ -96,7 +97,7 @@ func Dial(ctx context.Context, opts *goredis.UniversalOptions, key, channel stri
 		client.Close()
 		return nil, err
 	}
-	s.owned, s.secret = true, opts.Password
+	s.owned, s.secrets = true, secrets
 	return s, nil
 }
 
@@ -299,7 +300,18 @@ func (s *Source) errorf(op string, err error) error {
 	if s.closed.Load() && errors.Is(err, goredis.ErrClosed) {
 		return datasource.ErrClosed
 	}
-	return fmt.Errorf("redis: %s %q: %w", op, s.key, redact(err, s.secret))
+	return fmt.Errorf("redis: %s %q: %w", op, s.key, redact(err, s.secrets...))
+}
+
+// Redact implements datasource.Redactor: it removes the passwords Dial was
+// given from msg.
+func (s *Source) Redact(msg string) string {
+	for _, sec := range s.secrets {
+		if sec != "" {
+			msg = strings.ReplaceAll(msg, sec, "REDACTED")
+		}
+	}
+	return msg
 }
 
 func same(a, b datasource.Snapshot) bool {

@@ -1,0 +1,333 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rulesync/rulesync/converter"
+	"github.com/rulesync/rulesync/datasource"
+	"github.com/rulesync/rulesync/engine"
+	"github.com/rulesync/rulesync/engine/flow"
+)
+
+// converge bounds how long a change may take to reach the engine. It is far
+// above the real latency (see the propagation benchmark) so that a loaded
+// machine does not fail the suite; it is a deadline, not a measurement.
+const converge = 20 * time.Second
+
+// rig is one datasource bound to one engine, the way an application wires them.
+type rig struct {
+	ds     *datasource.DataSource[[]flow.Rule]
+	e      *engine.Engine
+	mu     sync.Mutex
+	events []datasource.Event
+}
+
+func startRig(t testing.TB, src datasource.Source, opts ...datasource.Option) *rig {
+	t.Helper()
+	r := &rig{e: engine.New()}
+	opts = append([]datasource.Option{
+		datasource.WithBackoff(10*time.Millisecond, 200*time.Millisecond),
+		datasource.WithObserver(datasource.ObserverFunc(func(ev datasource.Event) {
+			r.mu.Lock()
+			r.events = append(r.events, ev)
+			r.mu.Unlock()
+		})),
+	}, opts...)
+	r.ds = datasource.New(src, converter.Flow(), opts...)
+	t.Cleanup(func() {
+		r.ds.Close()
+		r.e.Close()
+	})
+	r.ds.Property().Subscribe(func(rules []flow.Rule) { r.e.Flow().Load(rules) })
+	ctx, cancel := context.WithTimeout(context.Background(), converge)
+	defer cancel()
+	if err := r.ds.Start(ctx); err != nil {
+		t.Fatalf("datasource start: %v", err)
+	}
+	return r
+}
+
+// resources returns the resources of the flow rules in force in the engine, sorted.
+func (r *rig) resources() []string {
+	var res []string
+	for _, rule := range r.e.Flow().Rules() {
+		res = append(res, rule.Resource)
+	}
+	slices.Sort(res)
+	return res
+}
+
+// waitResources waits until the engine enforces exactly the rules for want.
+func (r *rig) waitResources(t testing.TB, want ...string) {
+	t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	deadline := time.Now().Add(converge)
+	for time.Now().Before(deadline) {
+		if slices.Equal(r.resources(), want) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("engine enforces %v, want %v (status %+v)", r.resources(), want, r.ds.Status())
+}
+
+func (r *rig) sawEvent(kind datasource.EventKind) *datasource.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.events {
+		if r.events[i].Kind == kind {
+			ev := r.events[i]
+			return &ev
+		}
+	}
+	return nil
+}
+
+func (r *rig) waitEvent(t testing.TB, kind datasource.EventKind) datasource.Event {
+	t.Helper()
+	deadline := time.Now().Add(converge)
+	for time.Now().Before(deadline) {
+		if ev := r.sawEvent(kind); ev != nil {
+			return *ev
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no %v event (status %+v)", kind, r.ds.Status())
+	return datasource.Event{}
+}
+
+// blocked reports whether the engine blocks one call on resource.
+func (r *rig) blocked(t testing.TB, resource string) bool {
+	t.Helper()
+	en, err := r.e.Entry(context.Background(), resource)
+	if err == nil {
+		en.Exit()
+		return false
+	}
+	var be *engine.BlockError
+	if !errors.As(err, &be) {
+		t.Fatalf("entry %s: %v, want nil or a *BlockError", resource, err)
+	}
+	return true
+}
+
+// rulesJSON is a Sentinel flow-rule payload with one QPS rule of count 0 (block
+// everything) per resource, as a Java app or the dashboard would store it.
+func rulesJSON(resources ...string) []byte {
+	rules := make([]map[string]any, 0, len(resources))
+	for _, res := range resources {
+		rules = append(rules, map[string]any{
+			"resource": res, "limitApp": "default", "grade": 1, "count": 0,
+			"strategy": 0, "controlBehavior": 0,
+		})
+	}
+	b, _ := json.Marshal(rules)
+	return b
+}
+
+// forEachBackend runs fn as a subtest per config center, each on a fresh server.
+func forEachBackend(t *testing.T, fn func(t *testing.T, f fixture)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			fn(t, b.new(t, strings.ReplaceAll(t.Name(), "/", "-")+"-flow-rules"))
+		})
+	}
+}
+
+func TestInitialLoad(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f fixture) {
+		f.Put(t, rulesJSON("GET:/orders", "GET:/users"))
+		r := startRig(t, f.Source(t))
+		// Start returns with the rules already enforced: no waiting.
+		if got := r.resources(); !slices.Equal(got, []string{"GET:/orders", "GET:/users"}) {
+			t.Fatalf("after Start the engine enforces %v", got)
+		}
+		if !r.blocked(t, "GET:/orders") {
+			t.Fatal("GET:/orders passes although its rule allows 0 QPS")
+		}
+		if r.blocked(t, "GET:/other") {
+			t.Fatal("a resource without rules was blocked")
+		}
+		if st := r.ds.Status(); st.RuleCount != 2 || !st.Exists || st.LastError != nil {
+			t.Fatalf("status %+v, want 2 rules, exists, no error", st)
+		}
+	})
+}
+
+func TestMissingKeyThenCreated(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f fixture) {
+		r := startRig(t, f.Source(t)) // the key does not exist: Start must not fail
+		if got := r.resources(); len(got) != 0 {
+			t.Fatalf("engine enforces %v with no key", got)
+		}
+		if st := r.ds.Status(); st.Exists || st.LastError != nil {
+			t.Fatalf("status %+v, want missing key without error", st)
+		}
+		f.Put(t, rulesJSON("created"))
+		r.waitResources(t, "created")
+		if !r.blocked(t, "created") {
+			t.Fatal("created rule not enforced")
+		}
+	})
+}
+
+func TestUpdatePropagates(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f fixture) {
+		f.Put(t, rulesJSON("v1"))
+		r := startRig(t, f.Source(t))
+		for i := 2; i <= 5; i++ {
+			res := fmt.Sprintf("v%d", i)
+			f.Put(t, rulesJSON(res))
+			r.waitResources(t, res)
+		}
+		if r.blocked(t, "v1") || !r.blocked(t, "v5") {
+			t.Fatal("engine still enforces the old rule or not the new one")
+		}
+	})
+}
+
+func TestDeleteClearsRules(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f fixture) {
+		f.Put(t, rulesJSON("doomed"))
+		r := startRig(t, f.Source(t))
+		r.waitResources(t, "doomed")
+		f.Delete(t)
+		r.waitResources(t)
+		r.waitEvent(t, datasource.Deleted)
+		if r.blocked(t, "doomed") {
+			t.Fatal("deleted rule still blocks")
+		}
+		// And the key can come back.
+		f.Put(t, rulesJSON("reborn"))
+		r.waitResources(t, "reborn")
+	})
+}
+
+func TestInvalidPayloadKeepsLastGoodRules(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f fixture) {
+		f.Put(t, rulesJSON("good"))
+		r := startRig(t, f.Source(t))
+		f.Put(t, []byte(`[{"resource": "broken", "count": `)) // truncated JSON
+		ev := r.waitEvent(t, datasource.Unreadable)
+		if ev.Err == nil || !errors.Is(ev.Err, datasource.ErrUnreadable) {
+			t.Fatalf("unreadable event error %v, want ErrUnreadable", ev.Err)
+		}
+		if got := r.resources(); !slices.Equal(got, []string{"good"}) {
+			t.Fatalf("after an unreadable payload the engine enforces %v, want the last good [good]", got)
+		}
+		if st := r.ds.Status(); st.LastError == nil {
+			t.Fatalf("status %+v does not report the unreadable payload", st)
+		}
+
+		// A readable payload with one bad rule: the good one applies, the bad one is reported.
+		f.Put(t, []byte(`[{"resource":"ok","count":0},{"resource":"","count":1}]`))
+		r.waitResources(t, "ok")
+		ev = r.waitEvent(t, datasource.Rejected)
+		if ev.Report == nil || len(ev.Report.Rejected) != 1 || ev.Report.Rejected[0].Index != 1 {
+			t.Fatalf("rejected event report %+v, want rule 1 rejected", ev.Report)
+		}
+	})
+}
+
+// Fifty writers append a unique rule each through datasource.Update, from five
+// datasources with their own connections: compare-and-set must lose none.
+func TestConcurrentWritersLoseNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f fixture) {
+		const dsCount, perDS = 5, 10
+		var rigs []*rig
+		for range dsCount {
+			rigs = append(rigs, startRig(t, f.Source(t), datasource.WithMaxRetries(10_000)))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*converge)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make(chan error, dsCount*perDS)
+		var want []string
+		for i, r := range rigs {
+			for j := range perDS {
+				res := fmt.Sprintf("writer-%02d-%02d", i, j)
+				want = append(want, res)
+				wg.Go(func() {
+					err := datasource.Update(ctx, r.ds, func(cur []flow.Rule) ([]flow.Rule, error) {
+						rule := flow.DefaultRule()
+						rule.Resource, rule.Count = res, 0
+						return append(slices.Clone(cur), rule), nil
+					})
+					if err != nil {
+						errs <- fmt.Errorf("%s: %w", res, err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if t.Failed() {
+			return
+		}
+		// What is stored holds all fifty...
+		snap, err := f.Source(t).Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, _, err := converter.Flow().Decode(snap.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, rule := range stored {
+			got = append(got, rule.Resource)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("stored %d rules %v, want all %d", len(got), got, len(want))
+		}
+		// ...and every datasource converges on them.
+		for _, r := range rigs {
+			r.waitResources(t, want...)
+		}
+	})
+}
+
+// The server dies (SIGKILL) under a running datasource, comes back, and the
+// rules change there (etcd also compacts its history): the datasource must
+// converge on the latest rules by itself, every time.
+func TestConvergesAfterServerKill(t *testing.T) {
+	const runs = 20
+	forEachBackend(t, func(t *testing.T, f fixture) {
+		f.Put(t, rulesJSON("before-0"))
+		r := startRig(t, f.Source(t))
+		r.waitResources(t, "before-0")
+		srv := f.Server()
+		for i := range runs {
+			if err := srv.Kill(); err != nil {
+				t.Fatalf("run %d: kill: %v", i, err)
+			}
+			if err := srv.Restart(); err != nil {
+				t.Fatalf("run %d: restart: %v", i, err)
+			}
+			f.AfterRestart(t)
+			latest := fmt.Sprintf("after-%d", i)
+			f.Put(t, rulesJSON(latest))
+			r.waitResources(t, latest)
+		}
+		if r.sawEvent(datasource.Reconnected) == nil && r.sawEvent(datasource.SourceError) == nil {
+			// etcd's client may ride out a restart inside its own watch; that
+			// is fine, but Redis must have noticed the dead subscription.
+			if _, ok := f.(*redisFixture); ok {
+				t.Error("redis: no SourceError/Reconnected event after 20 kills")
+			}
+		}
+	})
+}
