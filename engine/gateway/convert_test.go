@@ -202,3 +202,41 @@ func TestArgCacheSharedAcrossResources(t *testing.T) {
 		t.Errorf("after Reset: %#v (reads %d)", got, cr.reads)
 	}
 }
+
+// FuzzParseArgs loads one rule built from fuzzed fields and parses a request
+// with a fuzzed value: bad rules are reported, never a panic, and a loaded
+// rule yields exactly one argument, the value, "$NM" or nil.
+func FuzzParseArgs(f *testing.F) {
+	f.Add(2, "X-A", "ab", 1, "abc")
+	f.Add(0, "", "(", 2, "1.2.3.4")
+	f.Add(4, "sid", "x", 3, "")
+	f.Fuzz(func(t *testing.T, strategy int, field, pattern string, match int, value string) {
+		m := NewManager(nil)
+		rep := m.Load([]Rule{gwRule("r", 1, &ParamItem{ParseStrategy: strategy, FieldName: field, Pattern: pattern, MatchStrategy: match})})
+		if rep.Loaded+len(rep.Rejected) != 1 {
+			t.Fatalf("report %+v accounts for %d rules", rep, rep.Loaded+len(rep.Rejected))
+		}
+		req := fakeReq{ip: value, host: value, headers: map[string]string{field: value},
+			query: map[string]string{field: value}, cookies: map[string]string{field: value}}
+		args := m.ParseArgs("r", req)
+		if rep.Loaded == 0 {
+			if args != nil {
+				t.Fatalf("args %#v for a rejected rule", args)
+			}
+			return
+		}
+		if len(args) != 1 {
+			t.Fatalf("args %#v, want one", args)
+		}
+		switch a := args[0]; {
+		case a == nil:
+			if value != "" {
+				t.Errorf("present value %q parsed as nil", value)
+			}
+		case a == NotMatchParam:
+		case value == NotMatchParam && a == literalNotMatchArg:
+		case a != value:
+			t.Errorf("arg %#v, want %q or $NM", a, value)
+		}
+	})
+}

@@ -255,3 +255,15 @@ func TestAPIsAndRulesInEitherOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestLiteralMarkerValueIsLimited(t *testing.T) {
+	clock := stat.NewManualClock(1_000_000)
+	m := gateway.NewManager(clock)
+	m.Load([]gateway.Rule{rule("route", 1, &gateway.ParamItem{
+		ParseStrategy: gateway.ParseHeader, FieldName: "X-User", Pattern: `.*`, MatchStrategy: gateway.ParamMatchRegex,
+	})})
+	sneaky := req{headers: map[string]string{"X-User": gateway.NotMatchParam}}
+	if got := passes(m, clock, "route", sneaky, 5); got != 1 {
+		t.Errorf("a client sending %q: %d of 5 passed, want 1", gateway.NotMatchParam, got)
+	}
+}

@@ -62,11 +62,16 @@ func (c *ArgCache) put(k argKey, v cachedArg) {
 var (
 	defaultArg  any = DefaultParam
 	notMatchArg any = NotMatchParam
+	// literalNotMatchArg stands for a request value that is literally "$NM"
+	// and matched the pattern: counted under its own key, like any value.
+	literalNotMatchArg any = "\x00" + NotMatchParam
 )
 
 // ParseArgs builds the hot-param argument array for one entry of resource:
 // index i holds the value of the i-th rule with a paramItem ("$NM" when it
-// fails the item's pattern, nil when the request lacks it), and the last
+// fails the item's pattern, nil when the request lacks it; a value that is
+// literally "$NM" is renamed so that it cannot claim the pass-through
+// threshold of non-matching values), and the last
 // index holds "$D" when some rule of the resource has no paramItem. It
 // returns nil when no gateway rule names resource.
 func (m *Manager) ParseArgs(resource string, req RequestInfo) []any {
@@ -109,6 +114,10 @@ func (m *Manager) AppendArgs(dst []any, resource string, req RequestInfo) []any 
 			// absent: nil, not limited
 		case !s.accepts(v.s):
 			args[i] = notMatchArg
+		case v.s == NotMatchParam:
+			// A client sending the marker itself must not get the
+			// marker's pass-through threshold.
+			args[i] = literalNotMatchArg
 		default:
 			args[i] = v.box
 		}
