@@ -132,7 +132,8 @@ func validate(r Rule) error {
 }
 
 // build orders the rules of res (its exact rules plus every regex rule that
-// matches it) as Sentinel does: specific origins, then "other", then "default".
+// matches it) as Sentinel does: local rules before cluster rules, and within
+// each, specific origins, then "other", then "default".
 func (s *ruleSet) build(res string, exact []*compiledRule) *resourceRules {
 	list := slices.Clone(exact)
 	for _, cr := range s.regex {
@@ -143,7 +144,13 @@ func (s *ruleSet) build(res string, exact []*compiledRule) *resourceRules {
 	if len(list) == 0 {
 		return nil
 	}
-	slices.SortStableFunc(list, func(a, b *compiledRule) int { return cmp.Compare(rank(a.limitApp), rank(b.limitApp)) })
+	slices.SortStableFunc(list, func(a, b *compiledRule) int {
+		// Sentinel checks local rules before cluster rules, then orders by limitApp.
+		if c := cmp.Compare(clusterRank(a), clusterRank(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(rank(a.limitApp), rank(b.limitApp))
+	})
 	rr := &resourceRules{rules: list}
 	for _, cr := range list {
 		if rank(cr.limitApp) == 0 && !slices.Contains(rr.named, cr.limitApp) {
@@ -151,6 +158,13 @@ func (s *ruleSet) build(res string, exact []*compiledRule) *resourceRules {
 		}
 	}
 	return rr
+}
+
+func clusterRank(cr *compiledRule) int {
+	if cr.rule.ClusterMode {
+		return 1
+	}
+	return 0
 }
 
 func rank(limitApp string) int {

@@ -540,3 +540,21 @@ func TestLoadRejectsNonFiniteCount(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterRulesCheckedAfterLocalRules(t *testing.T) {
+	cluster := qps("res", 1)
+	cluster.ClusterMode = true
+	cluster.ClusterConfig = flow.DefaultClusterConfig()
+	cluster.ClusterConfig.FlowID = 7
+	cluster.LimitApp = "appA" // would come first by limitApp alone
+	local := qps("res", 1)
+	h := newHarness(t, stat.NewManualClock(start), cluster, local)
+	h.pass("res", call{origin: "appA"})
+	_, be := h.enter("res", call{origin: "appA"})
+	if be == nil {
+		t.Fatal("second call passed two rules of count 1")
+	}
+	if be.Rule.(flow.Rule).ClusterMode {
+		t.Fatal("the cluster rule was checked before the local one")
+	}
+}
