@@ -372,3 +372,79 @@ func TestRequestInfo(t *testing.T) {
 		}
 	}
 }
+
+func TestThreadGradeReleasedAfterHandler(t *testing.T) {
+	inside, release := make(chan struct{}), make(chan struct{})
+	r := gwRule("product_route", gateway.ResourceModeRouteID, 1, nil)
+	r.Grade = 0 // concurrency
+	f := newFixture(t, []gateway.Rule{r}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("hold") != "" {
+			inside <- struct{}{}
+			<-release
+		}
+	}))
+	done := make(chan int)
+	go func() { done <- f.do("/product/a?hold=1").Code }()
+	<-inside
+	if code := f.do("/product/b").Code; code != http.StatusTooManyRequests {
+		t.Errorf("second concurrent call: %d, want 429", code)
+	}
+	close(release)
+	if code := <-done; code != http.StatusOK {
+		t.Errorf("held call: %d", code)
+	}
+	for i := range 3 {
+		if code := f.do("/product/c").Code; code != http.StatusOK {
+			t.Errorf("call %d after the held one finished: %d, want 200", i, code)
+		}
+	}
+}
+
+func TestConcurrentReload(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	gw := f.e.Gateway()
+	stop := make(chan struct{})
+	reloaded := make(chan struct{})
+	go func() {
+		defer close(reloaded)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			gw.Load([]gateway.Rule{
+				gwRule("product_route", 0, float64(1+i%3), &gateway.ParamItem{ParseStrategy: gateway.ParseHeader, FieldName: "X-U"}),
+				gwRule("some_customized_api", 1, 1e6, nil),
+			})
+			if i%2 == 0 {
+				gw.LoadAPIs(exampleAPIs())
+			} else {
+				gw.LoadAPIs(nil)
+			}
+		}
+	}()
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 200 {
+				code := f.do("/product/foo/1", func(r *http.Request) { r.Header.Set("X-U", string(rune('a'+(g+i)%5))) }).Code
+				if code != http.StatusOK && code != http.StatusTooManyRequests {
+					t.Errorf("status %d", code)
+					return
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	close(stop)
+	<-reloaded
+	for _, res := range []string{"product_route", "some_customized_api"} {
+		if rn := f.e.Registry().Lookup(res); rn != nil && rn.Node.Threads() != 0 {
+			t.Errorf("%s: %d calls in flight after all requests ended", res, rn.Node.Threads())
+		}
+	}
+}
