@@ -16,10 +16,11 @@ import (
 // Manager holds the flow rules in force and checks calls against them.
 // The zero value is not usable; call NewManager.
 type Manager struct {
-	clock stat.Clock
-	reg   *stat.Registry
-	mu    sync.Mutex // serializes Load; Check never takes it
-	set   atomic.Pointer[ruleSet]
+	clock  stat.Clock
+	reg    *stat.Registry
+	mu     sync.Mutex // serializes Load; Check never takes it
+	set    atomic.Pointer[ruleSet]
+	tokens atomic.Pointer[tokenHolder] // for cluster-mode rules; nil: none
 }
 
 // NewManager returns a manager that reads time from clock and the statistics of
@@ -208,10 +209,14 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 		return nil
 	}
 	for _, cr := range rr.rules {
-		if cr.rule.ClusterMode && !cr.rule.ClusterConfig.FallbackToLocalWhenFail {
-			// No token server is wired to this manager: Sentinel passes a cluster
-			// rule that may not fall back to a local check.
-			continue
+		if cr.rule.ClusterMode {
+			reason, local := m.checkCluster(cr, c)
+			if reason != "" {
+				return &base.BlockError{Family: base.FamilyFlow, Resource: c.Resource, Rule: cr.boxed, Reason: reason}
+			}
+			if !local {
+				continue
+			}
 		}
 		node := m.selectNode(cr, rr, c)
 		if node == nil {
