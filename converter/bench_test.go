@@ -1,10 +1,12 @@
 package converter
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/rulesync/rulesync/engine/flow"
 	"sigs.k8s.io/yaml"
 )
 
@@ -65,6 +67,21 @@ func BenchmarkFlowEncode10k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.Encode(rules); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStdlibUnmarshal10k is a yardstick, not a feature: encoding/json
+// reading the same payload into []flow.Rule, with no leniency, defaults,
+// validation or report. Compare it with BenchmarkFlowDecode10k in one run.
+func BenchmarkStdlibUnmarshal10k(b *testing.B) {
+	data := flowPayload(10_000)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var rules []flow.Rule
+		if err := json.Unmarshal(data, &rules); err != nil || len(rules) != 10_000 {
 			b.Fatal(err)
 		}
 	}

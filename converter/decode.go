@@ -150,11 +150,9 @@ func (d *decoder) object(st *ruleState, n *node, v reflect.Value, path string) {
 			st.fail("%s", prefixed(path, msg))
 		}
 	}
-	if n.dupeKey != "" {
-		st.fail("key %q appears more than once", join(path, n.dupeKey))
-	}
 	si := d.structs[t]
 	ign := d.ignored[t]
+	var seen uint64 // fields already set; rule types have far fewer than 64
 	for i, key := range n.keys {
 		fi, ok := si.byName[key]
 		if !ok {
@@ -162,6 +160,14 @@ func (d *decoder) object(st *ruleState, n *node, v reflect.Value, path string) {
 				*st.unknown = append(*st.unknown, UnknownKey{Index: st.index, Key: join(path, key)})
 			}
 			continue
+		}
+		if fi < 64 {
+			if seen&(1<<fi) != 0 {
+				// Which of the two values was meant is a guess; JSON
+				// readers differ (first or last wins).
+				st.fail("key %q appears more than once", join(path, key))
+			}
+			seen |= 1 << fi
 		}
 		f := si.fields[fi]
 		d.value(st, n.vals[i], v.Field(f.index), path, key)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -46,11 +45,10 @@ func (k kind) String() string {
 
 // node is one parsed JSON value.
 type node struct {
-	kind    kind
-	text    string   // string value, number literal, or "true"/"false"
-	keys    []string // object keys, in input order
-	vals    []*node  // object values (parallel to keys) or array elements
-	dupeKey string   // first key that appears twice in this object
+	kind kind
+	text string   // string value, number literal, or "true"/"false"
+	keys []string // object keys, in input order
+	vals []*node  // object values (parallel to keys) or array elements
 }
 
 // get returns the value of key in an object node, or nil.
@@ -110,7 +108,8 @@ type parser struct {
 
 const (
 	chunkSize   = 256
-	internSlots = 1024
+	internBits  = 10
+	internSlots = 1 << internBits
 	internLen   = 32 // longer strings are rarely repeated
 )
 
@@ -169,11 +168,17 @@ func (p *parser) text(b []byte) string {
 	if p.intern == nil {
 		p.intern = new([internSlots]string)
 	}
-	h := uint32(2166136261) // FNV-1a
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
+	if len(b) == 0 {
+		return ""
 	}
-	slot := &p.intern[h%internSlots]
+	// A few bytes tell the strings of one payload apart well enough; a
+	// collision only costs an allocation.
+	h := uint32(len(b))
+	h = h*31 + uint32(b[0])
+	h = h*31 + uint32(b[len(b)/2])
+	h = h*31 + uint32(b[len(b)-1])
+	h = h*31 + uint32(b[len(b)*3/4])
+	slot := &p.intern[(h*0x9E3779B1)>>(32-internBits)]
 	if *slot == string(b) { // the comparison does not allocate
 		return *slot
 	}
@@ -387,7 +392,6 @@ func (p *parser) object() *node {
 	}
 	defer func() { p.depth-- }()
 	p.pos++ // {
-	var seen map[string]struct{}
 	base := len(p.keyStack)
 	defer func() {
 		p.keyStack = p.keyStack[:base]
@@ -422,25 +426,6 @@ func (p *parser) object() *node {
 		v := p.value()
 		if p.err != nil {
 			return nil
-		}
-		members := p.keyStack[base:]
-		if n.dupeKey == "" {
-			if seen != nil {
-				if _, ok := seen[key]; ok {
-					n.dupeKey = key
-				}
-				seen[key] = struct{}{}
-			} else if slices.Contains(members, key) {
-				n.dupeKey = key
-			} else if len(members) == 16 {
-				// Rules have a dozen keys; past that a linear search
-				// would make a hostile object quadratic.
-				seen = make(map[string]struct{}, 32)
-				for _, k := range members {
-					seen[k] = struct{}{}
-				}
-				seen[key] = struct{}{}
-			}
 		}
 		p.keyStack = append(p.keyStack, key)
 		p.valStack = append(p.valStack, v)
@@ -522,7 +507,36 @@ func (p *parser) array() *node {
 // str reads a string literal starting at the opening quote.
 func (p *parser) str() string {
 	start := p.pos
-	i := p.pos + 1
+	body := p.src[start+1:]
+	end := bytes.IndexByte(body, '"')
+	if end < 0 {
+		p.fail(start, "string is never closed")
+		return ""
+	}
+	// Fast path: rule files are ASCII without escapes. One pass checks for
+	// control characters, escapes and non-ASCII bytes together.
+	seg := body[:end]
+	plain := true
+	for i, c := range seg {
+		if c < 0x20 {
+			p.fail(start+1+i, "control character 0x%02x inside a string", c)
+			return ""
+		}
+		if c == '\\' || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		p.pos = start + 1 + end + 1
+		return p.text(seg)
+	}
+	return p.slowStr(start)
+}
+
+// slowStr reads a string with escapes or non-ASCII bytes.
+func (p *parser) slowStr(start int) string {
+	i := start + 1
 	escaped := false
 	for ; i < len(p.src); i++ {
 		c := p.src[i]
