@@ -58,10 +58,8 @@ func (s *ruleState) cache() *lru.Cache[key, *valueState] {
 	if c := s.values.Load(); c != nil {
 		return c
 	}
-	c, err := lru.New[key, *valueState](s.capacity)
-	if err != nil { // only for a size <= 0, which the manager never passes
-		panic("param: bad LRU size: " + err.Error())
-	}
+	// New fails only for a size <= 0; max keeps that impossible.
+	c, _ := lru.New[key, *valueState](max(s.capacity, 1))
 	if s.values.CompareAndSwap(nil, c) {
 		return c
 	}
