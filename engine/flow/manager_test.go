@@ -558,3 +558,35 @@ func TestClusterRulesCheckedAfterLocalRules(t *testing.T) {
 		t.Fatal("the cluster rule was checked before the local one")
 	}
 }
+
+func TestRateLimiterConcurrentCallersGetDistinctSlots(t *testing.T) {
+	clock := &recordingClock{ManualClock: stat.NewManualClock(start)}
+	r := qps("res", 100) // 10 ms apart
+	r.ControlBehavior = base.BehaviorRateLimiter
+	r.MaxQueueingTimeMs = 1000
+	h := newHarness(t, clock, r)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				c := &base.Context{Resource: "res", Count: 1, NowMs: clock.NowMs(), Node: h.reg.GetOrCreate("res")}
+				h.m.Check(c)
+			}
+		}()
+	}
+	wg.Wait()
+	// 80 callers at one instant: one passes at once, 100 queue slots of 10 ms
+	// fit in 1000 ms, so every other caller got its own slot.
+	seen := map[time.Duration]bool{}
+	for _, d := range clock.take() {
+		if d%(10*time.Millisecond) != 0 || seen[d] {
+			t.Fatalf("wait %v is not a distinct multiple of 10ms", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) != 79 {
+		t.Fatalf("%d callers queued, want 79", len(seen))
+	}
+}
