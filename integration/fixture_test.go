@@ -8,8 +8,6 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/integration/harness"
@@ -65,16 +63,11 @@ func newEtcdFixture(t testing.TB, key string) fixture {
 	return f
 }
 
-// client dials with a short gRPC reconnect backoff: the default waits up to
-// two minutes between attempts, which would make fault tests crawl.
+// client dials with the harness's configuration, whose short gRPC reconnect
+// backoff keeps fault tests fast.
 func (f *etcdFixture) client(t testing.TB) *clientv3.Client {
 	t.Helper()
-	cfg := f.srv.Config()
-	cfg.DialOptions = append(cfg.DialOptions, grpc.WithConnectParams(grpc.ConnectParams{
-		Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 300 * time.Millisecond},
-		MinConnectTimeout: time.Second,
-	}))
-	c, err := clientv3.New(cfg)
+	c, err := clientv3.New(f.srv.Config())
 	if err != nil {
 		t.Fatalf("etcd client: %v", err)
 	}

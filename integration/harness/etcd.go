@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // EtcdImage is the official image used when Docker is available.
@@ -95,12 +97,23 @@ func newEtcd(t testing.TB, m string, cfg config) (*EtcdServer, error) {
 }
 
 // Config returns a client configuration for the server, with credentials when
-// auth is enabled.
+// auth is enabled. Its gRPC reconnect backoff is short (20 ms growing to
+// 300 ms): gRPC's default waits a second and more between attempts, which makes
+// restart and fault tests crawl.
 func (s *EtcdServer) Config() clientv3.Config {
 	c := clientv3.Config{
 		Endpoints:   s.Endpoints,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{
+				BaseDelay:  20 * time.Millisecond,
+				Multiplier: 1.6,
+				Jitter:     0.2,
+				MaxDelay:   300 * time.Millisecond,
+			},
+			MinConnectTimeout: time.Second,
+		})},
 	}
 	if s.authOn.Load() {
 		c.Username, c.Password = s.User, s.Password
