@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -330,6 +331,22 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
+
+// ReadFrom keeps the underlying writer's io.ReaderFrom (sendfile, splice)
+// reachable through the wrapper.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{w.ResponseWriter}, r)
+}
+
+// writerOnly hides every method but Write, so that io.Copy does not call
+// ReadFrom again.
+type writerOnly struct{ io.Writer }
 
 // Flush implements http.Flusher.
 func (w *statusWriter) Flush() {

@@ -3,6 +3,7 @@ package httpgw_test
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -446,5 +447,31 @@ func TestConcurrentReload(t *testing.T) {
 		if rn := f.e.Registry().Lookup(res); rn != nil && rn.Node.Threads() != 0 {
 			t.Errorf("%s: %d calls in flight after all requests ended", res, rn.Node.Threads())
 		}
+	}
+}
+
+func TestStatusWriterPassesThrough(t *testing.T) {
+	f := newFixture(t, []gateway.Rule{gwRule("product_route", 0, 100, nil)},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := w.(http.Flusher); !ok {
+				t.Error("wrapped writer is not a Flusher")
+			}
+			if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				t.Errorf("ResponseController through the wrapper: %v", err)
+			}
+			rf, ok := w.(interface {
+				ReadFrom(r io.Reader) (int64, error)
+			})
+			if !ok {
+				t.Fatal("wrapped writer lost ReadFrom")
+			}
+			if _, err := rf.ReadFrom(strings.NewReader("streamed")); err != nil {
+				t.Error(err)
+			}
+			w.(http.Flusher).Flush()
+		}))
+	rec := f.do("/product/x")
+	if rec.Code != http.StatusOK || rec.Body.String() != "streamed" || !rec.Flushed {
+		t.Errorf("answer %d %q flushed=%v", rec.Code, rec.Body.String(), rec.Flushed)
 	}
 }
