@@ -96,8 +96,11 @@ func New(e *engine.Engine, opts ...Option) func(http.Handler) http.Handler {
 }
 
 // NewMiddleware returns a Middleware checking requests against e's gateway
-// rules.
+// rules; a nil e means engine.Default().
 func NewMiddleware(e *engine.Engine, opts ...Option) *Middleware {
+	if e == nil {
+		e = engine.Default()
+	}
 	m := &Middleware{e: e}
 	for _, o := range opts {
 		o(&m.cfg)
