@@ -95,6 +95,13 @@ func TestCheckPerIPRegex(t *testing.T) {
 			t.Errorf("matching IP %s: %d of 5 passed, want 2 (per IP)", ip, got)
 		}
 	}
+	be := call(m, clock, "route", req{ip: "10.0.0.1"})
+	if be == nil || be.Value != "10.0.0.1" {
+		t.Errorf("block error %+v, want the limited IP as its value", be)
+	}
+	if r, ok := be.Rule.(gateway.Rule); !ok || r.ParamItem == nil || r.ParamItem.Pattern != `10\.0\.0\.[0-9]+` {
+		t.Errorf("block error rule %#v, want the per-IP gateway rule", be.Rule)
+	}
 	// Every non-matching IP shares "$NM", which has a pass-through threshold.
 	for _, ip := range []string{"192.168.1.1", "192.168.1.2", "10.0.0.1.5"} {
 		if got := passes(m, clock, "route", req{ip: ip}, 50); got != 50 {
