@@ -41,10 +41,11 @@ func (n *Node) AddOccupied(nowMs, count int64) {
 // AddComplete records the completion of count requests with response time rtMs,
 // lowers the concurrency and, when failed, counts errors.
 func (n *Node) AddComplete(nowMs, count, rtMs int64, failed bool) {
-	n.second.Add(nowMs, Success, count)
-	n.second.AddRT(nowMs, rtMs)
+	b := n.second.current(nowMs)
+	b.counts[Success].Add(count)
+	b.addRT(rtMs)
 	if failed {
-		n.second.Add(nowMs, Error, count)
+		b.counts[Error].Add(count)
 	}
 	n.threads.Add(-1)
 }

@@ -234,3 +234,25 @@ func TestCoarseClock(t *testing.T) {
 		t.Fatal("coarse clock moved after Stop")
 	}
 }
+
+func TestWindowOutOfOrderWrites(t *testing.T) {
+	// Writers whose clocks disagree slightly must still land in their own buckets.
+	w := stat.NewWindow(2, 1000)
+	for _, ms := range []int64{10_600, 10_100, 10_700, 10_200, 10_999, 10_000} {
+		w.Add(ms, stat.Pass, 1)
+	}
+	if got := w.BucketSum(10_000, stat.Pass); got != 3 {
+		t.Errorf("bucket 10000 = %d, want 3", got)
+	}
+	if got := w.BucketSum(10_500, stat.Pass); got != 3 {
+		t.Errorf("bucket 10500 = %d, want 3", got)
+	}
+	w.Reset()
+	if got := w.Sum(10_600, stat.Pass); got != 0 {
+		t.Errorf("after Reset: %d", got)
+	}
+	w.Add(10_600, stat.Pass, 1)
+	if got := w.Sum(10_600, stat.Pass); got != 1 {
+		t.Errorf("after Reset and one add: %d, want 1", got)
+	}
+}

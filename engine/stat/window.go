@@ -39,6 +39,9 @@ type Window struct {
 	intervalMs  int64
 	bucketMs    int64
 	buckets     []atomic.Pointer[bucket]
+	// latest is the bucket most recently found current. Most calls land in it,
+	// and checking its range spares them the two divisions of the slot lookup.
+	latest atomic.Pointer[bucket]
 }
 
 // NewWindow returns a window of sampleCount buckets over intervalMs. intervalMs
@@ -67,6 +70,9 @@ func (w *Window) BucketMs() int64 { return w.bucketMs }
 
 // current returns the bucket for nowMs, replacing a stale one.
 func (w *Window) current(nowMs int64) *bucket {
+	if b := w.latest.Load(); b != nil && nowMs >= b.start && nowMs-b.start < w.bucketMs {
+		return b
+	}
 	if nowMs < 0 {
 		nowMs = 0
 	}
@@ -75,6 +81,7 @@ func (w *Window) current(nowMs int64) *bucket {
 	for {
 		b := slot.Load()
 		if b != nil && b.start == start {
+			w.latest.Store(b)
 			return b
 		}
 		if b != nil && b.start > start {
@@ -83,6 +90,7 @@ func (w *Window) current(nowMs int64) *bucket {
 		}
 		nb := newBucket(start)
 		if slot.CompareAndSwap(b, nb) {
+			w.latest.Store(nb)
 			return nb
 		}
 	}
@@ -96,7 +104,10 @@ func (w *Window) Add(nowMs int64, e Event, n int64) {
 // AddRT records a completed call's response time: it adds to the RT sum and
 // lowers the bucket's minimum.
 func (w *Window) AddRT(nowMs int64, rtMs int64) {
-	b := w.current(nowMs)
+	w.current(nowMs).addRT(rtMs)
+}
+
+func (b *bucket) addRT(rtMs int64) {
 	b.counts[RT].Add(rtMs)
 	for {
 		m := b.minRT.Load()
@@ -176,6 +187,7 @@ func (w *Window) BucketSum(startMs int64, e Event) int64 {
 
 // Reset drops every count.
 func (w *Window) Reset() {
+	w.latest.Store(nil)
 	for i := range w.buckets {
 		w.buckets[i].Store(nil)
 	}
