@@ -75,4 +75,3 @@ func TestRedisJavaRoundTrip(t *testing.T) {
 	}
 	r.waitResources(t, "go-side")
 }
-
