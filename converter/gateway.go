@@ -46,8 +46,8 @@ func fixGateway(c fixContext, obj *node, r *gateway.Rule) {
 	case hasUnit && !hasIv:
 		c.st.fail("intervalUnit given without interval")
 	case hasIv && hasUnit:
-		n, ok1 := c.int64(iv, "interval")
-		u, ok2 := c.int64(unit, "intervalUnit")
+		n, ok1 := c.intValue(iv, "interval")
+		u, ok2 := c.intValue(unit, "intervalUnit")
 		if !ok1 || !ok2 {
 			return
 		}
@@ -68,7 +68,7 @@ func fixGateway(c fixContext, obj *node, r *gateway.Rule) {
 		r.IntervalSec = sec
 	}
 	if m := obj.get("maxQueueingTimeMs"); m != nil && m.kind != kindNull && !obj.has("maxQueueingTimeoutMs") {
-		v, ok := c.int64(m, "maxQueueingTimeMs")
+		v, ok := c.intValue(m, "maxQueueingTimeMs")
 		if !ok {
 			return
 		}

@@ -59,12 +59,16 @@ type fixContext struct {
 	notes *[]string
 }
 
-// int64 reads n leniently as an integer, failing the rule on error.
-func (c fixContext) int64(n *node, path string) (int64, bool) {
+// intValue reads n leniently as an integer, failing the rule on error.
+func (c fixContext) intValue(n *node, path string) (int64, bool) {
 	var x int64
-	before := c.st.err
-	c.d.value(c.st, n, reflect.ValueOf(&x).Elem(), "", path)
-	return x, c.st.err == before
+	tmp := ruleState{index: c.st.index, unknown: c.st.unknown}
+	c.d.value(&tmp, n, reflect.ValueOf(&x).Elem(), "", path)
+	if tmp.err != "" {
+		c.st.fail("%s", tmp.err)
+		return 0, false
+	}
+	return x, true
 }
 
 type codec[T any] struct {
