@@ -15,4 +15,10 @@
 //
 // Rules are loaded into the managers returned by Flow, Degrade, and so on; a
 // reload swaps an immutable rule set atomically, so Entry never waits for it.
+//
+// A passed call costs no allocation: the Entry is pooled, which is why Exit must
+// be called exactly once and the Entry not touched afterwards. Each call reads
+// the clock twice; WithCoarseClock trades a millisecond of precision for a
+// cheaper read. New starts a goroutine that samples load and CPU usage for
+// system rules; Close stops it.
 package engine
