@@ -86,12 +86,6 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 			continue
 		}
 		cr := &compiledRule{rule: r, key: k, boxed: r, limitApp: k.LimitApp}
-		if prev := old.byKey[k]; prev != nil {
-			cr.ctrl = prev.ctrl
-			rep.Kept++
-		} else {
-			cr.ctrl = newController(r, m.clock)
-		}
 		if r.Regex {
 			// Validate compiled the bare pattern; Sentinel matches the whole name.
 			re, err := regexp.Compile(`^(?:` + r.Resource + `)$`)
@@ -101,6 +95,12 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 			}
 			cr.re = re
 			next.regex = append(next.regex, cr)
+		}
+		if prev := old.byKey[k]; prev != nil {
+			cr.ctrl = prev.ctrl
+			rep.Kept++
+		} else {
+			cr.ctrl = newController(r, m.clock)
 		}
 		next.byKey[k] = cr
 		next.rules = append(next.rules, r)
