@@ -22,50 +22,50 @@ import (
 //   - numbers and booleans fill string fields with their literal text;
 //   - anything else of the wrong kind fails the rule with a reason naming the key.
 //
-// A decoder is immutable after construction and safe for concurrent use.
+// A decoder is immutable after construction and safe for concurrent use. Its
+// per-type tables hang off each structInfo, so decoding looks nothing up by
+// reflect.Type.
 type decoder struct {
-	structs  map[reflect.Type]*structInfo
-	defaults map[reflect.Type]func() reflect.Value
-	ignored  map[reflect.Type]map[string]bool
-	checks   map[reflect.Type]func(n *node) string
+	structs map[reflect.Type]*structInfo // used while setting up only
 }
 
 type fieldInfo struct {
 	name  string
 	index int
-	typ   reflect.Type
+	sub   *structInfo // the struct a struct, pointer or slice field holds, if any
 }
 
 type structInfo struct {
-	byName map[string]int
-	fields []fieldInfo
+	id      int // position in the per-Decode key-order hints
+	byName  map[string]int
+	fields  []fieldInfo
+	def     func() reflect.Value // the value to start from, nil for the zero value
+	ignored map[string]bool
+	check   func(n *node) string
 }
 
 // newDecoder indexes the struct types reachable from root.
 func newDecoder(root reflect.Type) *decoder {
-	d := &decoder{
-		structs:  map[reflect.Type]*structInfo{},
-		defaults: map[reflect.Type]func() reflect.Value{},
-		ignored:  map[reflect.Type]map[string]bool{},
-		checks:   map[reflect.Type]func(n *node) string{},
-	}
+	d := &decoder{structs: map[reflect.Type]*structInfo{}}
 	d.index(root)
 	return d
 }
 
-func (d *decoder) index(t reflect.Type) {
+// info returns the structInfo of t, nil if t is not a struct type seen at construction.
+func (d *decoder) info(t reflect.Type) *structInfo { return d.structs[t] }
+
+func (d *decoder) index(t reflect.Type) *structInfo {
 	switch t.Kind() {
 	case reflect.Pointer, reflect.Slice:
-		d.index(t.Elem())
-		return
+		return d.index(t.Elem())
 	case reflect.Struct:
 	default:
-		return
+		return nil
 	}
-	if _, ok := d.structs[t]; ok {
-		return
+	if si, ok := d.structs[t]; ok {
+		return si
 	}
-	si := &structInfo{byName: map[string]int{}}
+	si := &structInfo{id: len(d.structs), byName: map[string]int{}, ignored: map[string]bool{}}
 	d.structs[t] = si
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -80,51 +80,75 @@ func (d *decoder) index(t reflect.Type) {
 			name = f.Name
 		}
 		si.byName[name] = len(si.fields)
-		si.fields = append(si.fields, fieldInfo{name: name, index: i, typ: f.Type})
-		d.index(f.Type)
+		si.fields = append(si.fields, fieldInfo{name: name, index: i})
+		si.fields[len(si.fields)-1].sub = d.index(f.Type)
 	}
+	return si
 }
 
 // setDefault makes every decoded value of type T start from fn() instead of T's zero value.
 func setDefault[T any](d *decoder, fn func() T) {
-	d.defaults[reflect.TypeFor[T]()] = func() reflect.Value { return reflect.ValueOf(fn()) }
+	if si := d.structs[reflect.TypeFor[T]()]; si != nil {
+		si.def = func() reflect.Value { return reflect.ValueOf(fn()) }
+	}
 }
 
 // ignore marks keys that may appear on objects decoded as T and carry nothing
 // for us (dashboard bookkeeping such as app, ip, port, gmtCreate).
 func ignore[T any](d *decoder, keys ...string) {
-	t := reflect.TypeFor[T]()
-	m := d.ignored[t]
-	if m == nil {
-		m = map[string]bool{}
-		d.ignored[t] = m
-	}
-	for _, k := range keys {
-		m[k] = true
+	if si := d.structs[reflect.TypeFor[T]()]; si != nil {
+		for _, k := range keys {
+			si.ignored[k] = true
+		}
 	}
 }
 
 // check registers a test run on every object decoded as T; a non-empty result
 // fails the rule.
 func check[T any](d *decoder, fn func(n *node) string) {
-	d.checks[reflect.TypeFor[T]()] = fn
+	if si := d.structs[reflect.TypeFor[T]()]; si != nil {
+		si.check = fn
+	}
 }
 
 // knows reports whether key is a field or an ignored key of T.
 func (d *decoder) knows(t reflect.Type, key string) bool {
-	if si := d.structs[t]; si != nil {
-		if _, ok := si.byName[key]; ok {
-			return true
+	si := d.structs[t]
+	if si == nil {
+		return false
+	}
+	_, ok := si.byName[key]
+	return ok || si.ignored[key]
+}
+
+// lookup finds the field named key. Rules in one payload almost always list
+// their keys in the same order, so the field found at the same position in
+// the previous object of this type is tried before the map.
+func (si *structInfo) lookup(hints [][]int, pos int, key string) (int, bool) {
+	h := hints[si.id]
+	if pos < len(h) {
+		if fi := h[pos]; fi >= 0 && si.fields[fi].name == key {
+			return fi, true
 		}
 	}
-	return d.ignored[t][key]
+	fi, ok := si.byName[key]
+	if !ok {
+		fi = -1
+	}
+	if pos < len(h) {
+		h[pos] = fi
+	} else if pos == len(h) && pos < 64 {
+		hints[si.id] = append(h, fi)
+	}
+	return fi, ok
 }
 
 // ruleState collects what decoding one rule noticed.
 type ruleState struct {
 	index   int
 	unknown *[]UnknownKey
-	err     string // first problem; the rule is rejected when set
+	err     string  // first problem; the rule is rejected when set
+	hints   [][]int // key order seen last, per structInfo.id; shared by the rules of one Decode
 }
 
 func (st *ruleState) fail(format string, args ...any) {
@@ -142,21 +166,19 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// object decodes the members of n into the struct v, reporting unknown keys.
-func (d *decoder) object(st *ruleState, n *node, v reflect.Value, path string) {
-	t := v.Type()
-	if fn := d.checks[t]; fn != nil {
-		if msg := fn(n); msg != "" {
+// object decodes the members of n into the struct v (described by si),
+// reporting unknown keys.
+func (d *decoder) object(st *ruleState, si *structInfo, n *node, v reflect.Value, path string) {
+	if si.check != nil {
+		if msg := si.check(n); msg != "" {
 			st.fail("%s", prefixed(path, msg))
 		}
 	}
-	si := d.structs[t]
-	ign := d.ignored[t]
 	var seen uint64 // fields already set; rule types have far fewer than 64
 	for i, key := range n.keys {
-		fi, ok := si.byName[key]
+		fi, ok := si.lookup(st.hints, i, key)
 		if !ok {
-			if !ign[key] {
+			if !si.ignored[key] {
 				*st.unknown = append(*st.unknown, UnknownKey{Index: st.index, Key: join(path, key)})
 			}
 			continue
@@ -169,8 +191,8 @@ func (d *decoder) object(st *ruleState, n *node, v reflect.Value, path string) {
 			}
 			seen |= 1 << fi
 		}
-		f := si.fields[fi]
-		d.value(st, n.vals[i], v.Field(f.index), path, key)
+		f := &si.fields[fi]
+		d.value(st, f.sub, n.vals[i], v.Field(f.index), path, key)
 	}
 }
 
@@ -182,8 +204,8 @@ func prefixed(path, msg string) string {
 }
 
 // value decodes n into v (a settable value), the member key of the object
-// at parent. A null node leaves v alone.
-func (d *decoder) value(st *ruleState, n *node, v reflect.Value, parent, key string) {
+// at parent; sub describes the struct v holds, if any. A null node leaves v alone.
+func (d *decoder) value(st *ruleState, sub *structInfo, n *node, v reflect.Value, parent, key string) {
 	if n.kind == kindNull {
 		return
 	}
@@ -228,38 +250,36 @@ func (d *decoder) value(st *ruleState, n *node, v reflect.Value, parent, key str
 			st.fail("%s: want an object, got %s", path, n.kind)
 			return
 		}
-		if def := d.defaults[v.Type()]; def != nil {
+		if sub.def != nil {
 			// A partial nested object gets the defaults of its own type
 			// (e.g. clusterConfig), not zeros.
-			v.Set(def())
+			v.Set(sub.def())
 		}
-		d.object(st, n, v, path.String())
+		d.object(st, sub, n, v, path.String())
 	case reflect.Pointer:
 		if n.kind != kindObject || v.Type().Elem().Kind() != reflect.Struct {
 			st.fail("%s: want an object, got %s", path, n.kind)
 			return
 		}
 		p := reflect.New(v.Type().Elem())
-		if def := d.defaults[v.Type().Elem()]; def != nil {
-			p.Elem().Set(def())
+		if sub.def != nil {
+			p.Elem().Set(sub.def())
 		}
-		d.object(st, n, p.Elem(), path.String())
+		d.object(st, sub, n, p.Elem(), path.String())
 		v.Set(p)
 	case reflect.Slice:
 		if n.kind != kindArray {
 			st.fail("%s: want a list, got %s", path, n.kind)
 			return
 		}
-		et := v.Type().Elem()
 		s := reflect.MakeSlice(v.Type(), len(n.vals), len(n.vals))
-		def := d.defaults[et]
 		list := path.String()
 		for i, el := range n.vals {
 			ev := s.Index(i)
-			if def != nil {
-				ev.Set(def())
+			if sub != nil && sub.def != nil {
+				ev.Set(sub.def())
 			}
-			d.value(st, el, ev, list, "["+strconv.Itoa(i)+"]")
+			d.value(st, sub, el, ev, list, "["+strconv.Itoa(i)+"]")
 		}
 		v.Set(s)
 	default:

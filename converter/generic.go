@@ -63,7 +63,7 @@ type fixContext struct {
 func (c fixContext) intValue(n *node, path string) (int64, bool) {
 	var x int64
 	tmp := ruleState{index: c.st.index, unknown: c.st.unknown}
-	c.d.value(&tmp, n, reflect.ValueOf(&x).Elem(), "", path)
+	c.d.value(&tmp, nil, n, reflect.ValueOf(&x).Elem(), "", path)
 	if tmp.err != "" {
 		c.st.fail("%s", tmp.err)
 		return 0, false
@@ -74,6 +74,7 @@ func (c fixContext) intValue(n *node, path string) (int64, bool) {
 type codec[T any] struct {
 	fam  family[T]
 	dec  *decoder
+	root *structInfo // the rule type's
 	opts options
 }
 
@@ -87,12 +88,12 @@ func newCodec[T any](fam family[T], opts []Option) *codec[T] {
 	if fam.setup != nil {
 		fam.setup(d)
 	}
-	return &codec[T]{fam: fam, dec: d, opts: o}
+	return &codec[T]{fam: fam, dec: d, root: d.info(reflect.TypeFor[T]()), opts: o}
 }
 
 // Decode implements Codec.
 func (c *codec[T]) Decode(data []byte) ([]T, Report, error) {
-	ds := &decodeState[T]{c: c, buckets: map[string]int{}}
+	ds := &decodeState[T]{c: c, buckets: map[string]int{}, hints: make([][]int, len(c.dec.structs))}
 	root, format, err := readDocument(data, c.opts.maxBytes, ds.add)
 	if err != nil {
 		return nil, Report{Format: format}, err
@@ -129,6 +130,7 @@ type decodeState[T any] struct {
 	origin    []int          // input index of each accepted rule
 	buckets   map[string]int // bucket -> position in out of its last rule
 	prev      []int          // position of the previous rule in the same bucket, or -1
+	hints     [][]int        // see structInfo.lookup
 	unwrapped int
 }
 
@@ -137,7 +139,7 @@ type decodeState[T any] struct {
 func (ds *decodeState[T]) add(i int, el *node) {
 	c := ds.c
 	ds.rep.Total++
-	r, wrapped, ok := c.decodeRule(i, el, &ds.rep)
+	r, wrapped, ok := c.decodeRule(i, el, &ds.rep, ds.hints)
 	if wrapped {
 		ds.unwrapped++
 	}
@@ -174,7 +176,7 @@ func (c *codec[T]) wrapperKey(obj *node) string {
 	return ""
 }
 
-func (c *codec[T]) decodeRule(i int, el *node, rep *Report) (r T, wrapped, ok bool) {
+func (c *codec[T]) decodeRule(i int, el *node, rep *Report, hints [][]int) (r T, wrapped, ok bool) {
 	reject := func(resource, reason string) {
 		rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: resource, Reason: reason})
 	}
@@ -182,7 +184,7 @@ func (c *codec[T]) decodeRule(i int, el *node, rep *Report) (r T, wrapped, ok bo
 		reject("", fmt.Sprintf("rule is %s, want an object", el.kind))
 		return r, false, false
 	}
-	st := &ruleState{index: i, unknown: &rep.UnknownKeys}
+	st := &ruleState{index: i, unknown: &rep.UnknownKeys, hints: hints}
 	obj, path := el, ""
 	if c.fam.entity {
 		if inner := el.get("rule"); inner != nil && inner.kind != kindNull {
@@ -204,7 +206,7 @@ func (c *codec[T]) decodeRule(i int, el *node, rep *Report) (r T, wrapped, ok bo
 		}
 	}
 	r = c.fam.newRule()
-	c.dec.object(st, obj, reflect.ValueOf(&r).Elem(), path)
+	c.dec.object(st, c.root, obj, reflect.ValueOf(&r).Elem(), path)
 	if c.fam.fix != nil {
 		c.fam.fix(fixContext{d: c.dec, st: st, notes: &rep.Notes}, obj, &r)
 	}
