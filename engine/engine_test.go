@@ -299,3 +299,47 @@ func TestDefault(t *testing.T) {
 		t.Fatal("Default must return one engine")
 	}
 }
+
+func TestWithCountAcquiresTokens(t *testing.T) {
+	e, clock := newEngine(t)
+	e.Flow().Load([]flow.Rule{qps("res", 5)})
+	ctx := context.Background()
+	en, err := e.Entry(ctx, "res", engine.WithCount(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	en.Exit()
+	if _, err := e.Entry(ctx, "res", engine.WithCount(3)); err == nil {
+		t.Fatal("3 + 3 tokens passed a limit of 5")
+	}
+	en, err = e.Entry(ctx, "res", engine.WithCount(2))
+	if err != nil {
+		t.Fatalf("3 + 2 tokens blocked under a limit of 5: %v", err)
+	}
+	en.Exit()
+	if got := e.Registry().Lookup("res").Node.PassQPS(clock.NowMs()); got != 5 {
+		t.Fatalf("pass = %v, want 5 tokens", got)
+	}
+}
+
+func TestThreadGradeThroughEngine(t *testing.T) {
+	e, _ := newEngine(t)
+	r := qps("res", 1)
+	r.Grade = flow.GradeThread
+	e.Flow().Load([]flow.Rule{r})
+	ctx := context.Background()
+	en, err := e.Entry(ctx, "res")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Prioritized does not borrow for concurrency limits.
+	if _, err := e.Entry(ctx, "res", engine.Prioritized()); err == nil {
+		t.Fatal("second concurrent call passed a concurrency limit of 1")
+	}
+	en.Exit()
+	en, err = e.Entry(ctx, "res")
+	if err != nil {
+		t.Fatalf("after the first call exited: %v", err)
+	}
+	en.Exit()
+}
