@@ -252,8 +252,8 @@ func TestEntityUnwrap(t *testing.T) {
 }
 
 func TestParam(t *testing.T) {
-	in := `[{"rule":{"resource":"a","paramIdx":"1","count":5,"clusterMode":true,"clusterConfig":{"flowId":3},
-	           "paramFlowItemList":[{"object":42,"count":"9","classType":"int"}]}},
+	in := `[{"id":12,"rule":{"resource":"a","paramIdx":"1","count":5,"clusterMode":true,"clusterConfig":{"flowId":3},
+	           "paramFlowItemList":[{"object":"bad","count":[1]},{"object":42,"count":"9","classType":"int"},{"object":"x","count":"many"}]}},
 	        {"resource":"b","count":5},
 	        {"resource":"c","count":5,"paramIdx":null}]`
 	rules, rep, err := Param().Decode([]byte(in))
@@ -270,7 +270,20 @@ func TestParam(t *testing.T) {
 		t.Errorf("rule = %+v: param cluster defaults (fallback false) expected", r)
 	}
 	if !slices.Equal(r.ParamFlowItemList, []param.Item{{Object: "42", Count: 9, ClassType: "int"}}) {
-		t.Errorf("items = %+v", r.ParamFlowItemList)
+		t.Errorf("items = %+v: the two malformed hot items must drop out, the good one stay", r.ParamFlowItemList)
+	}
+	if r.ID != 12 {
+		t.Errorf("id = %d: the entity's id must carry over to the rule", r.ID)
+	}
+	var dropped []string
+	for _, n := range rep.Notes {
+		if strings.Contains(n, "dropped rule.paramFlowItemList") {
+			dropped = append(dropped, n)
+		}
+	}
+	if len(dropped) != 2 || !strings.Contains(dropped[0], "rule 0: dropped rule.paramFlowItemList[0]: rule.paramFlowItemList[0].count") ||
+		!strings.Contains(dropped[1], `rule.paramFlowItemList[2].count: "many" is not a number`) {
+		t.Errorf("notes = %q", rep.Notes)
 	}
 	if len(rep.Rejected) != 2 || !strings.Contains(rep.Rejected[0].Reason, "paramIdx is missing") || rep.Rejected[1].Index != 2 {
 		t.Errorf("rejected = %v", rep.Rejected)

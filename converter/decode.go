@@ -42,6 +42,9 @@ type structInfo struct {
 	def     func() reflect.Value // the value to start from, nil for the zero value
 	ignored map[string]bool
 	check   func(n *node) string
+	// lenient: a list element of this type that cannot be decoded is
+	// dropped with a note instead of failing the whole rule.
+	lenient bool
 }
 
 // newDecoder indexes the struct types reachable from root.
@@ -111,6 +114,14 @@ func check[T any](d *decoder, fn func(n *node) string) {
 	}
 }
 
+// dropBadElements makes list elements of type T that cannot be decoded drop
+// out with a note rather than reject the rule (Sentinel skips bad hot items).
+func dropBadElements[T any](d *decoder) {
+	if si := d.structs[reflect.TypeFor[T]()]; si != nil {
+		si.lenient = true
+	}
+}
+
 // knows reports whether key is a field or an ignored key of T.
 func (d *decoder) knows(t reflect.Type, key string) bool {
 	si := d.structs[t]
@@ -149,6 +160,7 @@ type ruleState struct {
 	unknown *[]UnknownKey
 	err     string  // first problem; the rule is rejected when set
 	hints   [][]int // key order seen last, per structInfo.id; shared by the rules of one Decode
+	notes   *[]string
 }
 
 func (st *ruleState) fail(format string, args ...any) {
@@ -274,14 +286,31 @@ func (d *decoder) value(st *ruleState, sub *structInfo, n *node, v reflect.Value
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.vals), len(n.vals))
 		list := path.String()
+		kept := 0
 		for i, el := range n.vals {
-			ev := s.Index(i)
+			ev := s.Index(kept)
 			if sub != nil && sub.def != nil {
 				ev.Set(sub.def())
 			}
-			d.value(st, sub, el, ev, list, "["+strconv.Itoa(i)+"]")
+			key := "[" + strconv.Itoa(i) + "]"
+			if sub == nil || !sub.lenient {
+				d.value(st, sub, el, ev, list, key)
+				kept++
+				continue
+			}
+			el1 := *st
+			el1.err = ""
+			d.value(&el1, sub, el, ev, list, key)
+			if el1.err != "" {
+				if st.notes != nil {
+					*st.notes = append(*st.notes, fmt.Sprintf("rule %d: dropped %s%s: %s", st.index, list, key, el1.err))
+				}
+				ev.SetZero()
+				continue
+			}
+			kept++
 		}
-		v.Set(s)
+		v.Set(s.Slice(0, kept))
 	default:
 		st.fail("%s: cannot decode into %s", path, v.Type())
 	}

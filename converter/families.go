@@ -71,6 +71,8 @@ func Authority(opts ...Option) Codec[[]authority.Rule] {
 // reads the dashboard's entity format {"id":..,"app":..,"rule":{...}}. A rule
 // without paramIdx is rejected: Sentinel has no default for it. A
 // clusterConfig that is present but partial gets param.DefaultClusterConfig.
+// A hot item (paramFlowItemList element) that cannot be read is dropped with
+// a note; the rule loads without it, as in Sentinel.
 func Param(opts ...Option) Codec[[]param.Rule] {
 	return newCodec(family[param.Rule]{
 		name:     "param-flow",
@@ -82,6 +84,8 @@ func Param(opts ...Option) Codec[[]param.Rule] {
 		entity:   true,
 		setup: func(d *decoder) {
 			setDefault(d, param.DefaultClusterConfig)
+			// Sentinel loads a rule without its malformed hot items.
+			dropBadElements[param.Item](d)
 		},
 		fix: func(c fixContext, obj *node, r *param.Rule) {
 			if !obj.has("paramIdx") {

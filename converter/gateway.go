@@ -77,7 +77,7 @@ func fixGateway(c fixContext, obj *node, r *gateway.Rule) {
 			return
 		}
 		r.MaxQueueingTimeoutMs = int(v)
-		*c.notes = append(*c.notes, fmt.Sprintf("rule %d: read misspelled key maxQueueingTimeMs as maxQueueingTimeoutMs", c.st.index))
+		*c.st.notes = append(*c.st.notes, fmt.Sprintf("rule %d: read misspelled key maxQueueingTimeMs as maxQueueingTimeoutMs", c.st.index))
 	}
 }
 

@@ -54,15 +54,14 @@ type family[T any] struct {
 
 // fixContext gives a family hook the shared number parsing and the report.
 type fixContext struct {
-	d     *decoder
-	st    *ruleState
-	notes *[]string
+	d  *decoder
+	st *ruleState
 }
 
 // intValue reads n leniently as an integer, failing the rule on error.
 func (c fixContext) intValue(n *node, path string) (int64, bool) {
 	var x int64
-	tmp := ruleState{index: c.st.index, unknown: c.st.unknown}
+	tmp := ruleState{index: c.st.index, unknown: c.st.unknown, notes: c.st.notes}
 	c.d.value(&tmp, nil, n, reflect.ValueOf(&x).Elem(), "", path)
 	if tmp.err != "" {
 		c.st.fail("%s", tmp.err)
@@ -184,7 +183,7 @@ func (c *codec[T]) decodeRule(i int, el *node, rep *Report, hints [][]int) (r T,
 		reject("", fmt.Sprintf("rule is %s, want an object", el.kind))
 		return r, false, false
 	}
-	st := &ruleState{index: i, unknown: &rep.UnknownKeys, hints: hints}
+	st := &ruleState{index: i, unknown: &rep.UnknownKeys, hints: hints, notes: &rep.Notes}
 	obj, path := el, ""
 	if c.fam.entity {
 		if inner := el.get("rule"); inner != nil && inner.kind != kindNull {
@@ -206,9 +205,20 @@ func (c *codec[T]) decodeRule(i int, el *node, rep *Report, hints [][]int) (r T,
 		}
 	}
 	r = c.fam.newRule()
-	c.dec.object(st, c.root, obj, reflect.ValueOf(&r).Elem(), path)
+	rv := reflect.ValueOf(&r).Elem()
+	c.dec.object(st, c.root, obj, rv, path)
+	if wrapped && !obj.has("id") {
+		// The dashboard keeps the id on the entity only; keep it on the
+		// rule so that a write-back carries it.
+		if id := el.get("id"); id != nil {
+			if fi, ok := c.root.byName["id"]; ok {
+				f := c.root.fields[fi]
+				c.dec.value(st, f.sub, id, rv.Field(f.index), "", "id")
+			}
+		}
+	}
 	if c.fam.fix != nil {
-		c.fam.fix(fixContext{d: c.dec, st: st, notes: &rep.Notes}, obj, &r)
+		c.fam.fix(fixContext{d: c.dec, st: st}, obj, &r)
 	}
 	if st.err != "" {
 		reject(c.fam.resource(r), st.err)
