@@ -231,22 +231,26 @@ func TestEntityUnwrap(t *testing.T) {
 	in := `[{"id":7,"app":"svc","ip":"x","port":1,"gmtCreate":1,"gmtModified":1,"resource":"ignored","rule":{"resource":"r","limitApp":"a,b","strategy":1}},
 	        {"resource":"plain","limitApp":"c"},
 	        {"id":8,"rule":"oops"},
+	        {"id":"x","rule":{"resource":"t","limitApp":"e"}},
 	        {"id":9,"mystery":1,"rule":{"resource":"s","limitApp":"d","bogus":true}}]`
 	rules, rep, err := Authority().Decode([]byte(in))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []authority.Rule{{Resource: "r", LimitApp: "a,b", Strategy: authority.StrategyBlack}, {Resource: "plain", LimitApp: "c"}, {Resource: "s", LimitApp: "d"}}
+	want := []authority.Rule{{Resource: "r", LimitApp: "a,b", Strategy: authority.StrategyBlack}, {Resource: "plain", LimitApp: "c"}, {Resource: "t", LimitApp: "e"}, {Resource: "s", LimitApp: "d"}}
 	if !Authority().Equal(rules, want) {
 		t.Errorf("rules = %+v, want %+v", rules, want)
 	}
 	if len(rep.Rejected) != 1 || rep.Rejected[0].Index != 2 || !strings.Contains(rep.Rejected[0].Reason, "rule: want an object") {
 		t.Errorf("rejected = %v", rep.Rejected)
 	}
-	if !slices.Equal(rep.UnknownKeys, []UnknownKey{{3, "mystery"}, {3, "rule.bogus"}}) {
+	if rules[0].ID != 7 || rules[2].ID != 0 {
+		t.Errorf("ids = %d, %d: the entity id carries over, a malformed one is left out", rules[0].ID, rules[2].ID)
+	}
+	if !slices.Equal(rep.UnknownKeys, []UnknownKey{{4, "mystery"}, {4, "rule.bogus"}}) {
 		t.Errorf("unknown = %v", rep.UnknownKeys)
 	}
-	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, `entity format (key "rule") in 2 of 4`) }) {
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, `entity format (key "rule") in 3 of 5`) }) {
 		t.Errorf("notes = %q", rep.Notes)
 	}
 }

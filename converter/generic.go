@@ -212,8 +212,11 @@ func (c *codec[T]) decodeRule(i int, el *node, rep *Report, hints [][]int) (r T,
 		// rule so that a write-back carries it.
 		if id := el.get("id"); id != nil {
 			if fi, ok := c.root.byName["id"]; ok {
+				// A malformed entity id is bookkeeping gone wrong, not a
+				// reason to drop the rule: it is left out.
 				f := c.root.fields[fi]
-				c.dec.value(st, f.sub, id, rv.Field(f.index), "", "id")
+				tmp := ruleState{index: i, unknown: st.unknown, hints: hints}
+				c.dec.value(&tmp, f.sub, id, rv.Field(f.index), "", "id")
 			}
 		}
 	}
