@@ -37,8 +37,8 @@ func WithMaxTrackedValues(n int) Option {
 	}
 }
 
-// WithLogger sets where the manager logs dropped exception items and rejected
-// rules. The default is slog.Default().
+// WithLogger sets where the manager logs the exception items it drops (rejected
+// rules are in Load's report instead). The default is slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) {
 		if l != nil {
