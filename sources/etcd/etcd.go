@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -164,31 +165,26 @@ func snapshotOf(kv *mvccpb.KeyValue) datasource.Snapshot {
 
 // Watch emits every change of the key after from until ctx ends (returning
 // ctx.Err()) or the watch fails (returning an error for the sync loop to
-// reconnect). With a from revision it resumes right after it; without one it
-// reads the key first and emits it if it differs from from.
+// reconnect). It first reads the key: when from's revision belongs to this
+// store's history it resumes right after it, replaying what happened since;
+// otherwise (no revision, a missing key, a revision from another cluster or a
+// restored backup) it emits the current value if it differs from from and
+// watches on from the read.
 func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(datasource.Snapshot)) error {
 	if s.closed.Load() {
 		return datasource.ErrClosed
 	}
-	last := from
-	next, ok := int64(0), false
-	if from.Exists {
-		if rev, err := parseRev(from.Revision); err == nil {
-			next, ok = rev+1, true
-		}
+	cur, storeRev, err := s.get(ctx)
+	if err != nil {
+		return err
 	}
-	if !ok {
-		// No revision to resume from (the key was missing): read so that a key
-		// created after the caller's Read is not missed.
-		snap, storeRev, err := s.get(ctx)
-		if err != nil {
-			return err
-		}
-		if !same(snap, last) {
-			emit(snap)
-			last = snap
-		}
-		next = storeRev + 1
+	last := from
+	next := storeRev + 1
+	if rev, ok := resumable(from, cur, storeRev); ok {
+		next = rev + 1
+	} else if !same(cur, last) {
+		emit(cur)
+		last = cur
 	}
 	for {
 		var err error
@@ -197,6 +193,28 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 			return err
 		}
 	}
+}
+
+// resumable reports whether a watch can replay the key's history from from's
+// revision: the revision must lie in this store's past and not before the key's
+// current version, and the key must exist (a deletion after from would not be
+// replayed by a store that never had from's value).
+func resumable(from, cur datasource.Snapshot, storeRev int64) (int64, bool) {
+	if !from.Exists || !cur.Exists {
+		return 0, false
+	}
+	rev, err := parseRev(from.Revision)
+	if err != nil || rev > storeRev {
+		return 0, false
+	}
+	curRev, err := parseRev(cur.Revision)
+	if err != nil || curRev < rev {
+		return 0, false
+	}
+	if curRev == rev && !bytes.Equal(cur.Data, from.Data) {
+		return 0, false // same number, other history (a restored or foreign snapshot)
+	}
+	return rev, true
 }
 
 // watchFrom runs one watch stream from revision rev. It returns the revision to
@@ -349,12 +367,14 @@ func (s *Source) Redact(msg string) string {
 	return strings.ReplaceAll(msg, s.secret, "REDACTED")
 }
 
-// same reports whether two snapshots are the same state of the key.
+// same reports whether two snapshots are the same state of the key. The data
+// is compared too: an equal revision number from another store's history is
+// not the same state.
 func same(a, b datasource.Snapshot) bool {
 	if a.Exists != b.Exists {
 		return false
 	}
-	return !a.Exists || a.Revision == b.Revision
+	return !a.Exists || (a.Revision == b.Revision && bytes.Equal(a.Data, b.Data))
 }
 
 func formatRev(r int64) string { return strconv.FormatInt(r, 10) }

@@ -379,3 +379,35 @@ func TestAuthCredentialsNeverLeak(t *testing.T) {
 		t.Fatalf("logs contain the password: %s", logs.String())
 	}
 }
+
+// A revision from another cluster or an old backup (here: ahead of this store,
+// or equal to the key's revision but with other data) must not make Watch wait
+// for a future that never comes: the current value is emitted.
+func TestWatchForeignRevision(t *testing.T) {
+	srv := harness.Etcd(t)
+	s, c := newSource(t, srv, "/rules/foreign")
+	ctx := ctxT(t)
+	cur, err := s.Write(ctx, []byte("here"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []datasource.Snapshot{
+		{Data: []byte("elsewhere"), Revision: "999999", Exists: true},
+		{Data: []byte("elsewhere"), Revision: cur.Revision, Exists: true},
+	} {
+		w := startWatch(t, s, from)
+		if got := w.next(t); string(got.Data) != "here" || got.Revision != cur.Revision {
+			t.Fatalf("from %+v: emitted %q@%s, want here@%s", from, got.Data, got.Revision, cur.Revision)
+		}
+		w.cancel()
+	}
+	// The same state as the caller's: nothing to emit until a change.
+	w := startWatch(t, s, cur)
+	w.none(t, 150*time.Millisecond)
+	if _, err := c.Put(ctx, "/rules/foreign", "next"); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.next(t); string(got.Data) != "next" {
+		t.Fatalf("emitted %q, want next", got.Data)
+	}
+}
