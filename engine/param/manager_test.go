@@ -828,3 +828,24 @@ func TestConcurrentRateLimiterReservesDistinctSlots(t *testing.T) {
 		t.Fatalf("%d calls slept, want %d", len(clock.sleeps), n-1)
 	}
 }
+
+func TestRegexThreadRuleExit(t *testing.T) {
+	m, _ := newTestManager(t)
+	r := qpsRule(1)
+	r.Grade = GradeThread
+	r.Resource = "job:.*"
+	r.Regex = true
+	mustLoad(t, m, r)
+	a := &base.Context{Resource: "job:a", Args: []any{"v"}, Count: 1}
+	b := &base.Context{Resource: "job:b", Args: []any{"v"}, Count: 1}
+	if m.Check(a) != nil || m.Check(b) != nil {
+		t.Fatal("each matching resource must have its own slot")
+	}
+	if m.Check(&base.Context{Resource: "job:a", Args: []any{"v"}, Count: 1}) == nil {
+		t.Fatal("second call on job:a passed a limit of 1")
+	}
+	m.Exit(a)
+	if m.Check(a) != nil {
+		t.Fatal("Exit on a regex-matched resource did not give the slot back")
+	}
+}
