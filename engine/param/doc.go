@@ -62,7 +62,9 @@
 //     and passes, the others are blocked. Behaviour 3 (warm-up + rate limiter)
 //     is treated like behaviour 0, as Sentinel does.
 //   - Thread grade: a concurrency counter per value. Check takes a slot when the
-//     call passes and Exit gives it back.
+//     call passes and Exit gives it back. A value pushed out of the LRU forgets
+//     its count, as in Sentinel, so keep the bound above the number of distinct
+//     values in flight at once.
 //   - limitApp is carried but not checked, as in Sentinel, whose hot-param
 //     checker ignores it.
 //   - Cluster mode is not implemented yet: a QPS-grade cluster rule is checked
