@@ -21,6 +21,13 @@
 //     count) rejects that rule with a reason naming the key.
 //   - Each rule is validated with its Validate; rejected rules are left out and
 //     listed in Report.Rejected, equal rules collapse to the first (a note).
+//   - Dashboard entities that wrap the rule ({"id":..,"app":..,"rule":{...}},
+//     param and authority rules) are unwrapped, with a note; the entity's id
+//     is kept on the rule. A hot item of a param rule that cannot be read is
+//     dropped with a note, as Sentinel does, rather than the whole rule.
+//
+// ByRuleType picks a codec by the rule-type names Spring Cloud Alibaba uses
+// (flow, degrade, param-flow, system, authority, gw-flow, gw-api-group).
 //
 // Decode returns an error wrapping ErrUnreadable only when nothing can be read.
 // Encode writes canonical Sentinel JSON: compact, fields in a fixed order, no
