@@ -5,10 +5,13 @@
 //
 // Decoding is lenient where the input is unambiguous and says what it did:
 //
-//   - JSON may carry // and /* */ comments between tokens; anything that is not
-//     JSON is read as YAML. The top level is a list of rules; a single rule
-//     object is read as a list of one (with a note); an object wrapping the
-//     list ({"rules": [...]}) is not guessed at and is unreadable.
+//   - A payload that opens with [ or { is JSON, which may carry // and /* */
+//     comments between tokens; a syntax error in it is reported with its line
+//     and column (it is not re-read as YAML, which would quietly accept some
+//     broken JSON). Any other payload is read as YAML.
+//   - The top level is a list of rules; a single rule object is read as a
+//     list of one (with a note); an object holding a list under a key that is
+//     not a rule field ({"rules": [...]}) is not guessed at and is unreadable.
 //   - Every rule starts from its family's DefaultRule, so missing keys keep
 //     Sentinel's defaults; a nested clusterConfig that is present but partial
 //     starts from the family's DefaultClusterConfig. null means "default".
