@@ -467,7 +467,7 @@ func TestRateLimiter(t *testing.T) {
 
 func TestRateLimiterWithoutQueue(t *testing.T) {
 	m, clock := newTestManager(t)
-	r := qpsRule(5) // one call per 200 ms
+	r := qpsRule(5) // 5 calls per 2 s: one per 400 ms
 	r.DurationInSec = 2
 	r.ControlBehavior = base.BehaviorRateLimiter // maxQueueingTimeMs 0: never wait
 	r.ParamFlowItemList = []Item{{Object: "fast", Count: 20}}
@@ -847,5 +847,21 @@ func TestRegexThreadRuleExit(t *testing.T) {
 	m.Exit(a)
 	if m.Check(a) != nil {
 		t.Fatal("Exit on a regex-matched resource did not give the slot back")
+	}
+}
+
+func TestRateLimiterQueueBoundIsStrict(t *testing.T) {
+	clock := &queueClock{ManualClock: stat.NewManualClock(5_000)}
+	m := NewManager(clock, quiet())
+	r := qpsRule(10) // one call per 100 ms
+	r.ControlBehavior = base.BehaviorRateLimiter
+	r.MaxQueueingTimeMs = 200
+	mustLoad(t, m, r)
+	if m.Check(call("v")) != nil || m.Check(call("v")) != nil {
+		t.Fatal("calls waiting 0 and 100 ms blocked with maxQueueingTimeMs 200")
+	}
+	be := m.Check(call("v"))
+	if be == nil || be.WaitMs != 200 {
+		t.Fatalf("call that would wait exactly 200 ms: %v, want blocked (Sentinel passes only waits < maxQueueingTimeMs)", be)
 	}
 }
