@@ -50,15 +50,17 @@ func opCtx(t testing.TB) context.Context {
 // ---- etcd
 
 type etcdFixture struct {
-	srv *harness.EtcdServer
-	raw *clientv3.Client
-	key string
-	log *slog.Logger
+	srv  *harness.EtcdServer
+	raw  *clientv3.Client
+	key  string
+	logs syncBuf // what the sources logged (compaction recoveries)
+	log  *slog.Logger
 }
 
 func newEtcdFixture(t testing.TB, key string) fixture {
 	srv := harness.Etcd(t)
-	f := &etcdFixture{srv: srv, key: "/sentinel/" + key, log: slog.New(slog.DiscardHandler)}
+	f := &etcdFixture{srv: srv, key: "/sentinel/" + key}
+	f.log = slog.New(slog.NewTextHandler(&f.logs, nil))
 	f.raw = f.client(t)
 	return f
 }
