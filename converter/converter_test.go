@@ -530,3 +530,23 @@ func TestConcurrentDecode(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestDashboardEntityEncoding(t *testing.T) {
+	rules := []authority.Rule{{ID: 4, Resource: "r", LimitApp: "a"}, {Resource: "s", LimitApp: "b", Strategy: authority.StrategyBlack}}
+	out, err := Authority(WithDashboardFormat()).Encode(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `[{"id":4,"rule":{"id":4,"resource":"r","limitApp":"a","strategy":0}},{"rule":{"resource":"s","limitApp":"b","strategy":1}}]`
+	if string(out) != want {
+		t.Errorf("encode =\n%s\nwant\n%s", out, want)
+	}
+	back, rep, err := Authority().Decode(out)
+	if err != nil || !Authority().Equal(back, rules) || back[0].ID != 4 || !rep.Clean() {
+		t.Errorf("decode of the entity form: %+v %s %v", back, rep, err)
+	}
+	plain, _ := Param().Encode([]param.Rule{{Resource: "p", DurationInSec: 1}})
+	if strings.Contains(string(plain), `"rule"`) {
+		t.Errorf("without the option param rules are not wrapped: %s", plain)
+	}
+}

@@ -54,7 +54,8 @@ func System(opts ...Option) Codec[[]system.Rule] {
 
 // Authority returns the codec of authority (origin white/black list) rules.
 // It also reads the dashboard's entity format {"id":..,"app":..,"rule":{...}}
-// and says so in Report.Notes.
+// and says so in Report.Notes; with WithDashboardFormat, Encode writes that
+// format ({"id":..,"rule":{...}}).
 func Authority(opts ...Option) Codec[[]authority.Rule] {
 	return newCodec(family[authority.Rule]{
 		name:     "authority",
@@ -64,6 +65,12 @@ func Authority(opts ...Option) Codec[[]authority.Rule] {
 		resource: func(r authority.Rule) string { return r.Resource },
 		bucket:   func(r authority.Rule) string { return r.Resource },
 		entity:   true,
+		encode: func(o options, rules []authority.Rule) ([]byte, error) {
+			if o.dashboard {
+				return encodeEntities(rules, func(r authority.Rule) int64 { return r.ID })
+			}
+			return encodeJSON(rules)
+		},
 	}, opts)
 }
 
@@ -72,7 +79,8 @@ func Authority(opts ...Option) Codec[[]authority.Rule] {
 // without paramIdx is rejected: Sentinel has no default for it. A
 // clusterConfig that is present but partial gets param.DefaultClusterConfig.
 // A hot item (paramFlowItemList element) that cannot be read is dropped with
-// a note; the rule loads without it, as in Sentinel.
+// a note; the rule loads without it, as in Sentinel. With WithDashboardFormat,
+// Encode writes the entity format ({"id":..,"rule":{...}}).
 func Param(opts ...Option) Codec[[]param.Rule] {
 	return newCodec(family[param.Rule]{
 		name:     "param-flow",
@@ -92,7 +100,7 @@ func Param(opts ...Option) Codec[[]param.Rule] {
 				c.st.fail("paramIdx is missing (required: which argument the rule limits)")
 			}
 		},
-		encode: func(_ options, rules []param.Rule) ([]byte, error) {
+		encode: func(o options, rules []param.Rule) ([]byte, error) {
 			// Java iterates paramFlowItemList without a null check in
 			// places: write [] rather than null.
 			fixed := make([]param.Rule, len(rules))
@@ -102,7 +110,25 @@ func Param(opts ...Option) Codec[[]param.Rule] {
 				}
 				fixed[i] = r
 			}
+			if o.dashboard {
+				return encodeEntities(fixed, func(r param.Rule) int64 { return r.ID })
+			}
 			return encodeJSON(fixed)
 		},
 	}, opts)
+}
+
+// entity is the dashboard's wrapper of param and authority rules. The
+// dashboard's app, ip and port are not known here and are left out.
+type entity[T any] struct {
+	ID   int64 `json:"id,omitempty"`
+	Rule T     `json:"rule"`
+}
+
+func encodeEntities[T any](rules []T, id func(T) int64) ([]byte, error) {
+	out := make([]entity[T], len(rules))
+	for i, r := range rules {
+		out[i] = entity[T]{ID: id(r), Rule: r}
+	}
+	return encodeJSON(out)
 }

@@ -54,11 +54,13 @@ func fuzzCodec[T any](f *testing.F, dir string, c Codec[[]T], alts ...Codec[[]T]
 	})
 }
 
-func FuzzFlowDecode(f *testing.F)      { fuzzCodec(f, "flow", Flow()) }
-func FuzzDegradeDecode(f *testing.F)   { fuzzCodec(f, "degrade", Degrade()) }
-func FuzzSystemDecode(f *testing.F)    { fuzzCodec(f, "system", System()) }
-func FuzzAuthorityDecode(f *testing.F) { fuzzCodec(f, "authority", Authority()) }
-func FuzzParamDecode(f *testing.F)     { fuzzCodec(f, "param", Param()) }
+func FuzzFlowDecode(f *testing.F)    { fuzzCodec(f, "flow", Flow()) }
+func FuzzDegradeDecode(f *testing.F) { fuzzCodec(f, "degrade", Degrade()) }
+func FuzzSystemDecode(f *testing.F)  { fuzzCodec(f, "system", System()) }
+func FuzzAuthorityDecode(f *testing.F) {
+	fuzzCodec(f, "authority", Authority(), Authority(WithDashboardFormat()))
+}
+func FuzzParamDecode(f *testing.F) { fuzzCodec(f, "param", Param(), Param(WithDashboardFormat())) }
 func FuzzGatewayFlowDecode(f *testing.F) {
 	fuzzCodec(f, "gateway", GatewayFlow(), GatewayFlow(WithDashboardFormat()))
 }

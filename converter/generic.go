@@ -18,10 +18,11 @@ type options struct {
 }
 
 // WithDashboardFormat makes Encode write what the Sentinel dashboard stores
-// rather than what Sentinel apps read. It changes the gateway flow codec only:
-// each rule also carries interval and intervalUnit (the largest unit that
-// divides intervalSec exactly). Other codecs ignore it; their canonical form
-// is already what the dashboard reads.
+// in push mode rather than what Sentinel apps read: gateway flow rules also
+// carry interval and intervalUnit (the largest unit that divides intervalSec
+// exactly); param and authority rules are wrapped as {"id":..,"rule":{...}}.
+// Flow, degrade, system and API codecs ignore it: their canonical form is
+// already what the dashboard reads. Decode reads both forms either way.
 func WithDashboardFormat() Option { return func(o *options) { o.dashboard = true } }
 
 // WithMaxBytes sets the largest payload Decode reads (DefaultMaxBytes unless

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rulesync/rulesync/engine/authority"
 	"github.com/rulesync/rulesync/engine/gateway"
+	"github.com/rulesync/rulesync/engine/param"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -67,8 +69,8 @@ func TestGolden(t *testing.T) {
 		{"flow", roundTrip(Flow(), nil)},
 		{"degrade", roundTrip(Degrade(), nil)},
 		{"system", roundTrip(System(), nil)},
-		{"authority", roundTrip(Authority(), nil)},
-		{"param", roundTrip(Param(), nil)},
+		{"authority", roundTrip(Authority(), map[string]Codec[[]authority.Rule]{"dashboard": Authority(WithDashboardFormat())})},
+		{"param", roundTrip(Param(), map[string]Codec[[]param.Rule]{"dashboard": Param(WithDashboardFormat())})},
 		{"gateway", roundTrip(GatewayFlow(), map[string]Codec[[]gateway.Rule]{"dashboard": GatewayFlow(WithDashboardFormat())})},
 		{"api", roundTrip(APIDefinitions(), nil)},
 	}
