@@ -72,8 +72,7 @@ func releaseRules(args []any, rules []*compiled) {
 		if r.mode != modeThread {
 			continue
 		}
-		arg := argAt(args, r.idx)
-		k, kind := argKey(arg)
+		arg, k, kind := resolveArg(argAt(args, r.idx))
 		switch kind {
 		case argScalar:
 			r.release(k)
@@ -96,8 +95,7 @@ func (m *Manager) checkRule(c *base.Context, r *compiled, acquire int64) *base.B
 	if r.mode == modeOff {
 		return nil
 	}
-	arg := argAt(c.Args, r.idx)
-	k, kind := argKey(arg)
+	arg, k, kind := resolveArg(argAt(c.Args, r.idx))
 	switch kind {
 	case argSkip:
 		return nil

@@ -25,6 +25,9 @@
 //     that cannot be compared (maps, funcs, structs holding slices) never match
 //     a rule, so the rule does not apply to them.
 //
+// An argument that implements Argument (Sentinel's ParamFlowArgument) is
+// replaced by its ParamFlowKey before any of this.
+//
 // An exception item's Object is parsed by its ClassType and normalized the
 // same way: "int"/"Integer", "long", "short", "byte" (and their java.lang
 // names) parse as integers within the Java type's range; "double" and "float"

@@ -61,7 +61,38 @@ const (
 	argSkip       argKind = iota // nil or not comparable: the rule does not apply
 	argScalar                    // one value
 	argCollection                // a slice or array: each element is a value
+	argKeyed                     // an Argument: its ParamFlowKey is the value
 )
+
+// Argument is implemented by arguments that name their own hot-param value,
+// like Sentinel's ParamFlowArgument: the manager counts and matches the result
+// of ParamFlowKey (normalized like any argument; a slice is checked element by
+// element) instead of the argument itself. It applies to collection elements
+// too, one level deep: a key that is itself an Argument is not resolved again.
+// ParamFlowKey must return the same key every time for one argument, since Exit
+// recomputes the keys that Check counted.
+type Argument interface {
+	ParamFlowKey() any
+}
+
+// resolveArg normalizes an argument, replacing an Argument by its key.
+func resolveArg(v any) (any, key, argKind) {
+	k, kind := argKey(v)
+	if kind == argKeyed {
+		return resolveKeyed(v.(Argument))
+	}
+	return v, k, kind
+}
+
+// resolveKeyed is the slow half of resolveArg, apart so that the rest inlines.
+func resolveKeyed(a Argument) (any, key, argKind) {
+	v := a.ParamFlowKey()
+	k, kind := argKey(v)
+	if kind == argKeyed {
+		return nil, key{}, argSkip
+	}
+	return v, k, kind
+}
 
 // argKey normalizes an argument. The common types are handled by a type
 // switch; only other types pay for reflection.
@@ -101,6 +132,8 @@ func argKey(v any) (key, argKind) {
 		return key{}, argCollection
 	case nil:
 		return key{}, argSkip
+	case Argument: // before reflection, so that it wins over the value's kind
+		return key{}, argKeyed
 	}
 	return reflectKey(reflect.ValueOf(v))
 }
@@ -175,7 +208,7 @@ func eachElement(v any, fn func(elem any, k key) bool) bool {
 		return true
 	case []any:
 		for _, x := range xs {
-			if k, kd := argKey(x); kd == argScalar && !fn(x, k) {
+			if x, k, kd := resolveArg(x); kd == argScalar && !fn(x, k) {
 				return false
 			}
 		}
@@ -184,7 +217,10 @@ func eachElement(v any, fn func(elem any, k key) bool) bool {
 	rv := reflect.ValueOf(v)
 	for i := range rv.Len() {
 		ev := rv.Index(i)
-		if k, kd := reflectKey(ev); kd == argScalar && !fn(ev.Interface(), k) {
+		if !ev.CanInterface() {
+			continue
+		}
+		if x, k, kd := resolveArg(ev.Interface()); kd == argScalar && !fn(x, k) {
 			return false
 		}
 	}

@@ -3,6 +3,8 @@ package param
 import (
 	"math"
 	"testing"
+
+	"github.com/rulesync/rulesync/engine/base"
 )
 
 func TestArgKey(t *testing.T) {
@@ -117,5 +119,65 @@ func TestRefill(t *testing.T) {
 		if got := refill(tt.elapsed, tt.count, tt.dur, tt.max); got != tt.want {
 			t.Errorf("refill(%d, %d, %d, %d) = %d, want %d", tt.elapsed, tt.count, tt.dur, tt.max, got, tt.want)
 		}
+	}
+}
+
+// order is an argument that limits by its user, as a Sentinel ParamFlowArgument would.
+type order struct {
+	id   int
+	user string
+}
+
+func (o order) ParamFlowKey() any { return o.user }
+
+// shard is a named int whose key is not its own value.
+type shard int
+
+func (s shard) ParamFlowKey() any { return int(s) % 2 }
+
+type keyOf struct{ k any }
+
+func (k keyOf) ParamFlowKey() any { return k.k }
+
+func TestArgument(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    [][]any // calls, in order
+		wantOK  []bool  // whether each call passes, count 1
+		wantVal any     // the value named by the last block
+	}{
+		{"keyed struct shares the bucket of its key",
+			[][]any{{order{1, "u1"}}, {"u1"}, {order{2, "u2"}}}, []bool{true, false, true}, "u1"},
+		{"key wins over the value's kind",
+			[][]any{{shard(3)}, {shard(5)}, {1}, {shard(4)}}, []bool{true, false, false, true}, 1},
+		{"nil key does not apply",
+			[][]any{{keyOf{nil}}, {keyOf{nil}}}, []bool{true, true}, nil},
+		{"slice key is checked element by element",
+			[][]any{{keyOf{[]int{1, 2}}}, {2}}, []bool{true, false}, 2},
+		{"a key that is itself an Argument is not resolved again",
+			[][]any{{keyOf{order{1, "u1"}}}, {keyOf{order{1, "u1"}}}}, []bool{true, true}, nil},
+		{"elements of []any are resolved",
+			[][]any{{[]any{order{1, "u1"}}}, {"u1"}}, []bool{true, false}, "u1"},
+		{"elements of a typed slice are resolved",
+			[][]any{{[]order{{1, "u1"}, {2, "u2"}}}, {"u2"}}, []bool{true, false}, "u2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := newTestManager(t)
+			mustLoad(t, m, qpsRule(1))
+			var last *base.BlockError
+			for i, args := range tt.args {
+				be := m.Check(call(args...))
+				if (be == nil) != tt.wantOK[i] {
+					t.Fatalf("call %d %#v: block = %v, want pass %v", i, args, be, tt.wantOK[i])
+				}
+				if be != nil {
+					last = be
+				}
+			}
+			if last != nil && last.Value != tt.wantVal {
+				t.Fatalf("block names value %#v, want %#v", last.Value, tt.wantVal)
+			}
+		})
 	}
 }
