@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -548,5 +549,18 @@ func TestDashboardEntityEncoding(t *testing.T) {
 	plain, _ := Param().Encode([]param.Rule{{Resource: "p", DurationInSec: 1}})
 	if strings.Contains(string(plain), `"rule"`) {
 		t.Errorf("without the option param rules are not wrapped: %s", plain)
+	}
+}
+
+func TestSmallInt(t *testing.T) {
+	for _, s := range []string{"0", "-0", "7", "-42", "123456789012345678", "-123456789012345678", "1234567890123456789", "1.5", "1e3", "-"} {
+		got, ok := smallInt(s)
+		want, err := strconv.ParseInt(s, 10, 64)
+		if ok && (err != nil || got != want) {
+			t.Errorf("smallInt(%q) = %d, ParseInt says %d, %v", s, got, want, err)
+		}
+		if !ok && err == nil && len(strings.TrimPrefix(s, "-")) <= 18 {
+			t.Errorf("smallInt(%q) refused a plain decimal", s)
+		}
 	}
 }

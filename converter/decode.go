@@ -372,6 +372,9 @@ func intOf(n *node) (int64, string) {
 	if !ok {
 		return 0, "is not a number"
 	}
+	if i, ok := smallInt(s); ok {
+		return i, ""
+	}
 	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return i, ""
 	}
@@ -383,6 +386,30 @@ func intOf(n *node) (int64, string) {
 		return 0, "is not a whole number"
 	}
 	return int64(f), ""
+}
+
+// smallInt parses the common case, a plain decimal of at most 18 digits,
+// without strconv's general machinery. The text is already a valid number.
+func smallInt(s string) (int64, bool) {
+	neg := s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var v int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 func floatOf(n *node) (float64, string) {

@@ -139,28 +139,41 @@ type decodeState[T any] struct {
 func (ds *decodeState[T]) add(i int, el *node) {
 	c := ds.c
 	ds.rep.Total++
-	r, wrapped, ok := c.decodeRule(i, el, &ds.rep, ds.hints)
+	// The rule is decoded in place at the end of out, saving a copy of it.
+	var zero T
+	ds.out = append(ds.out, zero)
+	last := len(ds.out) - 1
+	r := &ds.out[last]
+	wrapped, ok := c.decodeRule(i, el, &ds.rep, ds.hints, r)
 	if wrapped {
 		ds.unwrapped++
 	}
 	if !ok {
+		ds.drop(last)
 		return
 	}
-	key := c.fam.bucket(r)
-	last, ok := ds.buckets[key]
-	if !ok {
-		last = -1
+	key := c.fam.bucket(*r)
+	prev, seen := ds.buckets[key]
+	if !seen {
+		prev = -1
 	}
-	for j := last; j >= 0; j = ds.prev[j] {
-		if c.fam.equal(ds.out[j], r) {
+	for j := prev; j >= 0; j = ds.prev[j] {
+		if c.fam.equal(ds.out[j], *r) {
 			ds.rep.Notes = append(ds.rep.Notes, fmt.Sprintf("rule %d duplicates rule %d; dropped", i, ds.origin[j]))
+			ds.drop(last)
 			return
 		}
 	}
-	ds.buckets[key] = len(ds.out)
-	ds.prev = append(ds.prev, last)
-	ds.out = append(ds.out, r)
+	ds.buckets[key] = last
+	ds.prev = append(ds.prev, prev)
 	ds.origin = append(ds.origin, i)
+}
+
+// drop removes the last rule of out, which was not kept.
+func (ds *decodeState[T]) drop(last int) {
+	var zero T
+	ds.out[last] = zero // let go of what the dropped rule references
+	ds.out = ds.out[:last]
 }
 
 // wrapperKey returns the key under which a top-level object holds a list,
@@ -176,13 +189,14 @@ func (c *codec[T]) wrapperKey(obj *node) string {
 	return ""
 }
 
-func (c *codec[T]) decodeRule(i int, el *node, rep *Report, hints [][]int) (r T, wrapped, ok bool) {
+// decodeRule decodes el, the i-th rule of the input, into *r.
+func (c *codec[T]) decodeRule(i int, el *node, rep *Report, hints [][]int, r *T) (wrapped, ok bool) {
 	reject := func(resource, reason string) {
 		rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: resource, Reason: reason})
 	}
 	if el.kind != kindObject {
 		reject("", fmt.Sprintf("rule is %s, want an object", el.kind))
-		return r, false, false
+		return false, false
 	}
 	st := &ruleState{index: i, unknown: &rep.UnknownKeys, hints: hints, notes: &rep.Notes}
 	obj, path := el, ""
@@ -190,7 +204,7 @@ func (c *codec[T]) decodeRule(i int, el *node, rep *Report, hints [][]int) (r T,
 		if inner := el.get("rule"); inner != nil && inner.kind != kindNull {
 			if inner.kind != kindObject {
 				reject("", fmt.Sprintf("rule: want an object, got %s", inner.kind))
-				return r, false, false
+				return false, false
 			}
 			wrapped = true
 			obj, path = inner, "rule"
@@ -205,8 +219,8 @@ func (c *codec[T]) decodeRule(i int, el *node, rep *Report, hints [][]int) (r T,
 			}
 		}
 	}
-	r = c.fam.newRule()
-	rv := reflect.ValueOf(&r).Elem()
+	*r = c.fam.newRule()
+	rv := reflect.ValueOf(r).Elem()
 	c.dec.object(st, c.root, obj, rv, path)
 	if wrapped && !obj.has("id") {
 		// The dashboard keeps the id on the entity only; keep it on the
@@ -222,17 +236,17 @@ func (c *codec[T]) decodeRule(i int, el *node, rep *Report, hints [][]int) (r T,
 		}
 	}
 	if c.fam.fix != nil {
-		c.fam.fix(fixContext{d: c.dec, st: st}, obj, &r)
+		c.fam.fix(fixContext{d: c.dec, st: st}, obj, r)
 	}
 	if st.err != "" {
-		reject(c.fam.resource(r), st.err)
-		return r, wrapped, false
+		reject(c.fam.resource(*r), st.err)
+		return wrapped, false
 	}
-	if err := c.fam.validate(r); err != nil {
-		reject(c.fam.resource(r), err.Error())
-		return r, wrapped, false
+	if err := c.fam.validate(*r); err != nil {
+		reject(c.fam.resource(*r), err.Error())
+		return wrapped, false
 	}
-	return r, wrapped, true
+	return wrapped, true
 }
 
 // Encode implements Codec.
