@@ -2,6 +2,7 @@ package param
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rulesync/rulesync/engine/base"
@@ -105,4 +106,47 @@ func BenchmarkLoad10000(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkCheckExitParallelValues spreads the calls of each goroutine over
+// 1,000 values of its own, so that they share a rule but not a value.
+func BenchmarkCheckExitParallelValues(b *testing.B) {
+	for _, shards := range []int{1, 0} {
+		name := "one-lru"
+		if shards == 0 {
+			name = "sharded-lru"
+		}
+		b.Run(name, func(b *testing.B) { benchParallelValues(b, shards) })
+	}
+}
+
+func benchParallelValues(b *testing.B, shards int) {
+	m := NewManager(stat.SystemClock{}, quiet(), func(o *options) { o.shards = shards })
+	mustLoadB(b, m, qpsRule(1e12))
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		base0 := next.Add(1) * 1_000_000
+		args := make([][]any, 1000)
+		for i := range args {
+			args[i] = []any{base0 + int64(i)}
+		}
+		c := &base.Context{Resource: res, Count: 1}
+		i := 0
+		for pb.Next() {
+			c.Args = args[i%len(args)]
+			i++
+			if be := m.Check(c); be != nil {
+				b.Fatal(be)
+			}
+			m.Exit(c)
+		}
+	})
+}
+
+func mustLoadB(b *testing.B, m *Manager, rules ...Rule) {
+	b.Helper()
+	if rep := m.Load(rules); len(rep.Rejected) > 0 {
+		b.Fatal(rep.Rejected)
+	}
 }

@@ -143,7 +143,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 			for _, err := range dropped {
 				m.opts.logger.Warn("param: exception item dropped", "index", i, "resource", r.Resource, "err", err)
 			}
-			st = &ruleState{capacity: m.capacity(r)}
+			st = &ruleState{capacity: m.capacity(r), shards: m.opts.shards}
 			r.ParamFlowItemList = slices.Clone(r.ParamFlowItemList)
 		}
 		slab = append(slab, compiled{

@@ -24,11 +24,15 @@ type options struct {
 	maxValues int // 0: Sentinel's default, scaled by durationInSec
 	logger    *slog.Logger
 	family    base.Family
+	shards    int // LRU shards per rule; 0 picks by capacity (set by tests)
 }
 
 // WithMaxTrackedValues bounds the number of distinct values each rule tracks;
 // the least recently used value is forgotten first. n <= 0 keeps the default,
-// 4000 per second of the rule's durationInSec, at most 200,000.
+// 4000 per second of the rule's durationInSec, at most 200,000. Bounds of 512
+// and more are split into up to 16 LRUs by a hash of the value, so that calls
+// with different values rarely wait for one lock; each of those then forgets
+// its own least recently used value.
 func WithMaxTrackedValues(n int) Option {
 	return func(o *options) {
 		if n > 0 {

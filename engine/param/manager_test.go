@@ -865,3 +865,29 @@ func TestRateLimiterQueueBoundIsStrict(t *testing.T) {
 		t.Fatalf("call that would wait exactly 200 ms: %v, want blocked (Sentinel passes only waits < maxQueueingTimeMs)", be)
 	}
 }
+
+func TestShardedLRUBound(t *testing.T) {
+	for _, tt := range []struct {
+		capacity, shards int
+	}{{100, 1}, {511, 1}, {512, 2}, {4000, 8}, {4096, 16}, {200_000, 16}} {
+		if got := len(newLRUSet(tt.capacity, 0).shards); got != tt.shards {
+			t.Errorf("capacity %d: %d shards, want %d", tt.capacity, got, tt.shards)
+		}
+	}
+	m, _ := newTestManager(t, WithMaxTrackedValues(4096))
+	mustLoad(t, m, qpsRule(1))
+	for v := range 20_000 {
+		m.Check(call(v))
+	}
+	st := m.set.Load().all[0].st
+	if n := st.tracked(); n > 4096 || n < 4096*9/10 {
+		t.Fatalf("tracked %d values with a bound of 4096", n)
+	}
+	// The most recent values are still tracked (and exhausted); the oldest are not.
+	if passes(m, 1, 19_999) != 0 {
+		t.Fatal("most recent value forgotten")
+	}
+	if passes(m, 1, 0) != 1 {
+		t.Fatal("oldest value still tracked")
+	}
+}

@@ -1,6 +1,7 @@
 package param
 
 import (
+	"hash/maphash"
 	"math"
 	"math/bits"
 	"sync"
@@ -13,7 +14,8 @@ import (
 // hands the same ruleState to a rule equal to the previous one.
 type ruleState struct {
 	capacity int
-	values   atomic.Pointer[lru.Cache[key, *valueState]] // created on first use
+	shards   int                    // LRU shards; 0 picks by capacity
+	values   atomic.Pointer[lruSet] // created on first use
 
 	// A regex rule counts each matching resource apart, as Sentinel keeps
 	// parameter metrics per resource.
@@ -35,7 +37,7 @@ func (s *ruleState) forResource(resource string) *ruleState {
 	if s.perResource == nil {
 		s.perResource = make(map[string]*ruleState)
 	}
-	st := &ruleState{capacity: s.capacity}
+	st := &ruleState{capacity: s.capacity, shards: s.shards}
 	s.perResource[resource] = st
 	return st
 }
@@ -54,12 +56,62 @@ type valueState struct {
 // MinInt64 that adding a cost cannot overflow.
 const neverPassed = math.MinInt64 / 2
 
-func (s *ruleState) cache() *lru.Cache[key, *valueState] {
+// Sharding the LRU of a rule spreads the calls of different values over
+// several locks. Small bounds are kept exact in one LRU; large ones are split
+// evenly, which makes eviction least-recently-used per shard.
+const (
+	lruShards        = 16
+	minShardCapacity = 256
+)
+
+// lruSet is the LRU of a rule, split into a power-of-two number of shards.
+type lruSet struct {
+	mask   uint64
+	seed   maphash.Seed
+	shards []*lru.Cache[key, *valueState]
+}
+
+func newLRUSet(capacity, shards int) *lruSet {
+	capacity = max(capacity, 1)
+	if shards <= 0 {
+		shards = 1
+		for shards < lruShards && capacity/(shards*2) >= minShardCapacity {
+			shards *= 2
+		}
+	}
+	l := &lruSet{mask: uint64(shards - 1), seed: maphash.MakeSeed()}
+	per := (capacity + shards - 1) / shards
+	for range shards {
+		// New fails only for a size <= 0, which per never is.
+		c, _ := lru.New[key, *valueState](per)
+		l.shards = append(l.shards, c)
+	}
+	return l
+}
+
+// of returns the shard that holds k.
+func (l *lruSet) of(k key) *lru.Cache[key, *valueState] {
+	if l.mask == 0 {
+		return l.shards[0]
+	}
+	var h uint64
+	switch k.kind {
+	case kindString:
+		h = maphash.String(l.seed, k.s)
+	case kindOther:
+		h = 0 // rare; one shard is enough
+	default:
+		h = (k.n ^ uint64(k.kind)<<56) * 0x9e3779b97f4a7c15 // Fibonacci hashing: the high bits mix
+		h >>= 32
+	}
+	return l.shards[h&l.mask]
+}
+
+func (s *ruleState) cache() *lruSet {
 	if c := s.values.Load(); c != nil {
 		return c
 	}
-	// New fails only for a size <= 0; max keeps that impossible.
-	c, _ := lru.New[key, *valueState](max(s.capacity, 1))
+	c := newLRUSet(s.capacity, s.shards)
 	if s.values.CompareAndSwap(nil, c) {
 		return c
 	}
@@ -69,7 +121,7 @@ func (s *ruleState) cache() *lru.Cache[key, *valueState] {
 // get returns the state of k, creating it with the given tokens and last when
 // k is not tracked.
 func (s *ruleState) get(k key, tokens, last int64) *valueState {
-	c := s.cache()
+	c := s.cache().of(k)
 	if v, ok := c.Get(k); ok {
 		return v
 	}
@@ -89,16 +141,19 @@ func (s *ruleState) peek(k key) *valueState {
 	if c == nil {
 		return nil
 	}
-	v, _ := c.Peek(k)
+	v, _ := c.of(k).Peek(k)
 	return v
 }
 
 // tracked is the number of values the rule tracks now.
 func (s *ruleState) tracked() int {
+	n := 0
 	if c := s.values.Load(); c != nil {
-		return c.Len()
+		for _, sh := range c.shards {
+			n += sh.Len()
+		}
 	}
-	return 0
+	return n
 }
 
 // takeTokens is Sentinel's passDefaultLocalCheck for one value: a bucket of at
