@@ -6,7 +6,8 @@
 // rule's paramIdx from base.Context.Args and keeps one small state per value:
 // a token bucket (QPS grade, reject behaviour), a last-pass timestamp (QPS
 // grade, rate-limiter behaviour) or a concurrency counter (thread grade). The
-// values tracked per rule are bounded by an LRU (WithMaxTrackedValues).
+// values tracked per rule are bounded by an LRU (WithMaxTrackedValues), whose
+// short lock is the only one a call can meet.
 //
 // # Values and exception items
 //
