@@ -891,3 +891,15 @@ func TestShardedLRUBound(t *testing.T) {
 		t.Fatal("oldest value still tracked")
 	}
 }
+
+func TestShardedLRUSpreadsOtherValues(t *testing.T) {
+	type point struct{ x, y int }
+	m, _ := newTestManager(t, WithMaxTrackedValues(4096))
+	mustLoad(t, m, qpsRule(1))
+	for v := range 4096 {
+		m.Check(call(point{v, -v}))
+	}
+	if n := m.set.Load().all[0].st.tracked(); n < 4096*3/4 {
+		t.Fatalf("struct values tracked: %d of 4096; they must spread over the shards", n)
+	}
+}

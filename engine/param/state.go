@@ -99,7 +99,7 @@ func (l *lruSet) of(k key) *lru.Cache[key, *valueState] {
 	case kindString:
 		h = maphash.String(l.seed, k.s)
 	case kindOther:
-		h = 0 // rare; one shard is enough
+		h = maphash.Comparable(l.seed, k.o) // o is known to be comparable
 	default:
 		h = (k.n ^ uint64(k.kind)<<56) * 0x9e3779b97f4a7c15 // Fibonacci hashing: the high bits mix
 		h >>= 32
