@@ -180,17 +180,25 @@ func (l *lifecycle) startLocked() error {
 	if err := l.b.start(ctx); err != nil {
 		return fmt.Errorf("harness: start %s: %w", l.name, err)
 	}
-	if err := waitReady(ctx, l.ready); err != nil {
+	if err := waitReady(ctx, l.ready, l.b.running); err != nil {
 		l.b.stop(false)
 		return fmt.Errorf("harness: %s not ready: %w\n%s", l.name, err, tail(l.b.logs(), 2000))
 	}
 	return nil
 }
 
-// waitReady polls probe until it succeeds or ctx ends.
-func waitReady(ctx context.Context, probe func(context.Context) error) error {
+// errExited: the server process ended before it answered (a port taken by
+// someone else, typically); waiting longer is pointless.
+var errExited = errors.New("server exited during start-up")
+
+// waitReady polls probe until it succeeds, ctx ends or the server is no
+// longer running.
+func waitReady(ctx context.Context, probe func(context.Context) error, running func() bool) error {
 	var last error
 	for {
+		if !running() {
+			return errExited
+		}
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		last = probe(pctx)
 		cancel()

@@ -1,8 +1,12 @@
 package harness
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -83,5 +87,32 @@ func TestBadServersSettingFails(t *testing.T) {
 	r := run(t, func(tb testing.TB) { Redis(tb) })
 	if !r.failed || !strings.Contains(r.msg, EnvServers) {
 		t.Fatalf("failed=%v msg=%q, want a failure naming %s", r.failed, r.msg, EnvServers)
+	}
+}
+
+// A server that dies during start-up (its port taken) is reported as such
+// instead of being probed until the ready timeout.
+func TestStartReportsEarlyExit(t *testing.T) {
+	bin, err := lookBinary("redis-server")
+	if err != nil {
+		t.Skip(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	lc := &lifecycle{
+		name:  "redis on a taken port",
+		b:     newProcess(bin, t.TempDir(), "--port", port, "--bind", "127.0.0.1", "--save", ""),
+		ready: func(context.Context) error { return errors.New("not answering") },
+	}
+	err = lc.startLocked()
+	if !errors.Is(err, errExited) {
+		t.Fatalf("start on a taken port: %v, want errExited", err)
+	}
+	if !strings.Contains(err.Error(), "Address already in use") && !strings.Contains(err.Error(), "bind") {
+		t.Fatalf("error %q does not carry the server's own explanation", err)
 	}
 }
