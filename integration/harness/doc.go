@@ -12,7 +12,9 @@
 // (CI), where it fails it: a suite that silently skips there proves nothing.
 //
 // Fault tests use Kill (SIGKILL, no goodbye to clients), Stop (graceful) and
-// Restart (same port, same data directory). etcd keeps its data across a restart;
-// Redis runs without persistence and comes back empty, which is what a cache-style
-// Redis without AOF does after a crash, and the harder case for a client.
+// Restart (same port, same data directory). etcd keeps its data across a restart.
+// Redis runs without persistence by default and comes back empty, which is what a
+// cache-style Redis without AOF does after a crash, and the harder case for a
+// client; WithPersistence turns on the append-only file so that it comes back
+// with its data.
 package harness

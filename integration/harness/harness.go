@@ -46,6 +46,7 @@ type Option func(*config)
 type config struct {
 	user     string
 	password string
+	persist  bool
 }
 
 // WithPassword protects the server: Redis runs with requirepass, etcd with auth
@@ -55,6 +56,11 @@ func WithPassword(password string) Option { return func(c *config) { c.password 
 // WithUser names the user for WithPassword where the server has users (etcd;
 // default "root"). Redis ignores it: requirepass belongs to the "default" user.
 func WithUser(user string) Option { return func(c *config) { c.user = user } }
+
+// WithPersistence makes Redis keep its data across Kill and Restart (append-only
+// file, fsync on every write), like a Redis deployed with AOF. etcd always
+// persists; the option changes nothing there.
+func WithPersistence() Option { return func(c *config) { c.persist = true } }
 
 func newConfig(opts []Option) config {
 	c := config{user: "root"}

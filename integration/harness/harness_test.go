@@ -79,3 +79,22 @@ func goredisPing(ctx context.Context, o *goredis.Options) error {
 	defer c.Close()
 	return c.Ping(ctx).Err()
 }
+
+func TestRedisPersistenceKeepsData(t *testing.T) {
+	s := Redis(t, WithPersistence())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := s.Client(t)
+	if err := c.Set(ctx, "k", "kept", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Get(ctx, "k").Result(); err != nil || v != "kept" {
+		t.Fatalf("after kill and restart: %q %v, want kept", v, err)
+	}
+}

@@ -40,7 +40,11 @@ func newRedis(t testing.TB, m string, cfg config) (*RedisServer, error) {
 	}
 	s := &RedisServer{Addr: loopback(ports[0]), Password: cfg.password}
 	s.name = "redis " + s.Addr
-	args := []string{"--save", "", "--appendonly", "no"}
+	appendonly := "no"
+	if cfg.persist {
+		appendonly = "yes"
+	}
+	args := []string{"--save", "", "--appendonly", appendonly, "--appendfsync", "always"}
 	if cfg.password != "" {
 		args = append(args, "--requirepass", cfg.password)
 	}
@@ -59,7 +63,8 @@ func newRedis(t testing.TB, m string, cfg config) (*RedisServer, error) {
 		"port " + fmt.Sprint(ports[0]),
 		"bind 127.0.0.1",
 		`save ""`,
-		"appendonly no",
+		"appendonly " + appendonly,
+		"appendfsync always",
 		"daemonize no",
 		`logfile ""`,
 		"dir " + dir,
