@@ -310,11 +310,13 @@ func TestWatchFailsWhenServerDies(t *testing.T) {
 
 func TestWatchPingsSilentSubscription(t *testing.T) {
 	srv := harness.Redis(t)
-	s, c := newSource(t, srv, redis.WithHealthCheck(50*time.Millisecond))
+	// Long enough for a loaded machine to answer a ping within one period.
+	const period = 250 * time.Millisecond
+	s, c := newSource(t, srv, redis.WithHealthCheck(period))
 	w := startWatch(t, s, datasource.Snapshot{})
 	subscribed(t, c, 1)
-	// Several health periods pass with pings answered: Watch stays up.
-	w.none(t, 300*time.Millisecond)
+	// Several silent periods pass, each ending in an answered ping: Watch stays up.
+	w.none(t, 5*period)
 	c.Publish(context.Background(), channel, "[after-pings]")
 	if got := w.next(t); string(got.Data) != "[after-pings]" {
 		t.Fatalf("emit %+v", got)
