@@ -72,7 +72,11 @@ func releaseRules(args []any, rules []*compiled) {
 		if r.mode != modeThread {
 			continue
 		}
-		arg, k, kind := resolveArg(argAt(args, r.idx))
+		arg := argAt(args, r.idx)
+		k, kind := argKey(arg)
+		if kind == argKeyed {
+			arg, k, kind = resolveKeyed(arg.(Argument))
+		}
 		switch kind {
 		case argScalar:
 			r.release(k)
@@ -95,7 +99,11 @@ func (m *Manager) checkRule(c *base.Context, r *compiled, acquire int64) *base.B
 	if r.mode == modeOff {
 		return nil
 	}
-	arg, k, kind := resolveArg(argAt(c.Args, r.idx))
+	arg := argAt(c.Args, r.idx)
+	k, kind := argKey(arg) // resolveArg, inlined by hand for the hot path
+	if kind == argKeyed {
+		arg, k, kind = resolveKeyed(arg.(Argument))
+	}
 	switch kind {
 	case argSkip:
 		return nil
