@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -109,3 +110,6 @@ func (c *containerBackend) remove() {
 		c.ctr, c.up = nil, false
 	}
 }
+
+// pause is not offered for containers: testcontainers-go has no pause call.
+func (c *containerBackend) pause(bool) error { return errors.ErrUnsupported }

@@ -36,6 +36,12 @@ type Server interface {
 	// Restart starts the server again on the same port with the same data
 	// directory, stopping it first if it still runs, and waits until it answers.
 	Restart() error
+	// Pause freezes the server (SIGSTOP): connections stay open but nothing
+	// answers, like a network partition. Resume (SIGCONT) undoes it. Containers
+	// return errors.ErrUnsupported.
+	Pause() error
+	// Resume continues a paused server.
+	Resume() error
 	// Logs returns what the server printed so far (for failure messages).
 	Logs() string
 }
@@ -78,6 +84,8 @@ type backend interface {
 	logs() string
 	// remove frees what survives a stop (a stopped container); processes have nothing.
 	remove()
+	// pause freezes (true) or continues (false) the server.
+	pause(bool) error
 }
 
 // errUnavailable marks a server that cannot run here (binary missing, no Docker):
@@ -173,6 +181,18 @@ func (l *lifecycle) Restart() error {
 }
 
 func (l *lifecycle) backend() backend { return l.b }
+
+func (l *lifecycle) Pause() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.pause(true)
+}
+
+func (l *lifecycle) Resume() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.pause(false)
+}
 
 func (l *lifecycle) Logs() string {
 	l.mu.Lock()

@@ -92,6 +92,17 @@ func (p *process) logs() string { return p.out.String() }
 
 func (p *process) remove() {}
 
+func (p *process) pause(on bool) error {
+	if !p.running() {
+		return errors.New("not running")
+	}
+	sig := syscall.SIGCONT
+	if on {
+		sig = syscall.SIGSTOP
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
 // syncBuffer collects a child's output; exec copies into it from its own goroutines.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -299,10 +299,10 @@ func TestWatchFailsWhenServerDies(t *testing.T) {
 	}
 	select {
 	case err := <-w.done:
+		w.done <- err // for the cleanup
 		if err == nil || errors.Is(err, context.Canceled) {
 			t.Fatalf("Watch returned %v, want a connection error", err)
 		}
-		w.done <- err // for the cleanup
 	case <-time.After(waitFor):
 		t.Fatal("Watch kept running on a dead server")
 	}
@@ -358,5 +358,37 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), password) {
 		t.Fatalf("logs contain the password: %s", logs.String())
+	}
+}
+
+// A server that stops answering without closing the connection (a partition,
+// a frozen host) must end Watch through the unanswered health-check ping.
+func TestWatchDetectsSilentServer(t *testing.T) {
+	srv := harness.Redis(t)
+	s, c := newSource(t, srv, redis.WithHealthCheck(100*time.Millisecond))
+	if err := c.Set(context.Background(), key, "[before]", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w := startWatch(t, s, datasource.Snapshot{})
+	// The first emit comes from the read after subscribing: from here on Watch
+	// only waits for messages.
+	if got := w.next(t); string(got.Data) != "[before]" {
+		t.Fatalf("first emit %+v", got)
+	}
+	if err := srv.Pause(); err != nil {
+		if errors.Is(err, errors.ErrUnsupported) {
+			t.Skip("server cannot be paused:", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Resume() })
+	select {
+	case err := <-w.done:
+		w.done <- err // for the cleanup
+		if err == nil || !strings.Contains(err.Error(), "no answer to ping") {
+			t.Fatalf("Watch returned %v, want the unanswered-ping error", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("Watch kept waiting on a frozen server")
 	}
 }
