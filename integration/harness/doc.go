@@ -11,8 +11,9 @@
 // A server that cannot be found skips the test, unless RULESYNC_REQUIRE_SERVERS=1
 // (CI), where it fails it: a suite that silently skips there proves nothing.
 //
-// Fault tests use Kill (SIGKILL, no goodbye to clients), Stop (graceful) and
-// Restart (same port, same data directory). etcd keeps its data across a restart.
+// Fault tests use Kill (SIGKILL, no goodbye to clients), Stop (graceful),
+// Restart (same port, same data directory) and Pause/Resume (SIGSTOP/SIGCONT:
+// connections stay open but nothing answers, like a partition). etcd keeps its data across a restart.
 // Redis runs without persistence by default and comes back empty, which is what a
 // cache-style Redis without AOF does after a crash, and the harder case for a
 // client; WithPersistence turns on the append-only file so that it comes back

@@ -77,6 +77,13 @@ type Config struct {
 	TLS *tls.Config
 	// DialTimeout bounds the first connection (default 5s).
 	DialTimeout time.Duration
+	// KeepAliveTime is how long a silent connection waits before the client
+	// pings the server (default 10s; etcd refuses pings more often than every
+	// 5s by default). A ping unanswered for KeepAliveTimeout (default 5s) drops
+	// the connection, so a watch on a partitioned or frozen server reconnects
+	// instead of waiting forever.
+	KeepAliveTime    time.Duration
+	KeepAliveTimeout time.Duration
 }
 
 // String describes the configuration without its password.
@@ -113,12 +120,21 @@ func Dial(ctx context.Context, cfg Config, key string, opts ...Option) (*Source,
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("etcd: dial %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
+	keepAlive, keepAliveTimeout := cfg.KeepAliveTime, cfg.KeepAliveTimeout
+	if keepAlive <= 0 {
+		keepAlive = 10 * time.Second
+	}
+	if keepAliveTimeout <= 0 {
+		keepAliveTimeout = 5 * time.Second
+	}
 	client, err := clientv3.New(clientv3.Config{
-		Endpoints:   cfg.Endpoints,
-		Username:    cfg.Username,
-		Password:    cfg.Password,
-		TLS:         cfg.TLS,
-		DialTimeout: timeout,
+		Endpoints:            cfg.Endpoints,
+		Username:             cfg.Username,
+		Password:             cfg.Password,
+		TLS:                  cfg.TLS,
+		DialTimeout:          timeout,
+		DialKeepAliveTime:    keepAlive,
+		DialKeepAliveTimeout: keepAliveTimeout,
 		// The SDK's own zap logging is noisy and bypasses slog; errors reach us anyway.
 		Logger: zap.NewNop(),
 	})
