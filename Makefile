@@ -2,7 +2,7 @@
 GO       ?= go
 PKGS     ?= ./...
 BENCHTIME ?= 1s
-FUZZTIME ?= 60s
+FUZZTIME ?= 200000x
 
 .PHONY: test setup vet fmt-check unit bench fuzz
 
@@ -29,6 +29,6 @@ unit:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
 
-## fuzz: run every fuzz target for FUZZTIME each.
+## fuzz: run every fuzz target for FUZZTIME each (a count like 200000x, or a duration).
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
