@@ -489,7 +489,7 @@ func TestRejectionCarriesIndexAndResource(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []base.Rejection{
-		{Index: 1, Resource: "bad", Reason: "invalid flow rule: count -1 < 0"},
+		{Index: 1, Resource: "bad", Reason: "invalid flow rule: count -1 is not a finite number >= 0"},
 		{Index: 2, Reason: "rule is null, want an object"},
 		{Index: 3, Reason: "rule is a number, want an object"},
 	}

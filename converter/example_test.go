@@ -25,7 +25,7 @@ func ExampleFlow() {
 	fmt.Println(string(out))
 	// Output:
 	// GET:/orders: 20 QPS, warm-up 10 s
-	// json: 1/2 rules accepted; rejected rule 1 ("POST:/pay"): invalid flow rule: count -1 < 0; unknown key "burst" in rule 0
+	// json: 1/2 rules accepted; rejected rule 1 ("POST:/pay"): invalid flow rule: count -1 is not a finite number >= 0; unknown key "burst" in rule 0
 	// [{"resource":"GET:/orders","limitApp":"default","grade":1,"count":20,"strategy":0,"controlBehavior":0,"warmUpPeriodSec":10,"maxQueueingTimeMs":500,"clusterMode":false}]
 }
 

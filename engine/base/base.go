@@ -49,7 +49,9 @@ type Context struct {
 	more  []ExitHook
 }
 
-// ExitHook runs when a call that passed exits.
+// ExitHook runs when a call exits, or when a later check blocks a call that this
+// family already admitted (then Context.Blocked is set), so that the family can
+// hand back what it took (a concurrency slot, a half-open probe).
 type ExitHook interface {
 	OnExit(c *Context)
 }
@@ -89,7 +91,7 @@ func (c *Context) Reset() {
 type BlockError struct {
 	Family   Family
 	Resource string
-	Rule     any    // the rule that blocked, a value of the family's rule type (nil for system rules merged from several)
+	Rule     any    // the rule that blocked, a value of the family's rule type (for system rules: the rule that set the exceeded threshold)
 	Reason   string // short, e.g. "qps 12 > count 10"
 	Value    any    // the hot-param value that was limited, if any
 	// WaitMs is set by cluster/rate-limited checks that asked the caller to wait but timed out.
@@ -128,6 +130,7 @@ type LoadReport struct {
 	Duplicates int         // rules dropped as duplicates of an earlier one
 	Rejected   []Rejection // invalid rules, skipped
 	Kept       int         // rules whose runtime state (counters, breakers, buckets) was carried over
+	Notes      []string    // what was loaded but changed, e.g. a dropped hot-param exception item
 }
 
 // Validator is implemented by every rule type.

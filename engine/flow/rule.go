@@ -116,8 +116,8 @@ func (r Rule) Validate() error {
 	switch {
 	case strings.TrimSpace(r.Resource) == "":
 		return invalid("resource is blank")
-	case r.Count < 0:
-		return invalid("count %v < 0", r.Count)
+	case !base.Finite(r.Count) || r.Count < 0:
+		return invalid("count %v is not a finite number >= 0", r.Count)
 	case r.Grade != GradeThread && r.Grade != GradeQPS:
 		return invalid("grade %d is not 0 (thread) or 1 (QPS)", r.Grade)
 	case r.Strategy < 0 || r.Strategy > StrategyChain:

@@ -102,8 +102,8 @@ func (r Rule) Validate() error {
 		return invalid("resourceMode %d is not 0 (route) or 1 (custom API)", r.ResourceMode)
 	case r.Grade != 0 && r.Grade != 1:
 		return invalid("grade %d is not 0 (thread) or 1 (QPS)", r.Grade)
-	case r.Count < 0:
-		return invalid("count %v < 0", r.Count)
+	case !base.Finite(r.Count) || r.Count < 0:
+		return invalid("count %v is not a finite number >= 0", r.Count)
 	case r.Burst < 0:
 		return invalid("burst %d < 0", r.Burst)
 	case r.ControlBehavior < 0 || r.ControlBehavior > base.BehaviorWarmUpRateLimiter:
