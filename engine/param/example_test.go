@@ -30,7 +30,7 @@ func ExampleManager() {
 		fmt.Printf("user %d: %d of 10 passed\n", user, passed)
 	}
 	// Output:
-	// {Loaded:1 Duplicates:0 Rejected:[] Kept:0}
+	// {Loaded:1 Duplicates:0 Rejected:[] Kept:0 Notes:[]}
 	// user 7: 2 of 10 passed
 	// user 42: 5 of 10 passed
 }
