@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,11 +79,14 @@ type DataSource[T any] struct {
 	// applyMu serializes every change of the applied state, whether it comes
 	// from the watch loop or from a Write, so that updates reach the property in
 	// one order.
-	applyMu  sync.Mutex
-	seen     Snapshot // last snapshot taken from the source (or written); Data is our copy
-	seenSet  bool
-	gen      uint64 // bumped whenever seen takes new content
-	haveGood bool   // the property holds a value from the source or the snapshot
+	applyMu sync.Mutex
+	seen    Snapshot // last snapshot taken from the source (or written); Data is our copy
+	seenSet bool
+	gen     uint64 // bumped whenever seen takes new content
+	// ownWrites holds the revisions of this datasource's recent writes, oldest
+	// first, to recognise a late echo of an earlier write (see lateEcho).
+	ownWrites []string
+	haveGood  bool // the property holds a value from the source or the snapshot
 
 	statusMu sync.Mutex
 	status   Status
@@ -226,7 +230,7 @@ func (d *DataSource[T]) run(ctx context.Context, connected bool) {
 		var emitted atomic.Bool
 		err := d.src.Watch(ctx, d.from(), func(s Snapshot) {
 			emitted.Store(true)
-			_ = d.apply(s)
+			_ = d.applyWatched(ctx, s)
 		})
 		if ctx.Err() != nil {
 			return
@@ -261,6 +265,58 @@ func (d *DataSource[T]) apply(s Snapshot) error {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
 	return d.applyLocked(s, false)
+}
+
+// maxOwnWrites bounds how many of its own write revisions a datasource remembers.
+const maxOwnWrites = 8
+
+// rememberWrite records the revision of a write this datasource made. Call
+// with applyMu held.
+func (d *DataSource[T]) rememberWrite(rev string) {
+	if len(d.ownWrites) == maxOwnWrites {
+		d.ownWrites = append(d.ownWrites[:0], d.ownWrites[1:]...)
+	}
+	d.ownWrites = append(d.ownWrites, rev)
+}
+
+// lateEcho reports whether s looks like the watch echo of one of our earlier
+// writes arriving after a later write of ours was applied. Only revisions that
+// cannot be ordered (content hashes) need this: ordered ones are dropped as
+// stale anyway. Call with applyMu held.
+func (d *DataSource[T]) lateEcho(s Snapshot) bool {
+	if !d.seenSet || s.Revision == d.seen.Revision {
+		return false
+	}
+	if _, ok := d.o.order(s.Revision, d.seen.Revision); ok {
+		return false
+	}
+	i := slices.Index(d.ownWrites, s.Revision)
+	j := slices.Index(d.ownWrites, d.seen.Revision)
+	return i >= 0 && j > i
+}
+
+// applyWatched applies a snapshot delivered by the watch. A late echo of an
+// earlier write of ours would briefly bring back old rules and make the next
+// Write fail with a false conflict; but with content-hash revisions the same
+// snapshot could also be someone restoring that content. One fresh read tells
+// the two apart, and its answer is applied as authoritative.
+func (d *DataSource[T]) applyWatched(ctx context.Context, s Snapshot) error {
+	d.applyMu.Lock()
+	if !d.lateEcho(s) {
+		defer d.applyMu.Unlock()
+		return d.applyLocked(s, false)
+	}
+	d.applyMu.Unlock()
+	fresh, err := d.src.Read(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.sourceError(fmt.Errorf("datasource %q: read after a late echo: %w", d.o.name, err))
+		}
+		return err
+	}
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	return d.applyLocked(fresh, true)
 }
 
 // applyLocked does apply's work with applyMu held. A full read is

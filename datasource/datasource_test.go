@@ -668,3 +668,59 @@ func testCredentials(t *testing.T, poll time.Duration) {
 		t.Fatalf("message lost its shape: %q", msgs[0])
 	}
 }
+
+// A late watch echo of an earlier write must not bring back old rules nor make
+// the next Write fail with a false conflict (content-hash revisions cannot be
+// ordered, so the stale check cannot catch it).
+func TestLateEchoOfOwnEarlierWriteIsDropped(t *testing.T) {
+	f := newFake()
+	f.opaque = true
+	f.set(`["base"]`, false)
+	d, _ := start(t, f)
+	ctx := context.Background()
+	if err := d.Write(ctx, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	echoA := f.snap
+	f.mu.Unlock()
+	if err := d.Write(ctx, []string{"b"}); err != nil {
+		t.Fatal(err)
+	}
+	reads := f.readCount()
+	f.events <- echoA // the watch delivers the first write late
+	eventually(t, "the late echo to be checked", func() bool { return f.readCount() > reads })
+	drain(t, f)
+	if got := get(d); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("property = %v after a late echo, want [b]", got)
+	}
+	if err := d.Write(ctx, []string{"c"}); err != nil {
+		t.Fatalf("write after a late echo: %v", err)
+	}
+}
+
+// The same snapshot can also mean that someone restored that content (same
+// content hash): then the fresh read shows it and it is applied.
+func TestRestoredContentWithOwnOldRevisionIsApplied(t *testing.T) {
+	f := newFake()
+	f.opaque = true
+	f.set(`["base"]`, false)
+	d, _ := start(t, f)
+	ctx := context.Background()
+	if err := d.Write(ctx, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	snapA := f.snap
+	f.mu.Unlock()
+	if err := d.Write(ctx, []string{"b"}); err != nil {
+		t.Fatal(err)
+	}
+	// Another writer puts back exactly the first content: a content-hash
+	// source reports the first write's revision again.
+	f.mu.Lock()
+	f.snap = snapA
+	f.mu.Unlock()
+	f.events <- snapA
+	eventually(t, "the restored content to apply", func() bool { return slices.Equal(get(d), []string{"a"}) })
+}

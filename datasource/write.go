@@ -48,6 +48,7 @@ func (d *DataSource[T]) write(ctx context.Context, ws WritableSource, data []byt
 	}
 	s.Exists = true
 	d.applyMu.Lock()
+	d.rememberWrite(s.Revision)
 	// If the watch applied something while the write was in flight and the
 	// revisions cannot be ordered, that may be a change made after ours:
 	// applying ours now could hide it for good. The watch delivers our write
