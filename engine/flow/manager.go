@@ -73,8 +73,8 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	defer m.mu.Unlock()
 	old := m.set.Load()
 	var rep base.LoadReport
-	next := &ruleSet{byKey: make(map[Rule]*compiledRule, len(rules)), exact: map[string]*resourceRules{}}
-	var ordered []*compiledRule
+	next := &ruleSet{byKey: make(map[Rule]*compiledRule, len(rules)), exact: map[string]*resourceRules{}, rules: make([]Rule, 0, len(rules))}
+	ordered := make([]*compiledRule, 0, len(rules))
 	for i, r := range rules {
 		if err := validate(r); err != nil {
 			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: err.Error()})
@@ -106,7 +106,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 		next.rules = append(next.rules, r)
 		ordered = append(ordered, cr)
 	}
-	byResource := map[string][]*compiledRule{}
+	byResource := make(map[string][]*compiledRule, len(ordered))
 	for _, cr := range ordered {
 		if cr.re == nil {
 			byResource[cr.rule.Resource] = append(byResource[cr.rule.Resource], cr)
