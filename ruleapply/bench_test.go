@@ -55,4 +55,3 @@ func BenchmarkDecodeValidateApply10k(b *testing.B) {
 		b.Fatalf("%d rules in force", got)
 	}
 }
-
