@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/resindex"
 )
 
 // smallList is the size up to which an origin list is scanned rather than
@@ -57,7 +58,7 @@ func (c *checker) pass(origin string) bool {
 
 type ruleSet struct {
 	rules []Rule
-	index *index[*checker]
+	index *resindex.Index[*checker]
 }
 
 // Manager holds the authority rules in force. The zero value is not usable;
@@ -70,7 +71,7 @@ type Manager struct {
 // NewManager returns a manager with no rules.
 func NewManager() *Manager {
 	m := &Manager{}
-	m.set.Store(&ruleSet{index: newIndex[*checker]()})
+	m.set.Store(&ruleSet{index: resindex.New[*checker]()})
 	return m
 }
 
@@ -80,7 +81,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var rep base.LoadReport
-	next := &ruleSet{index: newIndex[*checker]()}
+	next := &ruleSet{index: resindex.New[*checker]()}
 	seen := make(map[Rule]struct{}, len(rules))
 	for i, r := range rules {
 		if err := r.Validate(); err != nil {
@@ -98,7 +99,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 			re = regexp.MustCompile(r.Resource) // Validate compiled it already
 		}
 		next.rules = append(next.rules, r)
-		next.index.add(r.Resource, re, newChecker(r))
+		next.index.Add(r.Resource, re, newChecker(r))
 	}
 	rep.Loaded = len(next.rules)
 	m.set.Store(next)
@@ -111,7 +112,7 @@ func (m *Manager) Rules() []Rule { return slices.Clone(m.set.Load().rules) }
 // Check returns a BlockError when c.Origin fails any authority rule of
 // c.Resource, nil otherwise.
 func (m *Manager) Check(c *base.Context) *base.BlockError {
-	for _, ch := range m.set.Load().index.lookup(c.Resource) {
+	for _, ch := range m.set.Load().index.Lookup(c.Resource) {
 		if !ch.pass(c.Origin) {
 			return ch.blockError(c)
 		}

@@ -8,17 +8,18 @@ import (
 	"sync/atomic"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/resindex"
 	"github.com/rulesync/rulesync/engine/stat"
 )
 
 type ruleSet struct {
 	rules    []Rule
 	breakers map[Rule]*breaker // by Rule.Key(), to carry breakers over reloads
-	index    *index[*breaker]
+	index    *resindex.Index[*breaker]
 }
 
 func emptySet() *ruleSet {
-	return &ruleSet{breakers: map[Rule]*breaker{}, index: newIndex[*breaker]()}
+	return &ruleSet{breakers: map[Rule]*breaker{}, index: resindex.New[*breaker]()}
 }
 
 type listener struct{ fn func(StateChange) }
@@ -95,7 +96,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	next := &ruleSet{
 		rules:    make([]Rule, 0, len(rules)),
 		breakers: make(map[Rule]*breaker, len(rules)),
-		index:    newIndex[*breaker](),
+		index:    resindex.New[*breaker](),
 	}
 	var rep base.LoadReport
 	for i, r := range rules {
@@ -124,7 +125,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 		}
 		next.rules = append(next.rules, r)
 		next.breakers[k] = b
-		next.index.add(r.Resource, re, b)
+		next.index.Add(r.Resource, re, b)
 	}
 	rep.Loaded = len(next.rules)
 	m.set.Store(next)
@@ -156,7 +157,7 @@ func (m *Manager) BreakerState(r Rule) (State, bool) {
 // with its probe in flight), nil otherwise. A call that finds an open breaker
 // whose time window is over becomes that breaker's probe.
 func (m *Manager) Check(c *base.Context) *base.BlockError {
-	bs := m.set.Load().index.lookup(c.Resource)
+	bs := m.set.Load().index.Lookup(c.Resource)
 	for i, b := range bs {
 		if !b.tryPass(c, c.NowMs) {
 			// Probes this call took on earlier breakers must not wait for an
@@ -178,7 +179,7 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 // that Exit does not read the clock again; a Context without NowMs falls back
 // to the manager's clock.
 func (m *Manager) Exit(c *base.Context) {
-	bs := m.set.Load().index.lookup(c.Resource)
+	bs := m.set.Load().index.Lookup(c.Resource)
 	if len(bs) == 0 {
 		return
 	}

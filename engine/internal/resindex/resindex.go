@@ -1,4 +1,8 @@
-package authority
+// Package resindex maps resource names to the rules that apply to them, exact
+// names first and then regular-expression resources, with a lock-free,
+// allocation-free lookup. Rule families share it so that regex resources behave
+// the same in each.
+package resindex
 
 import (
 	"regexp"
@@ -16,21 +20,23 @@ type regexEntry[T any] struct {
 	v  T
 }
 
-// index maps a resource name to the entries that apply to it: those keyed by
+// Index maps a resource name to the entries that apply to it: those keyed by
 // the exact name, then those whose regular expression matches it. It is
 // immutable once built except for its match cache, which is copy-on-write so
 // that lookups stay lock-free and allocation-free.
-type index[T any] struct {
+type Index[T any] struct {
 	exact map[string][]T
 	regex []regexEntry[T]
 	cache atomic.Pointer[map[string][]T]
 	mu    sync.Mutex
 }
 
-func newIndex[T any]() *index[T] { return &index[T]{exact: make(map[string][]T)} }
+// New returns an empty index.
+func New[T any]() *Index[T] { return &Index[T]{exact: make(map[string][]T)} }
 
-// add registers v under resource; re is non-nil for a regex resource.
-func (ix *index[T]) add(resource string, re *regexp.Regexp, v T) {
+// Add registers v under resource; re is non-nil for a regex resource. Add must
+// not be called once the index is in use.
+func (ix *Index[T]) Add(resource string, re *regexp.Regexp, v T) {
 	if re != nil {
 		ix.regex = append(ix.regex, regexEntry[T]{re: re, v: v})
 		return
@@ -38,8 +44,8 @@ func (ix *index[T]) add(resource string, re *regexp.Regexp, v T) {
 	ix.exact[resource] = append(ix.exact[resource], v)
 }
 
-// lookup returns the entries for resource; callers must not modify the slice.
-func (ix *index[T]) lookup(resource string) []T {
+// Lookup returns the entries for resource; callers must not modify the slice.
+func (ix *Index[T]) Lookup(resource string) []T {
 	if len(ix.regex) == 0 {
 		return ix.exact[resource]
 	}
@@ -51,7 +57,7 @@ func (ix *index[T]) lookup(resource string) []T {
 	return ix.resolve(resource)
 }
 
-func (ix *index[T]) resolve(resource string) []T {
+func (ix *Index[T]) resolve(resource string) []T {
 	exact := ix.exact[resource]
 	out := exact
 	for _, e := range ix.regex {
