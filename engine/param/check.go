@@ -137,7 +137,7 @@ func (m *Manager) checkRule(c *base.Context, r *compiled, acquire int64) *base.B
 func (m *Manager) checkValue(c *base.Context, r *compiled, v any, k key, acquire int64) *base.BlockError {
 	limit := r.count
 	if r.items != nil {
-		if n, ok := r.items[k]; ok {
+		if n, ok := r.items.lookup(k); ok {
 			limit = n
 		}
 	}

@@ -104,10 +104,69 @@ func (r Rule) ValidItems() (valid []Item, dropped []error) {
 	return valid, dropped
 }
 
-// compileItems builds the value -> threshold map of r's valid items (nil when
-// there are none); later items win over earlier ones for the same value.
-func compileItems(r Rule) (map[key]int64, []error) {
-	var m map[key]int64
+// itemTable maps exception values to their thresholds. Rules rarely have more
+// than a few items (a converted gateway rule has one), and comparing a few
+// keys is cheaper than hashing one, so small tables are a slice scanned in
+// order; larger ones are a map.
+type itemTable struct {
+	small []itemEntry
+	big   map[key]int64
+}
+
+type itemEntry struct {
+	k key
+	n int64
+}
+
+// maxSmallItems is the size up to which an itemTable is scanned.
+const maxSmallItems = 8
+
+// lookup returns the threshold of k's item, if it has one.
+func (t *itemTable) lookup(k key) (int64, bool) {
+	if t.big != nil {
+		n, ok := t.big[k]
+		return n, ok
+	}
+	for i := range t.small {
+		e := &t.small[i]
+		if e.k.kind == k.kind && e.k.n == k.n && e.k.s == k.s && e.k.o == k.o {
+			return e.n, true
+		}
+	}
+	return 0, false
+}
+
+// set gives k the threshold n, replacing an earlier item for k.
+func (t *itemTable) set(k key, n int64, size int) {
+	if t.big != nil {
+		t.big[k] = n
+		return
+	}
+	for i := range t.small {
+		if t.small[i].k == k {
+			t.small[i].n = n
+			return
+		}
+	}
+	if len(t.small) < maxSmallItems {
+		if t.small == nil {
+			t.small = make([]itemEntry, 0, min(size, maxSmallItems))
+		}
+		t.small = append(t.small, itemEntry{k, n})
+		return
+	}
+	t.big = make(map[key]int64, size)
+	for _, e := range t.small {
+		t.big[e.k] = e.n
+	}
+	t.small = nil
+	t.big[k] = n
+}
+
+// compileItems builds the value -> threshold table of r's valid items (nil
+// when there are none); later items win over earlier ones for the same value.
+func compileItems(r Rule) (*itemTable, []error) {
+	var t *itemTable
 	var dropped []error
 	for i, it := range r.ParamFlowItemList {
 		k, err := parseItemAt(i, it)
@@ -115,12 +174,12 @@ func compileItems(r Rule) (map[key]int64, []error) {
 			dropped = append(dropped, err)
 			continue
 		}
-		if m == nil {
-			m = make(map[key]int64, len(r.ParamFlowItemList))
+		if t == nil {
+			t = &itemTable{}
 		}
-		m[k] = min(it.Count, math.MaxInt64/4)
+		t.set(k, min(it.Count, math.MaxInt64/4), len(r.ParamFlowItemList))
 	}
-	return m, dropped
+	return t, dropped
 }
 
 // threshold truncates a rule count to whole tokens as Sentinel does, clamped

@@ -34,7 +34,7 @@ type compiled struct {
 	burst    int64          // extra tokens of the bucket
 	durMs    int64          // the bucket's refill period / the rate limiter's unit
 	maxQueue int64          // ms a rate-limited call may wait
-	items    map[key]int64  // exception thresholds; nil when none
+	items    *itemTable     // exception thresholds; nil when none
 	re       *regexp.Regexp // resource pattern of a regex rule
 	st       *ruleState
 }
@@ -128,7 +128,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 
 		var (
 			st    *ruleState
-			items map[key]int64
+			items *itemTable
 		)
 		if p, kept := prev[k]; kept {
 			// An equal rule: same items, so its parsed items (and the dropped-item

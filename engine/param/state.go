@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // ruleState is the runtime state of one rule: the values it tracks. A reload
@@ -44,8 +44,10 @@ func (s *ruleState) forResource(resource string) *ruleState {
 
 // valueState is what a rule remembers about one value. Which fields are used
 // depends on the rule: tokens+last for the token bucket, last for the rate
-// limiter, threads for the thread grade.
+// limiter, threads for the thread grade. k is the value itself, fixed at
+// creation, so that the lock-free hot slot can tell whose state it holds.
 type valueState struct {
+	k       key
 	tokens  atomic.Int64
 	last    atomic.Int64 // ms of the last refill (bucket) or of the last pass (rate limiter)
 	threads atomic.Int64
@@ -64,11 +66,39 @@ const (
 	minShardCapacity = 256
 )
 
-// lruSet is the LRU of a rule, split into a power-of-two number of shards.
+// lruShard is one LRU of a rule's values under its own mutex. A plain mutex
+// around the single-threaded LRU is cheaper than the RWMutex of a concurrent
+// cache (Get moves the entry, so it would take the write lock anyway), and it
+// lets the eviction callback run under the same lock as every lookup, which
+// the hot slot relies on.
+type lruShard struct {
+	mu  sync.Mutex
+	lru *simplelru.LRU[key, *valueState]
+}
+
+// lruSet is the LRU of a rule, split into a power-of-two number of shards,
+// with a lock-free slot in front of it.
+//
+// hot holds the state of the value the last locked lookup returned. Most
+// gateway rules see one constant value ("$D"), and a hot key often repeats
+// in bursts, so most lookups are served by one atomic load and one key
+// comparison, without hashing or locking. Two invariants keep counts exact
+// and the bound intact:
+//
+//   - hot is only stored under the lock of the shard holding the value, right
+//     after the LRU returned (or added) it, so the state in hot is the one the
+//     LRU holds for that value; and every eviction clears hot, under the same
+//     lock, if hot holds the evicted state. A value therefore never has two
+//     live states: one in hot and a newer one in the LRU.
+//   - The value in hot is the most recently used one of its shard (each locked
+//     lookup moves its value to the front and then takes hot), so the lookups
+//     hot serves without touching the LRU would not change its order: the
+//     eviction order is the same as if every lookup had gone through the LRU.
 type lruSet struct {
+	hot    atomic.Pointer[valueState]
 	mask   uint64
 	seed   maphash.Seed
-	shards []*lru.Cache[key, *valueState]
+	shards []lruShard
 }
 
 func newLRUSet(capacity, shards int) *lruSet {
@@ -79,20 +109,20 @@ func newLRUSet(capacity, shards int) *lruSet {
 			shards *= 2
 		}
 	}
-	l := &lruSet{mask: uint64(shards - 1), seed: maphash.MakeSeed()}
+	l := &lruSet{mask: uint64(shards - 1), seed: maphash.MakeSeed(), shards: make([]lruShard, shards)}
 	per := (capacity + shards - 1) / shards
-	for range shards {
-		// New fails only for a size <= 0, which per never is.
-		c, _ := lru.New[key, *valueState](per)
-		l.shards = append(l.shards, c)
+	evicted := func(_ key, v *valueState) { l.hot.CompareAndSwap(v, nil) }
+	for i := range l.shards {
+		// NewLRU fails only for a size <= 0, which per never is.
+		l.shards[i].lru, _ = simplelru.NewLRU[key, *valueState](per, evicted)
 	}
 	return l
 }
 
 // of returns the shard that holds k.
-func (l *lruSet) of(k key) *lru.Cache[key, *valueState] {
+func (l *lruSet) of(k key) *lruShard {
 	if l.mask == 0 {
-		return l.shards[0]
+		return &l.shards[0]
 	}
 	var h uint64
 	switch k.kind {
@@ -104,7 +134,50 @@ func (l *lruSet) of(k key) *lru.Cache[key, *valueState] {
 		h = (k.n ^ uint64(k.kind)<<56) * 0x9e3779b97f4a7c15 // Fibonacci hashing: the high bits mix
 		h >>= 32
 	}
-	return l.shards[h&l.mask]
+	return &l.shards[h&l.mask]
+}
+
+// hotFor returns the state in the hot slot if it is k's.
+func (l *lruSet) hotFor(k key) *valueState {
+	if v := l.hot.Load(); v != nil && v.k.kind == k.kind && v.k.n == k.n && v.k.s == k.s && v.k.o == k.o {
+		return v
+	}
+	return nil
+}
+
+// get returns the state of k, creating it with the given tokens and last when
+// k is not tracked, and makes it the hot one.
+func (l *lruSet) get(k key, tokens, last int64) *valueState {
+	if v := l.hotFor(k); v != nil {
+		return v
+	}
+	sh := l.of(k)
+	sh.mu.Lock()
+	v, ok := sh.lru.Get(k)
+	if !ok {
+		v = &valueState{k: k}
+		v.tokens.Store(tokens)
+		v.last.Store(last)
+		sh.lru.Add(k, v) // may evict, which clears hot if it held the victim
+	}
+	if l.hot.Load() != v {
+		l.hot.Store(v)
+	}
+	sh.mu.Unlock()
+	return v
+}
+
+// peek returns the state of k if it is tracked, without creating it or
+// refreshing its recency.
+func (l *lruSet) peek(k key) *valueState {
+	if v := l.hotFor(k); v != nil {
+		return v
+	}
+	sh := l.of(k)
+	sh.mu.Lock()
+	v, _ := sh.lru.Peek(k)
+	sh.mu.Unlock()
+	return v
 }
 
 func (s *ruleState) cache() *lruSet {
@@ -121,17 +194,7 @@ func (s *ruleState) cache() *lruSet {
 // get returns the state of k, creating it with the given tokens and last when
 // k is not tracked.
 func (s *ruleState) get(k key, tokens, last int64) *valueState {
-	c := s.cache().of(k)
-	if v, ok := c.Get(k); ok {
-		return v
-	}
-	v := &valueState{}
-	v.tokens.Store(tokens)
-	v.last.Store(last)
-	if prev, ok, _ := c.PeekOrAdd(k, v); ok {
-		return prev
-	}
-	return v
+	return s.cache().get(k, tokens, last)
 }
 
 // peek returns the state of k if it is tracked, without creating it or
@@ -141,16 +204,18 @@ func (s *ruleState) peek(k key) *valueState {
 	if c == nil {
 		return nil
 	}
-	v, _ := c.of(k).Peek(k)
-	return v
+	return c.peek(k)
 }
 
 // tracked is the number of values the rule tracks now.
 func (s *ruleState) tracked() int {
 	n := 0
 	if c := s.values.Load(); c != nil {
-		for _, sh := range c.shards {
-			n += sh.Len()
+		for i := range c.shards {
+			sh := &c.shards[i]
+			sh.mu.Lock()
+			n += sh.lru.Len()
+			sh.mu.Unlock()
 		}
 	}
 	return n
