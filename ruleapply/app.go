@@ -136,7 +136,7 @@ func BindApp(ctx context.Context, e *engine.Engine, app string, factory SourceFa
 	}
 	if cfg.gateway {
 		if want(FamilyGatewayAPI) {
-			a.GatewayAPI, err = bindFamily(ctx, a, &cfg, factory, id(FamilyGatewayAPI), converter.APIDefinitions(), apiLoader{e.Gateway()})
+			a.GatewayAPI, err = bindFamily(ctx, a, &cfg, factory, id(FamilyGatewayAPI), converter.APIDefinitions(), APIDefinitions(e.Gateway()))
 		}
 		if want(base.FamilyGateway) {
 			a.Gateway, err = bindFamily(ctx, a, &cfg, factory, id(base.FamilyGateway), converter.GatewayFlow(), e.Gateway())
@@ -148,7 +148,10 @@ func BindApp(ctx context.Context, e *engine.Engine, app string, factory SourceFa
 	return a, nil
 }
 
-// apiLoader adapts the gateway manager's API-definition loading to Loader.
+// APIDefinitions returns the Loader of m's API definitions (the gateway manager
+// loads its rules with Load and its API groups with LoadAPIs), for Bind.
+func APIDefinitions(m *gateway.Manager) Loader[gateway.APIDefinition] { return apiLoader{m} }
+
 type apiLoader struct{ m *gateway.Manager }
 
 func (l apiLoader) Load(defs []gateway.APIDefinition) base.LoadReport { return l.m.LoadAPIs(defs) }

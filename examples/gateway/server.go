@@ -13,7 +13,6 @@ import (
 	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
-	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/gateway"
 	"github.com/rulesync/rulesync/engine/gateway/httpgw"
 	"github.com/rulesync/rulesync/engine/stat"
@@ -51,12 +50,6 @@ type gatewayServer struct {
 	handler http.Handler
 }
 
-// apiLoader lets ruleapply.Bind load API definitions, whose manager method is
-// LoadAPIs rather than Load.
-type apiLoader struct{ m *gateway.Manager }
-
-func (l apiLoader) Load(defs []gateway.APIDefinition) base.LoadReport { return l.m.LoadAPIs(defs) }
-
 func newGateway(ctx context.Context, cfg config) (*gatewayServer, error) {
 	var eopts []engine.Option
 	if cfg.clock != nil {
@@ -82,7 +75,7 @@ func newGateway(ctx context.Context, cfg config) (*gatewayServer, error) {
 	g.apis = datasource.New(apiSrc, converter.APIDefinitions(),
 		datasource.WithName(cfg.apisPath), datasource.WithLogger(cfg.logger),
 		datasource.WithObserver(logEvents(cfg.logger, "API definitions")))
-	g.unbinds = append(g.unbinds, ruleapply.Bind(g.apis.Property(), apiLoader{e.Gateway()},
+	g.unbinds = append(g.unbinds, ruleapply.Bind(g.apis.Property(), ruleapply.APIDefinitions(e.Gateway()),
 		ruleapply.WithName("gw-api-group"), ruleapply.WithLogger(cfg.logger)))
 	if err := g.apis.Start(ctx); err != nil {
 		g.Close()
