@@ -15,6 +15,7 @@ type pathPredicate struct {
 	pattern  string
 	ant      *antPattern    // PREFIX with wildcards
 	re       *regexp.Regexp // REGEX
+	lit      string         // REGEX: a prefix every matching path has
 }
 
 func compilePredicate(it PredicateItem) (pathPredicate, error) {
@@ -36,6 +37,7 @@ func compilePredicate(it PredicateItem) (pathPredicate, error) {
 			return p, fmt.Errorf("regex %q does not compile: %w", it.Pattern, err)
 		}
 		p.re = re
+		p.lit, _ = re.LiteralPrefix()
 	default:
 		return p, fmt.Errorf("matchStrategy %d is not 0..2", it.MatchStrategy)
 	}
@@ -53,9 +55,19 @@ func (p *pathPredicate) match(path string, segs [][2]int32) bool {
 		// A PREFIX pattern without wildcards is a plain string prefix.
 		return strings.HasPrefix(path, p.pattern)
 	case URLMatchRegex:
-		return p.re.MatchString(path)
+		return strings.HasPrefix(path, p.lit) && p.re.MatchString(path)
 	}
 	return false
+}
+
+// firstSegment returns the literal that the first non-empty segment of every
+// path p matches must equal, or "" when p does not pin it: an Ant pattern
+// whose first segment has no wildcard. Exact patterns are indexed whole.
+func (p *pathPredicate) firstSegment() string {
+	if p.ant != nil && len(p.ant.segs) > 0 && p.ant.segs[0].kind == segLiteral {
+		return p.ant.segs[0].text
+	}
+	return ""
 }
 
 type compiledAPI struct {
@@ -74,10 +86,48 @@ func (a *compiledAPI) match(path string, segs [][2]int32) bool {
 
 // APIMatcher is an immutable, compiled set of API definitions. It is safe for
 // concurrent use.
+//
+// Match does not try every predicate: exact patterns are looked up by the
+// whole path, and Ant patterns whose first segment is a literal by the path's
+// first segment; only the other predicates (plain prefixes, regular
+// expressions, Ant patterns starting with a wildcard) are tried on every path.
 type APIMatcher struct {
 	defs   []APIDefinition
 	apis   []compiledAPI
 	anyAnt bool // some predicate needs the path split into segments
+
+	exact   map[string][]int32   // exact pattern -> APIs
+	byFirst map[string][]predRef // first segment -> Ant predicates
+	others  []predRef            // tried on every path
+}
+
+// predRef names one predicate of one API.
+type predRef struct{ api, pred int32 }
+
+// maxIndexedAPIs bounds the APIs the indexed Match tracks in a bit set on the
+// stack; beyond it Match tries every predicate in turn.
+const maxIndexedAPIs = 256
+
+// index builds the lookup tables of Match.
+func (m *APIMatcher) index() {
+	m.exact = map[string][]int32{}
+	m.byFirst = map[string][]predRef{}
+	for ai := range m.apis {
+		for pi := range m.apis[ai].preds {
+			p := &m.apis[ai].preds[pi]
+			ref := predRef{int32(ai), int32(pi)}
+			switch {
+			case p.strategy == URLMatchExact:
+				if ids := m.exact[p.pattern]; len(ids) == 0 || ids[len(ids)-1] != ref.api {
+					m.exact[p.pattern] = append(ids, ref.api)
+				}
+			case p.firstSegment() != "":
+				m.byFirst[p.firstSegment()] = append(m.byFirst[p.firstSegment()], ref)
+			default:
+				m.others = append(m.others, ref)
+			}
+		}
+	}
 }
 
 // NewAPIMatcher validates and compiles defs. Invalid definitions (blank name,
@@ -127,6 +177,7 @@ func NewAPIMatcher(defs []APIDefinition) (*APIMatcher, base.LoadReport) {
 		m.apis = append(m.apis, api)
 	}
 	rep.Loaded = len(m.defs)
+	m.index()
 	return m, rep
 }
 
@@ -222,8 +273,37 @@ func (m *APIMatcher) Match(path string, dst []string) []string {
 	if m.anyAnt {
 		segs = splitPath(path, buf[:0])
 	}
+	if len(m.apis) > maxIndexedAPIs {
+		for i := range m.apis {
+			if m.apis[i].match(path, segs) {
+				dst = append(dst, m.apis[i].name)
+			}
+		}
+		return dst
+	}
+	var hit [maxIndexedAPIs / 64]uint64
+	found := false
+	for _, ai := range m.exact[path] {
+		hit[ai/64] |= 1 << (ai % 64)
+		found = true
+	}
+	try := func(refs []predRef) {
+		for _, r := range refs {
+			if hit[r.api/64]&(1<<(r.api%64)) == 0 && m.apis[r.api].preds[r.pred].match(path, segs) {
+				hit[r.api/64] |= 1 << (r.api % 64)
+				found = true
+			}
+		}
+	}
+	if len(segs) > 0 {
+		try(m.byFirst[segAt(path, segs, 0)])
+	}
+	try(m.others)
+	if !found {
+		return dst
+	}
 	for i := range m.apis {
-		if m.apis[i].match(path, segs) {
+		if hit[i/64]&(1<<(i%64)) != 0 {
 			dst = append(dst, m.apis[i].name)
 		}
 	}

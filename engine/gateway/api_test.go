@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -274,4 +275,55 @@ func FuzzNewAPIMatcher(f *testing.F) {
 		}
 		_ = m.Match(path, nil)
 	})
+}
+
+// TestMatchIndexAgreesWithScan checks the indexed Match against trying every
+// predicate of every API in turn, over patterns of every kind (exact, plain
+// prefix, Ant with a literal or a wildcard first segment, regex with and
+// without a literal prefix) and paths that do and do not share their segments.
+func TestMatchIndexAgreesWithScan(t *testing.T) {
+	patterns := []PredicateItem{
+		{Pattern: "/orders/1", MatchStrategy: URLMatchExact},
+		{Pattern: "/orders", MatchStrategy: URLMatchExact},
+		{Pattern: "/", MatchStrategy: URLMatchExact},
+		{Pattern: "/ord", MatchStrategy: URLMatchPrefix},
+		{Pattern: "/orders/**", MatchStrategy: URLMatchPrefix},
+		{Pattern: "orders/**", MatchStrategy: URLMatchPrefix},
+		{Pattern: "/orders/*/items", MatchStrategy: URLMatchPrefix},
+		{Pattern: "/*/1", MatchStrategy: URLMatchPrefix},
+		{Pattern: "/**/items", MatchStrategy: URLMatchPrefix},
+		{Pattern: "/{kind}/{id:[0-9]+}", MatchStrategy: URLMatchPrefix},
+		{Pattern: "/users/{id}/**", MatchStrategy: URLMatchPrefix},
+		{Pattern: "/orders/[0-9]+/items", MatchStrategy: URLMatchRegex},
+		{Pattern: "(?i)/ORDERS/.*", MatchStrategy: URLMatchRegex},
+		{Pattern: "/(orders|users)/1", MatchStrategy: URLMatchRegex},
+		{Pattern: "", MatchStrategy: URLMatchPrefix},
+	}
+	paths := []string{"", "/", "//", "/orders", "/orders/", "/orders/1", "//orders//1", "/orders/1/items",
+		"/orders/x/items", "orders/1", "/ord", "/users/1", "/users/7/a/b", "/ORDERS/1", "/x/1", "/items", "/a/b/items"}
+	for _, napis := range []int{len(patterns), maxIndexedAPIs + 1} {
+		var defs []APIDefinition
+		for i := range napis {
+			// API i has pattern i and pattern i+5 (mod the list), so most
+			// patterns are shared by two APIs and an API can match twice.
+			defs = append(defs, APIDefinition{APIName: fmt.Sprint("api", i), PredicateItems: []PredicateItem{
+				patterns[i%len(patterns)], patterns[(i+5)%len(patterns)]}})
+		}
+		m, rep := NewAPIMatcher(defs)
+		if len(rep.Rejected) != 0 {
+			t.Fatal(rep.Rejected)
+		}
+		for _, path := range paths {
+			var want []string
+			segs := splitPath(path, nil)
+			for i := range m.apis {
+				if m.apis[i].match(path, segs) {
+					want = append(want, m.apis[i].name)
+				}
+			}
+			if got := m.Match(path, nil); !slices.Equal(got, want) {
+				t.Errorf("%d APIs: Match(%q) = %q, want %q", napis, path, got, want)
+			}
+		}
+	}
 }
