@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -192,14 +193,53 @@ func TestArgCacheSharedAcrossResources(t *testing.T) {
 	if cr.reads != 1 {
 		t.Errorf("header read %d times for one request, want 1", cr.reads)
 	}
+	// Cached values are handed out by reference, without allocating.
+	if _, ok := a[0].(param.StringRef); !ok {
+		t.Errorf("cached value passed as %T, want param.StringRef", a[0])
+	}
 	// The cache holds the raw value: each rule still applies its own pattern.
-	if !slices.Equal(a, []any{"bob"}) || !slices.Equal(b, []any{"bob", NotMatchParam}) {
-		t.Errorf("args %#v and %#v", a, b)
+	if !slices.Equal(derefArgs(a), []any{"bob"}) || !slices.Equal(derefArgs(b), []any{"bob", NotMatchParam}) {
+		t.Errorf("args %#v and %#v", derefArgs(a), derefArgs(b))
 	}
 	cr.cache.Reset()
 	cr.headers["X-User"] = "vip"
-	if got := m.ParseArgs("api", cr); !slices.Equal(got, []any{"vip", "vip"}) || cr.reads != 2 {
+	if got := derefArgs(m.ParseArgs("api", cr)); !slices.Equal(got, []any{"vip", "vip"}) || cr.reads != 2 {
 		t.Errorf("after Reset: %#v (reads %d)", got, cr.reads)
+	}
+}
+
+// derefArgs replaces the StringRefs in args by their strings.
+func derefArgs(args []any) []any {
+	out := slices.Clone(args)
+	for i, a := range out {
+		if r, ok := a.(param.StringRef); ok {
+			out[i] = r.String()
+		}
+	}
+	return out
+}
+
+// TestArgCacheFull checks that a request reading more distinct attributes
+// than the cache holds still gets every value, the later ones as plain
+// strings.
+func TestArgCacheFull(t *testing.T) {
+	m := NewManager(nil)
+	var rules []Rule
+	headers := map[string]string{}
+	for i := range 10 {
+		name := fmt.Sprint("X-H", i)
+		headers[name] = fmt.Sprint("v", i)
+		rules = append(rules, gwRule("r", 1, &ParamItem{ParseStrategy: ParseHeader, FieldName: name}))
+	}
+	if rep := m.Load(rules); rep.Loaded != 10 {
+		t.Fatalf("%+v", rep)
+	}
+	cr := &cachingReq{fakeReq: fakeReq{headers: headers}}
+	got := derefArgs(m.ParseArgs("r", cr))
+	for i := range 10 {
+		if got[i] != fmt.Sprint("v", i) {
+			t.Errorf("arg %d = %#v, want %q", i, got[i], fmt.Sprint("v", i))
+		}
 	}
 }
 

@@ -1,5 +1,7 @@
 package gateway
 
+import "github.com/rulesync/rulesync/engine/param"
+
 // RequestInfo is what gateway rules can read from a request. It is an
 // interface so that any gateway (net/http, gRPC, a custom proxy) can supply
 // it; httpgw adapts *http.Request. An empty string means the attribute is
@@ -22,7 +24,10 @@ type CachingRequestInfo interface {
 }
 
 // ArgCache remembers the attributes parsed from one request. The zero value is
-// empty; Reset it before reusing it for another request.
+// empty; Reset it before reusing it for another request. The arguments
+// AppendArgs builds through a cache refer to the values held in it (as
+// param.StringRef, which the param manager reads as the string), so a cache
+// must not be Reset or reused while calls that carry them are in flight.
 type ArgCache struct {
 	n    int
 	keys [8]argKey
@@ -36,26 +41,35 @@ type argKey struct {
 
 type cachedArg struct {
 	s   string
-	box any // s as an interface, nil when s is ""
+	box any // s as an argument, nil when s is ""
 }
 
 // Reset empties the cache.
 func (c *ArgCache) Reset() { *c = ArgCache{} }
 
-func (c *ArgCache) get(k argKey) (cachedArg, bool) {
+func (c *ArgCache) get(k argKey) (*cachedArg, bool) {
 	for i := range c.n {
 		if c.keys[i] == k {
-			return c.vals[i], true
+			return &c.vals[i], true
 		}
 	}
-	return cachedArg{}, false
+	return nil, false
 }
 
-func (c *ArgCache) put(k argKey, v cachedArg) {
-	if c.n < len(c.keys) {
-		c.keys[c.n], c.vals[c.n] = k, v
-		c.n++
+// add caches s under k and returns the entry, or nil when the cache is full.
+// The entry's box refers to the cached string, so building it does not
+// allocate.
+func (c *ArgCache) add(k argKey, s string) *cachedArg {
+	if c.n == len(c.keys) {
+		return nil
 	}
+	v := &c.vals[c.n]
+	c.keys[c.n], v.s, v.box = k, s, nil
+	if s != "" {
+		v.box = param.RefString(&v.s)
+	}
+	c.n++
+	return v
 }
 
 // Pre-boxed markers, so that placing them in an args array does not allocate.
@@ -79,9 +93,11 @@ func (m *Manager) ParseArgs(resource string, req RequestInfo) []any {
 }
 
 // AppendArgs is ParseArgs appending to dst, for callers that pool their
-// argument slices. Only the parsed values themselves are allocated (one
-// interface conversion per non-empty value, once per request when req is a
-// CachingRequestInfo).
+// argument slices. With a plain RequestInfo each non-empty value is one
+// allocation (its conversion to an interface). With a CachingRequestInfo
+// nothing is allocated: each attribute is read once per request, and the
+// arguments are param.StringRef values referring to the strings in the
+// request's ArgCache (see ArgCache for how long they stay valid).
 func (m *Manager) AppendArgs(dst []any, resource string, req RequestInfo) []any {
 	plan := m.rules.Load().plans[resource]
 	if plan == nil {
@@ -101,10 +117,15 @@ func (m *Manager) AppendArgs(dst []any, resource string, req RequestInfo) []any 
 		var v cachedArg
 		if cache != nil {
 			k := argKey{s.strategy, s.field}
-			var ok bool
-			if v, ok = cache.get(k); !ok {
-				v = boxed(s.value(req))
-				cache.put(k, v)
+			p, ok := cache.get(k)
+			if !ok {
+				val := s.value(req)
+				if p = cache.add(k, val); p == nil {
+					v = boxed(val) // cache full: a plain string
+				}
+			}
+			if p != nil {
+				v = *p
 			}
 		} else {
 			v = boxed(s.value(req))

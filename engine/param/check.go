@@ -190,6 +190,10 @@ func costMs(acquire, durMs, limit int64) int64 {
 }
 
 func (m *Manager) block(c *base.Context, r *compiled, v any, waitMs int64, format string, args ...any) *base.BlockError {
+	if ref, ok := v.(StringRef); ok {
+		// The error may outlive the string's owner (a pooled request).
+		v = ref.String()
+	}
 	return &base.BlockError{
 		Family:   m.opts.family,
 		Resource: c.Resource,

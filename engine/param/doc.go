@@ -7,7 +7,9 @@
 // a token bucket (QPS grade, reject behaviour), a last-pass timestamp (QPS
 // grade, rate-limiter behaviour) or a concurrency counter (thread grade). The
 // values tracked per rule are bounded by an LRU (WithMaxTrackedValues), whose
-// short lock is the only one a call can meet.
+// short lock is the only one a call can meet. A lock-free slot in front of the
+// LRU holds the state of the value looked up last, so a value that repeats (a
+// constant argument, a burst of one user's calls) costs no lock and no hash.
 //
 // # Values and exception items
 //
@@ -20,7 +22,7 @@
 //   - float32 and float64 become a float64, and a float with an integral value
 //     that fits an int64 becomes that int64: numbers are equal when their
 //     values are equal (5, int64(5) and 5.0 are one value; 5.5 is another);
-//   - strings (and named string types) and []byte become a string;
+//   - strings (and named string types), []byte and StringRef become a string;
 //   - bools stay bools;
 //   - any other comparable value (a struct, a pointer) is used as is; values
 //     that cannot be compared (maps, funcs, structs holding slices) never match

@@ -75,6 +75,25 @@ type Argument interface {
 	ParamFlowKey() any
 }
 
+// StringRef is a string argument held by reference. Putting a string in an
+// []any allocates a copy of its header; putting a StringRef there does not,
+// since it is a single pointer. The manager counts and matches a StringRef
+// exactly as the string it refers to, and a BlockError carries that string as
+// its Value. A zero StringRef is skipped like a nil argument. The string must
+// not change between Check and the matching Exit, which recomputes the value.
+type StringRef struct{ p *string }
+
+// RefString returns a StringRef to *p.
+func RefString(p *string) StringRef { return StringRef{p} }
+
+// String returns the string r refers to, "" for the zero StringRef.
+func (r StringRef) String() string {
+	if r.p == nil {
+		return ""
+	}
+	return *r.p
+}
+
 // resolveArg normalizes an argument, replacing an Argument by its key.
 func resolveArg(v any) (any, key, argKind) {
 	k, kind := argKey(v)
@@ -128,6 +147,11 @@ func argKey(v any) (key, argKind) {
 		return boolKey(x), argScalar
 	case []byte:
 		return key{kind: kindString, s: string(x)}, argScalar
+	case StringRef:
+		if x.p == nil {
+			return key{}, argSkip
+		}
+		return key{kind: kindString, s: *x.p}, argScalar
 	case []string, []int, []int64, []any:
 		return key{}, argCollection
 	case nil:

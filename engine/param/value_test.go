@@ -2,6 +2,7 @@ package param
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/rulesync/rulesync/engine/base"
@@ -30,6 +31,9 @@ func TestArgKey(t *testing.T) {
 		{"2^63 as float is not MinInt64", math.Pow(2, 63), int64(math.MinInt64), false},
 		{"string and named string", "a", id("a"), true},
 		{"string and []byte", "a", []byte("a"), true},
+		{"string and StringRef", "a", RefString(new("a")), true},
+		{"StringRef and StringRef", RefString(new("a")), RefString(new("a")), true},
+		{"StringRefs differ", RefString(new("a")), RefString(new("b")), false},
 		{"string and number", "5", 5, false},
 		{"rune and int", 'a', 97, true},
 		{"bool and int", true, 1, false},
@@ -179,5 +183,45 @@ func TestArgument(t *testing.T) {
 				t.Fatalf("block names value %#v, want %#v", last.Value, tt.wantVal)
 			}
 		})
+	}
+}
+
+// TestStringRef checks that a StringRef is counted as its string, shares its
+// bucket, exits the slot its Check took, and never reaches a BlockError.
+func TestStringRef(t *testing.T) {
+	m, _ := newTestManager(t)
+	mustLoad(t, m, qpsRule(2))
+	s := "user-7"
+	if got := passes(m, 1, RefString(&s)) + passes(m, 1, "user-7"); got != 2 {
+		t.Fatalf("%d of 2 calls passed", got)
+	}
+	be := m.Check(call(RefString(&s)))
+	if be == nil {
+		t.Fatal("third call of one value passed a count of 2: the StringRef has a bucket of its own")
+	}
+	if v, ok := be.Value.(string); !ok || v != "user-7" {
+		t.Errorf("BlockError.Value = %#v, want the string itself", be.Value)
+	}
+	if !strings.Contains(be.Reason, "user-7") {
+		t.Errorf("reason %q does not name the value", be.Reason)
+	}
+	if m.Check(call(StringRef{})) != nil || m.Check(call([]any{StringRef{}, RefString(new("other"))})) != nil {
+		t.Error("a zero StringRef is not skipped like nil")
+	}
+
+	tm, _ := newTestManager(t)
+	r := qpsRule(1)
+	r.Grade = GradeThread
+	mustLoad(t, tm, r)
+	c := call(RefString(&s))
+	if tm.Check(c) != nil {
+		t.Fatal("first call blocked")
+	}
+	if tm.Check(call("user-7")) == nil {
+		t.Error("the string and its StringRef hold separate slots")
+	}
+	tm.Exit(c)
+	if tm.Check(call("user-7")) != nil {
+		t.Error("Exit with the StringRef did not give the slot back")
 	}
 }

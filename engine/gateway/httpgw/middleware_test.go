@@ -475,3 +475,29 @@ func TestStatusWriterPassesThrough(t *testing.T) {
 		t.Errorf("answer %d %q flushed=%v", rec.Code, rec.Body.String(), rec.Flushed)
 	}
 }
+
+// TestBlockErrorKeepsValue checks that the value a block names is the plain
+// string, which stays right after the request's pooled state has served other
+// requests (the arguments themselves refer into that state).
+func TestBlockErrorKeepsValue(t *testing.T) {
+	var got []*engine.BlockError
+	item := &gateway.ParamItem{ParseStrategy: gateway.ParseHeader, FieldName: "X-User"}
+	f := newFixture(t, []gateway.Rule{gwRule("product_route", gateway.ResourceModeRouteID, 1, item)}, nil,
+		httpgw.WithBlockHandler(func(w http.ResponseWriter, _ *http.Request, be *engine.BlockError) {
+			got = append(got, be)
+			w.WriteHeader(http.StatusTooManyRequests)
+		}))
+	user := func(v string) func(*http.Request) { return func(r *http.Request) { r.Header.Set("X-User", v) } }
+	for _, u := range []string{"alice", "alice", "bob", "bob", "carol"} {
+		f.do("/product/1", user(u))
+	}
+	// One pass per user per second: the second alice and the second bob block.
+	if len(got) != 2 {
+		t.Fatalf("%d blocks, want 2", len(got))
+	}
+	for i, want := range []string{"alice", "bob"} {
+		if v, ok := got[i].Value.(string); !ok || v != want {
+			t.Errorf("block %d: Value %#v, want the string %q", i, got[i].Value, want)
+		}
+	}
+}
