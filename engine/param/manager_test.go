@@ -870,7 +870,7 @@ func TestShardedLRUBound(t *testing.T) {
 	for _, tt := range []struct {
 		capacity, shards int
 	}{{100, 1}, {511, 1}, {512, 2}, {4000, 8}, {4096, 16}, {200_000, 16}} {
-		if got := len(newLRUSet(tt.capacity, 0).shards); got != tt.shards {
+		if got := len(newLRUSet(tt.capacity, 0, nil).shards); got != tt.shards {
 			t.Errorf("capacity %d: %d shards, want %d", tt.capacity, got, tt.shards)
 		}
 	}

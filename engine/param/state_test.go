@@ -33,7 +33,7 @@ func TestHotSlotKeepsLRUOrder(t *testing.T) {
 	for _, capacity := range []int{1, 2, 3, 5} {
 		t.Run(fmt.Sprint(capacity), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, uint64(capacity)))
-			l := newLRUSet(capacity, 1)
+			l := newLRUSet(capacity, 1, nil)
 			ref := &refLRU{capacity: capacity}
 			states := map[key]*valueState{}
 			for step := range 5000 {
@@ -70,7 +70,7 @@ func TestHotSlotKeepsLRUOrder(t *testing.T) {
 // always the one the LRU holds for its value: never a state that was evicted
 // (which would give its value two live states once the LRU creates another).
 func TestHotSlotNeverHoldsEvictedState(t *testing.T) {
-	l := newLRUSet(4, 2)
+	l := newLRUSet(4, 2, nil)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for g := range 3 {
