@@ -150,3 +150,31 @@ func mustLoadB(b *testing.B, m *Manager, rules ...Rule) {
 		b.Fatal(rep.Rejected)
 	}
 }
+
+// BenchmarkCheckGatewayShape is the param side of one gateway entry: four
+// rules on the resource reading a client IP and a URL parameter (as
+// StringRefs, the way the gateway's request cache hands them out), a header
+// that failed its pattern ("$NM", with one exception item) and the constant
+// "$D" of a rule without a paramItem. The engine's clock reading is given.
+func BenchmarkCheckGatewayShape(b *testing.B) {
+	var rules []Rule
+	for i := range 4 {
+		r := qpsRule(1e9)
+		r.ParamIdx = i
+		if i == 1 {
+			r.ParamFlowItemList = []Item{{Object: "$NM", ClassType: "String", Count: 1e9}}
+		}
+		rules = append(rules, r)
+	}
+	m := benchManager(b, rules...)
+	ip, page := "192.0.2.10", "3"
+	c := &base.Context{Resource: res, Args: []any{RefString(&ip), "$NM", RefString(&page), "$D"}, Count: 1,
+		NowMs: stat.SystemClock{}.NowMs()}
+	b.ReportAllocs()
+	for b.Loop() {
+		if be := m.Check(c); be != nil {
+			b.Fatal(be)
+		}
+		m.Exit(c)
+	}
+}

@@ -79,17 +79,17 @@ func releaseRules(args []any, rules []*compiled) {
 		}
 		switch kind {
 		case argScalar:
-			r.release(k)
+			r.release(&k)
 		case argCollection:
 			eachElement(arg, func(_ any, k key) bool {
-				r.release(k)
+				r.release(&k)
 				return true
 			})
 		}
 	}
 }
 
-func (r *compiled) release(k key) {
+func (r *compiled) release(k *key) {
 	if v := r.st.peek(k); v != nil {
 		v.releaseThread()
 	}
@@ -100,7 +100,8 @@ func (m *Manager) checkRule(c *base.Context, r *compiled, acquire int64) *base.B
 		return nil
 	}
 	arg := argAt(c.Args, r.idx)
-	k, kind := argKey(arg) // resolveArg, inlined by hand for the hot path
+	var k key
+	kind := fillKey(arg, &k) // resolveArg, inlined by hand for the hot path
 	if kind == argKeyed {
 		arg, k, kind = resolveKeyed(arg.(Argument))
 	}
@@ -108,12 +109,12 @@ func (m *Manager) checkRule(c *base.Context, r *compiled, acquire int64) *base.B
 	case argSkip:
 		return nil
 	case argScalar:
-		return m.checkValue(c, r, arg, k, acquire)
+		return m.checkValue(c, r, arg, &k, acquire)
 	}
 	var be *base.BlockError
 	passed := 0
 	eachElement(arg, func(elem any, k key) bool {
-		if be = m.checkValue(c, r, elem, k, acquire); be != nil {
+		if be = m.checkValue(c, r, elem, &k, acquire); be != nil {
 			return false
 		}
 		passed++
@@ -126,7 +127,7 @@ func (m *Manager) checkRule(c *base.Context, r *compiled, acquire int64) *base.B
 				return false
 			}
 			passed--
-			r.release(k)
+			r.release(&k)
 			return true
 		})
 	}
@@ -134,7 +135,7 @@ func (m *Manager) checkRule(c *base.Context, r *compiled, acquire int64) *base.B
 }
 
 // checkValue checks one value against one rule.
-func (m *Manager) checkValue(c *base.Context, r *compiled, v any, k key, acquire int64) *base.BlockError {
+func (m *Manager) checkValue(c *base.Context, r *compiled, v any, k *key, acquire int64) *base.BlockError {
 	limit := r.count
 	if r.items != nil {
 		if n, ok := r.items.lookup(k); ok {

@@ -122,14 +122,13 @@ type itemEntry struct {
 const maxSmallItems = 8
 
 // lookup returns the threshold of k's item, if it has one.
-func (t *itemTable) lookup(k key) (int64, bool) {
+func (t *itemTable) lookup(k *key) (int64, bool) {
 	if t.big != nil {
-		n, ok := t.big[k]
+		n, ok := t.big[*k]
 		return n, ok
 	}
 	for i := range t.small {
-		e := &t.small[i]
-		if e.k.kind == k.kind && e.k.n == k.n && e.k.s == k.s && e.k.o == k.o {
+		if e := &t.small[i]; e.k.same(k) {
 			return e.n, true
 		}
 	}

@@ -362,7 +362,7 @@ func TestThreadGrade(t *testing.T) {
 // threads reads the concurrency of value v under the rule at position i.
 func threads(m *Manager, i int, v any) int64 {
 	k, _ := argKey(v)
-	if s := m.set.Load().all[i].st.peek(k); s != nil {
+	if s := m.set.Load().all[i].st.peek(&k); s != nil {
 		return s.threads.Load()
 	}
 	return 0

@@ -127,7 +127,7 @@ func newLRUSet(capacity, shards int, hot *atomic.Pointer[valueState]) *lruSet {
 }
 
 // of returns the shard that holds k.
-func (l *lruSet) of(k key) *lruShard {
+func (l *lruSet) of(k *key) *lruShard {
 	if l.mask == 0 {
 		return &l.shards[0]
 	}
@@ -145,10 +145,10 @@ func (l *lruSet) of(k key) *lruShard {
 }
 
 // hotFor returns the state in the hot slot if it is k's.
-func (l *lruSet) hotFor(k key) *valueState { return hotIn(l.hot, k) }
+func (l *lruSet) hotFor(k *key) *valueState { return hotIn(l.hot, k) }
 
-func hotIn(hot *atomic.Pointer[valueState], k key) *valueState {
-	if v := hot.Load(); v != nil && v.k.kind == k.kind && v.k.n == k.n && v.k.s == k.s && v.k.o == k.o {
+func hotIn(hot *atomic.Pointer[valueState], k *key) *valueState {
+	if v := hot.Load(); v != nil && v.k.same(k) {
 		return v
 	}
 	return nil
@@ -156,18 +156,18 @@ func hotIn(hot *atomic.Pointer[valueState], k key) *valueState {
 
 // get returns the state of k, creating it with the given tokens and last when
 // k is not tracked, and makes it the hot one.
-func (l *lruSet) get(k key, tokens, last int64) *valueState {
+func (l *lruSet) get(k *key, tokens, last int64) *valueState {
 	if v := l.hotFor(k); v != nil {
 		return v
 	}
 	sh := l.of(k)
 	sh.mu.Lock()
-	v, ok := sh.lru.Get(k)
+	v, ok := sh.lru.Get(*k)
 	if !ok {
-		v = &valueState{k: k}
+		v = &valueState{k: *k}
 		v.tokens.Store(tokens)
 		v.last.Store(last)
-		sh.lru.Add(k, v) // may evict, which clears hot if it held the victim
+		sh.lru.Add(*k, v) // may evict, which clears hot if it held the victim
 	}
 	if l.hot.Load() != v {
 		l.hot.Store(v)
@@ -178,13 +178,13 @@ func (l *lruSet) get(k key, tokens, last int64) *valueState {
 
 // peek returns the state of k if it is tracked, without creating it or
 // refreshing its recency.
-func (l *lruSet) peek(k key) *valueState {
+func (l *lruSet) peek(k *key) *valueState {
 	if v := l.hotFor(k); v != nil {
 		return v
 	}
 	sh := l.of(k)
 	sh.mu.Lock()
-	v, _ := sh.lru.Peek(k)
+	v, _ := sh.lru.Peek(*k)
 	sh.mu.Unlock()
 	return v
 }
@@ -202,7 +202,7 @@ func (s *ruleState) cache() *lruSet {
 
 // get returns the state of k, creating it with the given tokens and last when
 // k is not tracked.
-func (s *ruleState) get(k key, tokens, last int64) *valueState {
+func (s *ruleState) get(k *key, tokens, last int64) *valueState {
 	if v := hotIn(&s.hot, k); v != nil {
 		return v
 	}
@@ -211,7 +211,7 @@ func (s *ruleState) get(k key, tokens, last int64) *valueState {
 
 // peek returns the state of k if it is tracked, without creating it or
 // refreshing its recency.
-func (s *ruleState) peek(k key) *valueState {
+func (s *ruleState) peek(k *key) *valueState {
 	if v := hotIn(&s.hot, k); v != nil {
 		return v
 	}

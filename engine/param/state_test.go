@@ -41,7 +41,7 @@ func TestHotSlotKeepsLRUOrder(t *testing.T) {
 				if rng.IntN(3) == 0 {
 					k = key{kind: kindString, s: fmt.Sprint("s", rng.IntN(3))}
 				}
-				v := l.get(k, 0, 0)
+				v := l.get(&k, 0, 0)
 				if prev, ok := states[k]; ok && slices.Contains(ref.order, k) && prev != v {
 					t.Fatalf("step %d: value %v got a second state while tracked", step, k)
 				}
@@ -79,7 +79,7 @@ func TestHotSlotNeverHoldsEvictedState(t *testing.T) {
 			for !stop.Load() {
 				k := intKey(int64(rng.IntN(12)))
 				for range rng.IntN(4) + 1 { // runs, so that the hot slot hits too
-					l.get(k, 0, 0)
+					l.get(&k, 0, 0)
 				}
 			}
 		})
@@ -89,7 +89,7 @@ func TestHotSlotNeverHoldsEvictedState(t *testing.T) {
 			l.shards[i].mu.Lock()
 		}
 		if h := l.hot.Load(); h != nil {
-			if v, ok := l.of(h.k).lru.Peek(h.k); !ok || v != h {
+			if v, ok := l.of(&h.k).lru.Peek(h.k); !ok || v != h {
 				stop.Store(true)
 				t.Errorf("hot slot holds a state of %v that the LRU does not (LRU: %p, %v)", h.k, v, ok)
 			}
@@ -201,16 +201,16 @@ func TestItemTable(t *testing.T) {
 			if big := tab.big != nil; big != (n > maxSmallItems) {
 				t.Errorf("%d items: map used = %v", n, big)
 			}
-			if got, ok := tab.lookup(intKey(0)); !ok || got != 7 {
+			if got, ok := tab.lookup(new(intKey(0))); !ok || got != 7 {
 				t.Errorf("value 0: %d, %v; want 7 (the later item)", got, ok)
 			}
 			for i := 1; i < n; i++ {
-				if got, ok := tab.lookup(intKey(int64(i))); !ok || got != int64(100+i) {
+				if got, ok := tab.lookup(new(intKey(int64(i)))); !ok || got != int64(100+i) {
 					t.Errorf("value %d: %d, %v; want %d", i, got, ok, 100+i)
 				}
 			}
 			for _, k := range []key{intKey(int64(n)), {kind: kindString, s: "0"}, uintKey(1 << 63), boolKey(false)} {
-				if got, ok := tab.lookup(k); ok {
+				if got, ok := tab.lookup(&k); ok {
 					t.Errorf("value %v without an item found %d", k, got)
 				}
 			}

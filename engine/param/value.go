@@ -116,50 +116,94 @@ func resolveKeyed(a Argument) (any, key, argKind) {
 // argKey normalizes an argument. The common types are handled by a type
 // switch; only other types pay for reflection.
 func argKey(v any) (key, argKind) {
+	var k key
+	kind := fillKey(v, &k)
+	return k, kind
+}
+
+// fillKey is argKey writing into *k, which must be zero. The hot path keeps the
+// key in place and passes pointers to it: a key is six words, and copying it
+// by value right after writing it field by field stalls on store forwarding.
+func fillKey(v any, k *key) argKind {
 	switch x := v.(type) {
 	case string:
-		return key{kind: kindString, s: x}, argScalar
-	case int:
-		return intKey(int64(x)), argScalar
-	case int64:
-		return intKey(x), argScalar
-	case int32:
-		return intKey(int64(x)), argScalar
-	case uint64:
-		return uintKey(x), argScalar
-	case uint:
-		return uintKey(uint64(x)), argScalar
-	case uint32:
-		return intKey(int64(x)), argScalar
-	case int16:
-		return intKey(int64(x)), argScalar
-	case int8:
-		return intKey(int64(x)), argScalar
-	case uint16:
-		return intKey(int64(x)), argScalar
-	case uint8:
-		return intKey(int64(x)), argScalar
-	case float64:
-		return floatKey(x), argScalar
-	case float32:
-		return floatKey(float64(x)), argScalar
-	case bool:
-		return boolKey(x), argScalar
-	case []byte:
-		return key{kind: kindString, s: string(x)}, argScalar
+		k.kind, k.s = kindString, x
+		return argScalar
 	case StringRef:
 		if x.p == nil {
-			return key{}, argSkip
+			return argSkip
 		}
-		return key{kind: kindString, s: *x.p}, argScalar
+		k.kind, k.s = kindString, *x.p
+		return argScalar
+	case int:
+		k.kind, k.n = kindInt, uint64(x)
+		return argScalar
+	case int64:
+		k.kind, k.n = kindInt, uint64(x)
+		return argScalar
+	case int32:
+		k.kind, k.n = kindInt, uint64(int64(x))
+		return argScalar
+	case uint64:
+		k.setUint(x)
+		return argScalar
+	case uint:
+		k.setUint(uint64(x))
+		return argScalar
+	case uint32:
+		k.kind, k.n = kindInt, uint64(x)
+		return argScalar
+	case int16:
+		k.kind, k.n = kindInt, uint64(int64(x))
+		return argScalar
+	case int8:
+		k.kind, k.n = kindInt, uint64(int64(x))
+		return argScalar
+	case uint16:
+		k.kind, k.n = kindInt, uint64(x)
+		return argScalar
+	case uint8:
+		k.kind, k.n = kindInt, uint64(x)
+		return argScalar
+	case float64:
+		*k = floatKey(x)
+		return argScalar
+	case float32:
+		*k = floatKey(float64(x))
+		return argScalar
+	case bool:
+		k.kind = kindBool
+		if x {
+			k.n = 1
+		}
+		return argScalar
+	case []byte:
+		k.kind, k.s = kindString, string(x)
+		return argScalar
 	case []string, []int, []int64, []any:
-		return key{}, argCollection
+		return argCollection
 	case nil:
-		return key{}, argSkip
+		return argSkip
 	case Argument: // before reflection, so that it wins over the value's kind
-		return key{}, argKeyed
+		return argKeyed
 	}
-	return reflectKey(reflect.ValueOf(v))
+	var kind argKind
+	*k, kind = reflectKey(reflect.ValueOf(v))
+	return kind
+}
+
+// setUint stores n as an int when it fits, as uintKey does.
+func (k *key) setUint(n uint64) {
+	k.kind, k.n = kindInt, n
+	if n > math.MaxInt64 {
+		k.kind = kindUint
+	}
+}
+
+// same reports whether k and o are the same value (k == o, field by field so
+// that nothing is copied).
+func (k *key) same(o *key) bool {
+	return k.kind == o.kind && k.n == o.n && k.s == o.s && k.o == o.o
 }
 
 // reflectKey normalizes named types by their kind; other comparable values
