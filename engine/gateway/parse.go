@@ -114,18 +114,17 @@ func (m *Manager) AppendArgs(dst []any, resource string, req RequestInfo) []any 
 	}
 	for i := range plan.slots {
 		s := &plan.slots[i]
-		var v cachedArg
+		// v points into the cache rather than copying the entry just
+		// written there (a copy right after the write stalls the CPU).
+		var v *cachedArg
 		if cache != nil {
 			k := argKey{s.strategy, s.field}
-			p, ok := cache.get(k)
-			if !ok {
+			var ok bool
+			if v, ok = cache.get(k); !ok {
 				val := s.value(req)
-				if p = cache.add(k, val); p == nil {
+				if v = cache.add(k, val); v == nil {
 					v = boxed(val) // cache full: a plain string
 				}
-			}
-			if p != nil {
-				v = *p
 			}
 		} else {
 			v = boxed(s.value(req))
@@ -149,11 +148,11 @@ func (m *Manager) AppendArgs(dst []any, resource string, req RequestInfo) []any 
 	return dst
 }
 
-func boxed(s string) cachedArg {
+func boxed(s string) *cachedArg {
 	if s == "" {
-		return cachedArg{}
+		return &cachedArg{}
 	}
-	return cachedArg{s: s, box: s}
+	return &cachedArg{s: s, box: s}
 }
 
 func (s *paramSlot) value(req RequestInfo) string {
