@@ -1,6 +1,7 @@
 package httpgw
 
 import (
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -40,6 +41,23 @@ func FuzzClientIP(f *testing.F) {
 		}
 		if _, err := netip.ParseAddr(got); err != nil {
 			t.Errorf("ClientIP(%q, %q) = %q: neither the peer nor an address", remote, xff, got)
+		}
+	})
+}
+
+// FuzzHostOnly checks the fast split of a peer address against
+// net.SplitHostPort.
+func FuzzHostOnly(f *testing.F) {
+	for _, s := range []string{"192.0.2.1:80", "[::1]:80", "::1", "host:", ":80", "a:b:c", "[a]:b:c", "]:1", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, remote string) {
+		want := remote
+		if h, _, err := net.SplitHostPort(remote); err == nil {
+			want = h
+		}
+		if got := hostOnly(remote); got != want {
+			t.Errorf("hostOnly(%q) = %q, want %q", remote, got, want)
 		}
 	})
 }

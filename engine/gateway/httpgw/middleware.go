@@ -308,6 +308,12 @@ func parseAddr(s string) (netip.Addr, bool) {
 }
 
 func hostOnly(remote string) string {
+	// The common "1.2.3.4:port" form, without net.SplitHostPort's general
+	// parsing: one colon, no brackets, and so the same split.
+	if i := strings.IndexByte(remote, ':'); i >= 0 && strings.IndexByte(remote[i+1:], ':') < 0 &&
+		strings.IndexByte(remote, '[') < 0 && strings.IndexByte(remote, ']') < 0 {
+		return remote[:i]
+	}
 	if h, _, err := net.SplitHostPort(remote); err == nil {
 		return h
 	}
