@@ -51,6 +51,7 @@ func (s *ruleState) forResource(resource string) *ruleState {
 // creation, so that the lock-free hot slot can tell whose state it holds.
 type valueState struct {
 	k       key
+	shard   uint32 // index of the LRU shard holding it
 	tokens  atomic.Int64
 	last    atomic.Int64 // ms of the last refill (bucket) or of the last pass (rate limiter)
 	threads atomic.Int64
@@ -75,28 +76,32 @@ const (
 // lets the eviction callback run under the same lock as every lookup, which
 // the hot slot relies on.
 type lruShard struct {
-	mu  sync.Mutex
-	lru *simplelru.LRU[key, *valueState]
+	mu   sync.Mutex
+	lru  *simplelru.LRU[key, *valueState]
+	last *valueState // returned by the previous locked lookup
 }
 
 // lruSet is the LRU of a rule, split into a power-of-two number of shards,
 // with a lock-free slot in front of it.
 //
-// hot holds the state of the value the last locked lookup returned. Most
-// gateway rules see one constant value ("$D"), and a hot key often repeats
-// in bursts, so most lookups are served by one atomic load and one key
-// comparison, without hashing or locking. Two invariants keep counts exact
-// and the bound intact:
+// hot holds the state of a value that repeats. Most gateway rules see one
+// constant value ("$D"), and a hot key often comes in bursts, so most lookups
+// are served by one atomic load and one key comparison, without hashing or
+// locking. A value is promoted to hot when two locked lookups in a row in its
+// shard are for it; so values that do not repeat never write the slot, which
+// calls on other cores read. Three invariants keep counts exact, the bound
+// intact and the eviction order that of a plain LRU:
 //
 //   - hot is only stored under the lock of the shard holding the value, right
-//     after the LRU returned (or added) it, so the state in hot is the one the
-//     LRU holds for that value; and every eviction clears hot, under the same
-//     lock, if hot holds the evicted state. A value therefore never has two
-//     live states: one in hot and a newer one in the LRU.
-//   - The value in hot is the most recently used one of its shard (each locked
-//     lookup moves its value to the front and then takes hot), so the lookups
-//     hot serves without touching the LRU would not change its order: the
-//     eviction order is the same as if every lookup had gone through the LRU.
+//     after the LRU returned it, so the state in hot is the one the LRU holds
+//     for that value; and every eviction clears hot, under the same lock, if
+//     hot holds the evicted state. A value therefore never has two live
+//     states: one in hot and a newer one in the LRU.
+//   - A locked lookup of another value in the hot value's shard clears hot
+//     (under that shard's lock). So the value in hot is always the most
+//     recently used one of its shard, and the lookups hot serves without
+//     touching the LRU would not have changed its order.
+//   - Only the shard's own lock holder reads or writes its last.
 type lruSet struct {
 	hot    *atomic.Pointer[valueState]
 	mask   uint64
@@ -127,9 +132,12 @@ func newLRUSet(capacity, shards int, hot *atomic.Pointer[valueState]) *lruSet {
 }
 
 // of returns the shard that holds k.
-func (l *lruSet) of(k *key) *lruShard {
+func (l *lruSet) of(k *key) *lruShard { return &l.shards[l.index(k)] }
+
+// index returns the index of the shard that holds k.
+func (l *lruSet) index(k *key) uint32 {
 	if l.mask == 0 {
-		return &l.shards[0]
+		return 0
 	}
 	var h uint64
 	switch k.kind {
@@ -141,7 +149,7 @@ func (l *lruSet) of(k *key) *lruShard {
 		h = (k.n ^ uint64(k.kind)<<56) * 0x9e3779b97f4a7c15 // Fibonacci hashing: the high bits mix
 		h >>= 32
 	}
-	return &l.shards[h&l.mask]
+	return uint32(h & l.mask)
 }
 
 // hotFor returns the state in the hot slot if it is k's.
@@ -155,23 +163,32 @@ func hotIn(hot *atomic.Pointer[valueState], k *key) *valueState {
 }
 
 // get returns the state of k, creating it with the given tokens and last when
-// k is not tracked, and makes it the hot one.
+// k is not tracked.
 func (l *lruSet) get(k *key, tokens, last int64) *valueState {
 	if v := l.hotFor(k); v != nil {
 		return v
 	}
-	sh := l.of(k)
+	i := l.index(k)
+	sh := &l.shards[i]
 	sh.mu.Lock()
 	v, ok := sh.lru.Get(*k)
 	if !ok {
-		v = &valueState{k: *k}
+		v = &valueState{k: *k, shard: i}
 		v.tokens.Store(tokens)
 		v.last.Store(last)
 		sh.lru.Add(*k, v) // may evict, which clears hot if it held the victim
 	}
-	if l.hot.Load() != v {
-		l.hot.Store(v)
+	if h := l.hot.Load(); h != v {
+		if h != nil && h.shard == i {
+			// v is now the most recent of the shard: h may no longer skip
+			// the LRU.
+			l.hot.CompareAndSwap(h, nil)
+		}
+		if sh.last == v {
+			l.hot.Store(v)
+		}
 	}
+	sh.last = v
 	sh.mu.Unlock()
 	return v
 }
