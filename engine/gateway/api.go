@@ -16,6 +16,7 @@ type pathPredicate struct {
 	ant      *antPattern    // PREFIX with wildcards
 	re       *regexp.Regexp // REGEX
 	lit      string         // REGEX: a prefix every matching path has
+	simple   *simpleRegex   // REGEX of a simple shape: matched without re
 }
 
 func compilePredicate(it PredicateItem) (pathPredicate, error) {
@@ -38,6 +39,7 @@ func compilePredicate(it PredicateItem) (pathPredicate, error) {
 		}
 		p.re = re
 		p.lit, _ = re.LiteralPrefix()
+		p.simple = compileSimple(it.Pattern)
 	default:
 		return p, fmt.Errorf("matchStrategy %d is not 0..2", it.MatchStrategy)
 	}
@@ -55,6 +57,9 @@ func (p *pathPredicate) match(path string, segs [][2]int32) bool {
 		// A PREFIX pattern without wildcards is a plain string prefix.
 		return strings.HasPrefix(path, p.pattern)
 	case URLMatchRegex:
+		if p.simple != nil {
+			return p.simple.match(path)
+		}
 		return strings.HasPrefix(path, p.lit) && p.re.MatchString(path)
 	}
 	return false
