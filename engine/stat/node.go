@@ -8,9 +8,14 @@ import (
 // Node holds the statistics of one resource, one (resource, origin) pair or one
 // (resource, entrance) pair: a per-second window of two 500 ms buckets, a window
 // of two one-second buckets for "the previous second", and the concurrency.
+//
+// The previous-second window is only kept once somebody has read it (warm-up
+// controllers do): most nodes never need it, and skipping it saves an atomic
+// add per pass and per block on the hot path. Its first reading is therefore 0.
 type Node struct {
-	second  *Window
-	seconds *Window
+	second    *Window
+	seconds   *Window
+	trackPrev atomic.Bool
 	waiting *Window // tokens promised to future buckets by prioritized requests
 	threads atomic.Int64
 }
@@ -23,14 +28,18 @@ func NewNode() *Node {
 // AddPass counts n admitted requests and raises the concurrency by n.
 func (n *Node) AddPass(nowMs, count int64) {
 	n.second.Add(nowMs, Pass, count)
-	n.seconds.Add(nowMs, Pass, count)
+	if n.trackPrev.Load() {
+		n.seconds.Add(nowMs, Pass, count)
+	}
 	n.threads.Add(1)
 }
 
 // AddBlock counts n blocked requests.
 func (n *Node) AddBlock(nowMs, count int64) {
 	n.second.Add(nowMs, Block, count)
-	n.seconds.Add(nowMs, Block, count)
+	if n.trackPrev.Load() {
+		n.seconds.Add(nowMs, Block, count)
+	}
 }
 
 // AddOccupied counts n requests admitted against the next window.
@@ -72,16 +81,26 @@ func (n *Node) ErrorQPS(nowMs int64) float64 { return n.perSecond(nowMs, Error) 
 // OccupiedQPS is the requests per second admitted against a future window.
 func (n *Node) OccupiedQPS(nowMs int64) float64 { return n.perSecond(nowMs, Occupied) }
 
-// PreviousPassQPS is the admitted count of the previous whole second.
+// PreviousPassQPS is the admitted count of the previous whole second. The
+// first call starts the tracking and returns 0 (see Node).
 func (n *Node) PreviousPassQPS(nowMs int64) float64 {
+	n.startTracking()
 	cur := nowMs - nowMs%1000
 	return float64(n.seconds.BucketSum(cur-1000, Pass))
 }
 
-// PreviousBlockQPS is the blocked count of the previous whole second.
+// PreviousBlockQPS is the blocked count of the previous whole second. The
+// first call starts the tracking and returns 0 (see Node).
 func (n *Node) PreviousBlockQPS(nowMs int64) float64 {
+	n.startTracking()
 	cur := nowMs - nowMs%1000
 	return float64(n.seconds.BucketSum(cur-1000, Block))
+}
+
+func (n *Node) startTracking() {
+	if !n.trackPrev.Load() {
+		n.trackPrev.Store(true)
+	}
 }
 
 // AvgRT is the mean response time in ms of requests completed in the last second.

@@ -67,6 +67,10 @@ func TestNodeStatistics(t *testing.T) {
 	if n.MinRT(1000) != 1 || n.AvgRT(1000) != 0 {
 		t.Fatalf("empty node: min rt %v avg rt %v, want 1 and 0", n.MinRT(1000), n.AvgRT(1000))
 	}
+	// The previous-second window is kept only once read; the first read is 0.
+	if got := n.PreviousPassQPS(1000); got != 0 {
+		t.Fatalf("first previous-second read = %v, want 0", got)
+	}
 	n.AddPass(10_100, 2)
 	n.AddPass(10_600, 1)
 	n.AddBlock(10_600, 4)
@@ -254,5 +258,17 @@ func TestWindowOutOfOrderWrites(t *testing.T) {
 	w.Add(10_600, stat.Pass, 1)
 	if got := w.Sum(10_600, stat.Pass); got != 1 {
 		t.Errorf("after Reset and one add: %d, want 1", got)
+	}
+}
+
+func TestPreviousSecondTrackedOnlyOnceRead(t *testing.T) {
+	n := stat.NewNode()
+	n.AddPass(10_100, 5)
+	if got := n.PreviousPassQPS(11_100); got != 0 {
+		t.Fatalf("passes before the first read = %v, want 0 (not tracked yet)", got)
+	}
+	n.AddPass(11_200, 7)
+	if got := n.PreviousPassQPS(12_100); got != 7 {
+		t.Fatalf("passes after the first read = %v, want 7", got)
 	}
 }
