@@ -54,7 +54,7 @@ func TestSimpleRegexShapes(t *testing.T) {
 }
 
 // FuzzSimpleRegex checks the simple matcher against package regexp on every
-// pattern it accepts.
+// pattern it accepts that regexp compiles once wrapped, as a predicate is.
 func FuzzSimpleRegex(f *testing.F) {
 	for _, s := range simpleSeeds {
 		f.Add(s.pattern, s.path)
@@ -64,9 +64,18 @@ func FuzzSimpleRegex(f *testing.F) {
 		if m == nil {
 			return
 		}
+		for _, e := range m.elems {
+			// regexp unrolls counted repetitions, so large counts make it
+			// slow to check against; the matcher treats every count alike.
+			if e.min > 20 || e.max > 20 {
+				return
+			}
+		}
 		re, err := regexp.Compile(`^(?:` + pattern + `)$`)
 		if err != nil {
-			t.Fatalf("compileSimple accepted %q, which regexp rejects: %v", pattern, err)
+			// The predicate is rejected before compileSimple is asked (as for
+			// "\Q", which quotes the wrapper's closing parenthesis).
+			return
 		}
 		if got, want := m.match(path), re.MatchString(path); got != want {
 			t.Errorf("pattern %q, path %q: simple match %v, regexp %v", pattern, path, got, want)
