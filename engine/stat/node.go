@@ -16,8 +16,8 @@ type Node struct {
 	second    *Window
 	seconds   *Window
 	trackPrev atomic.Bool
-	waiting *Window // tokens promised to future buckets by prioritized requests
-	threads atomic.Int64
+	waiting   *Window // tokens promised to future buckets by prioritized requests
+	threads   atomic.Int64
 }
 
 // NewNode returns an empty node.
