@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/stat"
@@ -34,6 +35,7 @@ func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption
 	c := &en.c
 	c.Resource = resource
 	c.Count = 1
+	at := int64(-1)
 	for i := range opts {
 		switch o := &opts[i]; o.kind {
 		case optInbound:
@@ -46,13 +48,19 @@ func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption
 			c.Prioritized = true
 		case optArgs:
 			c.Args = o.args
+		case optAt:
+			at = o.n
 		}
 	}
 	if ctx != nil {
 		c.Origin = OriginFrom(ctx)
 		c.Entrance = EntranceFrom(ctx)
 	}
-	c.NowMs, c.StartNanos = stat.Now(e.clock)
+	if at >= 0 {
+		c.NowMs, c.StartNanos = at/int64(time.Millisecond), at
+	} else {
+		c.NowMs, c.StartNanos = stat.Now(e.clock)
+	}
 	c.Node = e.reg.GetOrCreate(resource)
 	if c.Node == nil {
 		e.fullOnce.Do(func() {
@@ -164,12 +172,21 @@ func (en *Entry) Exit(opts ...ExitOption) {
 	}
 	en.done = true
 	e, c := en.e, &en.c
+	var nowMs, nowNanos int64
+	at := false
 	for i := range opts {
 		if opts[i].err != nil {
 			c.Err = opts[i].err
 		}
+		if opts[i].at {
+			at, nowNanos = true, opts[i].nanos
+		}
 	}
-	nowMs, nowNanos := stat.Now(e.clock)
+	if at {
+		nowMs = nowNanos / int64(time.Millisecond)
+	} else {
+		nowMs, nowNanos = stat.Now(e.clock)
+	}
 	rt := (nowNanos - c.StartNanos) / 1e6
 	if rt < 0 {
 		rt = 0

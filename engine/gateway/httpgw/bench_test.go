@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/gateway"
@@ -25,9 +26,9 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { 
 // limits, and returns the engine and a request that matches route "orders"
 // and two API groups, each with rules reading the client IP, a header and a
 // URL parameter.
-func benchSetup(b *testing.B) (*engine.Engine, *http.Request) {
+func benchSetup(b *testing.B, opts ...engine.Option) (*engine.Engine, *http.Request) {
 	b.Helper()
-	e := engine.New()
+	e := engine.New(opts...)
 	b.Cleanup(func() { _ = e.Close() })
 	var apis []gateway.APIDefinition
 	for i := range 10 {
@@ -107,6 +108,14 @@ func BenchmarkBareHandler(b *testing.B) {
 // parsed gateway arguments.
 func BenchmarkMiddlewarePass(b *testing.B) {
 	e, req := benchSetup(b)
+	h := httpgw.New(e, httpgw.WithRouteID(benchRoute))(okHandler)
+	runHandler(b, h, req)
+}
+
+// BenchmarkMiddlewarePassCoarseClock is the pass path with the engine reading
+// a cached clock (engine.WithCoarseClock), as Java Sentinel does by default.
+func BenchmarkMiddlewarePassCoarseClock(b *testing.B) {
+	e, req := benchSetup(b, engine.WithCoarseClock(time.Millisecond))
 	h := httpgw.New(e, httpgw.WithRouteID(benchRoute))(okHandler)
 	runHandler(b, h, req)
 }

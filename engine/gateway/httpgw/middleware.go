@@ -162,13 +162,16 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 			ctx = engine.WithOrigin(ctx, o)
 		}
 	}
+	// One clock reading serves every entry of the request: they are checked
+	// at the same moment, and a clock read can cost as much as a check.
+	now := m.e.Clock().NowNanos()
 	for _, name := range st.names {
 		// Each entry keeps its own window of the shared args slice; a later
 		// append that moves the slice leaves earlier windows intact.
 		start := len(st.args)
 		st.args = gw.AppendArgs(st.args, name, &st.info)
 		args := st.args[start:len(st.args):len(st.args)]
-		en, err := m.enter(ctx, name, args)
+		en, err := m.enter(ctx, name, args, now)
 		if err != nil {
 			m.exitAll(st, nil)
 			var be *engine.BlockError
@@ -203,20 +206,24 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	m.state.Put(st)
 }
 
-func (m *Middleware) enter(ctx context.Context, name string, args []any) (*engine.Entry, error) {
+func (m *Middleware) enter(ctx context.Context, name string, args []any, now int64) (*engine.Entry, error) {
 	if len(args) == 0 {
-		return m.e.Entry(ctx, name, engine.Inbound())
+		return m.e.Entry(ctx, name, engine.Inbound(), engine.At(now))
 	}
-	return m.e.Entry(ctx, name, engine.Inbound(), engine.WithArgs(args...))
+	return m.e.Entry(ctx, name, engine.Inbound(), engine.WithArgs(args...), engine.At(now))
 }
 
-// exitAll exits the entries in reverse order of entry.
+// exitAll exits the entries in reverse order of entry, all at one clock reading.
 func (m *Middleware) exitAll(st *reqState, err error) {
+	if len(st.entries) == 0 {
+		return
+	}
+	end := engine.ExitAt(m.e.Clock().NowNanos())
 	for i := len(st.entries) - 1; i >= 0; i-- {
 		if err != nil {
-			st.entries[i].Exit(engine.WithError(err))
+			st.entries[i].Exit(end, engine.WithError(err))
 		} else {
-			st.entries[i].Exit()
+			st.entries[i].Exit(end)
 		}
 		st.entries[i] = nil
 	}
