@@ -40,3 +40,14 @@ func TestAtAndExitAtSetTheCallsTimes(t *testing.T) {
 		t.Fatalf("avg RT = %v ms, want 25", got)
 	}
 }
+
+func TestOriginAndEntranceKeepEachOther(t *testing.T) {
+	ctx := engine.WithEntrance(engine.WithOrigin(context.Background(), "appA"), "entry-1")
+	ctx = engine.WithOrigin(ctx, "appB")
+	if o, en := engine.OriginFrom(ctx), engine.EntranceFrom(ctx); o != "appB" || en != "entry-1" {
+		t.Fatalf("origin %q entrance %q, want appB and entry-1", o, en)
+	}
+	if engine.OriginFrom(context.Background()) != "" || engine.EntranceFrom(context.Background()) != "" {
+		t.Fatal("empty context has a caller")
+	}
+}

@@ -53,8 +53,8 @@ func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption
 		}
 	}
 	if ctx != nil {
-		c.Origin = OriginFrom(ctx)
-		c.Entrance = EntranceFrom(ctx)
+		ci := callFrom(ctx)
+		c.Origin, c.Entrance = ci.origin, ci.entrance
 	}
 	if at >= 0 {
 		c.NowMs, c.StartNanos = at/int64(time.Millisecond), at
