@@ -3,7 +3,6 @@ package datasource
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,44 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rulesync/rulesync/converter"
-	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/internal/testcodec"
 )
 
-// nameCodec decodes a JSON list of resource names. An empty name is a bad rule
-// (rejected, the others kept); anything that is not a JSON list is unreadable.
-type nameCodec struct{}
-
-func (nameCodec) Decode(data []byte) ([]string, converter.Report, error) {
-	rep := converter.Report{Format: "json"}
-	out := []string{}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return out, rep, nil
-	}
-	var in []string
-	if err := json.Unmarshal(data, &in); err != nil {
-		return nil, rep, fmt.Errorf("%w: %v", converter.ErrUnreadable, err)
-	}
-	rep.Total = len(in)
-	for i, s := range in {
-		if s == "" {
-			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Reason: "empty resource"})
-			continue
-		}
-		out = append(out, s)
-	}
-	rep.Accepted = len(out)
-	return out, rep, nil
-}
-
-func (nameCodec) Encode(v []string) ([]byte, error) {
-	if v == nil {
-		v = []string{}
-	}
-	return json.Marshal(v)
-}
-
-func (nameCodec) Equal(a, b []string) bool { return slices.Equal(a, b) }
+// nameCodec is the datasource tests' codec: a JSON list of resource names.
+type nameCodec = testcodec.Names
 
 // fakeSource is an in-memory WritableSource with numeric revisions, a watch
 // fed by set/remove, and switches to make Read or Watch fail.
