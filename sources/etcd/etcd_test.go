@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/rulesync/rulesync/datasource"
+	"github.com/rulesync/rulesync/datasource/sourcetest"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/sources/etcd"
 )
@@ -170,40 +170,7 @@ func TestConcurrentCASLosesNothing(t *testing.T) {
 	srv := harness.Etcd(t)
 	s, _ := newSource(t, srv, "/rules/counter")
 	ctx := ctxT(t)
-	const writers = 20
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				cur, err := s.Read(ctx)
-				if err != nil {
-					errs <- err
-					return
-				}
-				n, _ := strconv.Atoi(string(cur.Data))
-				_, err = s.Write(ctx, []byte(strconv.Itoa(n+1)), cur.Revision)
-				if errors.Is(err, datasource.ErrConflict) {
-					continue
-				}
-				if err != nil {
-					errs <- err
-				}
-				return
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	got, _ := s.Read(ctx)
-	if string(got.Data) != strconv.Itoa(writers) {
-		t.Fatalf("counter = %q, want %d", got.Data, writers)
-	}
+	sourcetest.ConcurrentCAS(t, ctx, s, 20)
 }
 
 func TestWatchCreateUpdateDelete(t *testing.T) {

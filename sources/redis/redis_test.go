@@ -5,15 +5,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/rulesync/rulesync/datasource"
+	"github.com/rulesync/rulesync/datasource/sourcetest"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/sources/redis"
 )
@@ -177,39 +176,7 @@ func TestConcurrentCASLosesNothing(t *testing.T) {
 	srv := harness.Redis(t)
 	s, _ := newSource(t, srv)
 	ctx := ctxT(t)
-	const writers = 20
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				cur, err := s.Read(ctx)
-				if err != nil {
-					errs <- err
-					return
-				}
-				n, _ := strconv.Atoi(string(cur.Data))
-				_, err = s.Write(ctx, []byte(strconv.Itoa(n+1)), cur.Revision)
-				if errors.Is(err, datasource.ErrConflict) {
-					continue
-				}
-				if err != nil {
-					errs <- err
-				}
-				return
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if got, _ := s.Read(ctx); string(got.Data) != strconv.Itoa(writers) {
-		t.Fatalf("counter = %q, want %d", got.Data, writers)
-	}
+	sourcetest.ConcurrentCAS(t, ctx, s, 20)
 }
 
 // What Write stores is what a Java RedisDataSource expects: the payload at the
