@@ -108,7 +108,11 @@ func (w *Window) AddRT(nowMs int64, rtMs int64) {
 }
 
 func (b *bucket) addRT(rtMs int64) {
-	b.counts[RT].Add(rtMs)
+	// Calls faster than a millisecond are common and add nothing to the sum;
+	// skipping the add spares an atomic read-modify-write on the hot path.
+	if rtMs != 0 {
+		b.counts[RT].Add(rtMs)
+	}
 	for {
 		m := b.minRT.Load()
 		if rtMs >= m || b.minRT.CompareAndSwap(m, rtMs) {

@@ -62,13 +62,38 @@ func (ri *RequestInfo) Query(name string) string {
 }
 
 func queryValue(raw, name string) string {
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		if pair == "" || strings.Contains(pair, ";") {
-			continue // url.ParseQuery rejects ';' too
+	// One pass over the bytes: a pair ends at '&'; the key at its first '='.
+	// The flags say which pairs need the slow path (escapes) or are skipped
+	// (';', which url.ParseQuery rejects too).
+	for start := 0; start < len(raw); {
+		eq, end := -1, start
+		escaped, semi := false, false
+		for ; end < len(raw) && raw[end] != '&'; end++ {
+			switch raw[end] {
+			case '=':
+				if eq < 0 {
+					eq = end
+				}
+			case '%', '+':
+				escaped = true
+			case ';':
+				semi = true
+			}
 		}
-		k, v, _ := strings.Cut(pair, "=")
+		k, v := raw[start:end], ""
+		if eq >= 0 {
+			k, v = raw[start:eq], raw[eq+1:end]
+		}
+		start = end + 1
+		if eq < 0 && k == "" || semi {
+			continue
+		}
+		if !escaped {
+			if k == name {
+				return v
+			}
+			continue
+		}
 		if !unescapedEqual(k, name) {
 			continue
 		}
