@@ -10,6 +10,7 @@ import (
 
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/internal/resindex"
+	"github.com/rulesync/rulesync/engine/stat"
 )
 
 // smallList is the size up to which an origin list is scanned rather than
@@ -57,6 +58,7 @@ func (c *checker) pass(origin string) bool {
 }
 
 type ruleSet struct {
+	gen   uint64 // tags lookups memoized in resource nodes (base.Lookup)
 	rules []Rule
 	index *resindex.Index[*checker]
 }
@@ -71,7 +73,7 @@ type Manager struct {
 // NewManager returns a manager with no rules.
 func NewManager() *Manager {
 	m := &Manager{}
-	m.set.Store(&ruleSet{index: resindex.New[*checker]()})
+	m.set.Store(&ruleSet{gen: stat.NewGeneration(), index: resindex.New[*checker]()})
 	return m
 }
 
@@ -81,7 +83,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var rep base.LoadReport
-	next := &ruleSet{index: resindex.New[*checker]()}
+	next := &ruleSet{gen: stat.NewGeneration(), index: resindex.New[*checker]()}
 	seen := make(map[Rule]struct{}, len(rules))
 	for i, r := range rules {
 		if err := r.Validate(); err != nil {
@@ -112,7 +114,8 @@ func (m *Manager) Rules() []Rule { return slices.Clone(m.set.Load().rules) }
 // Check returns a BlockError when c.Origin fails any authority rule of
 // c.Resource, nil otherwise.
 func (m *Manager) Check(c *base.Context) *base.BlockError {
-	for _, ch := range m.set.Load().index.Lookup(c.Resource) {
+	s := m.set.Load()
+	for _, ch := range base.Lookup(c, base.MemoAuthority, s.gen, s.index.Lookup) {
 		if !ch.pass(c.Origin) {
 			return ch.blockError(c)
 		}

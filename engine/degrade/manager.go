@@ -13,13 +13,14 @@ import (
 )
 
 type ruleSet struct {
+	gen      uint64 // tags lookups memoized in resource nodes (base.Lookup)
 	rules    []Rule
 	breakers map[Rule]*breaker // by Rule.Key(), to carry breakers over reloads
 	index    *resindex.Index[*breaker]
 }
 
 func emptySet() *ruleSet {
-	return &ruleSet{breakers: map[Rule]*breaker{}, index: resindex.New[*breaker]()}
+	return &ruleSet{gen: stat.NewGeneration(), breakers: map[Rule]*breaker{}, index: resindex.New[*breaker]()}
 }
 
 type listener struct{ fn func(StateChange) }
@@ -94,6 +95,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	defer m.mu.Unlock()
 	old := m.set.Load()
 	next := &ruleSet{
+		gen:      stat.NewGeneration(),
 		rules:    make([]Rule, 0, len(rules)),
 		breakers: make(map[Rule]*breaker, len(rules)),
 		index:    resindex.New[*breaker](),
@@ -157,7 +159,8 @@ func (m *Manager) BreakerState(r Rule) (State, bool) {
 // with its probe in flight), nil otherwise. A call that finds an open breaker
 // whose time window is over becomes that breaker's probe.
 func (m *Manager) Check(c *base.Context) *base.BlockError {
-	bs := m.set.Load().index.Lookup(c.Resource)
+	s := m.set.Load()
+	bs := base.Lookup(c, base.MemoDegrade, s.gen, s.index.Lookup)
 	for i, b := range bs {
 		if !b.tryPass(c, c.NowMs) {
 			// Probes this call took on earlier breakers must not wait for an
@@ -179,7 +182,8 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 // that Exit does not read the clock again; a Context without NowMs falls back
 // to the manager's clock.
 func (m *Manager) Exit(c *base.Context) {
-	bs := m.set.Load().index.Lookup(c.Resource)
+	s := m.set.Load()
+	bs := base.Lookup(c, base.MemoDegrade, s.gen, s.index.Lookup)
 	if len(bs) == 0 {
 		return
 	}

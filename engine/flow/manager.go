@@ -34,7 +34,7 @@ func NewManager(clock stat.Clock, reg *stat.Registry) *Manager {
 		reg = stat.NewRegistry(0)
 	}
 	m := &Manager{clock: clock, reg: reg}
-	m.set.Store(&ruleSet{})
+	m.set.Store(&ruleSet{gen: stat.NewGeneration()})
 	return m
 }
 
@@ -58,6 +58,7 @@ type resourceRules struct {
 
 // ruleSet is immutable once published.
 type ruleSet struct {
+	gen   uint64                    // tags lookups memoized in resource nodes (base.Lookup)
 	rules []Rule                    // in force, in load order
 	byKey map[Rule]*compiledRule    // for carrying controllers over a reload
 	exact map[string]*resourceRules // resource -> rules, regex rules that match included
@@ -73,7 +74,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	defer m.mu.Unlock()
 	old := m.set.Load()
 	var rep base.LoadReport
-	next := &ruleSet{byKey: make(map[Rule]*compiledRule, len(rules)), exact: map[string]*resourceRules{}, rules: make([]Rule, 0, len(rules))}
+	next := &ruleSet{gen: stat.NewGeneration(), byKey: make(map[Rule]*compiledRule, len(rules)), exact: map[string]*resourceRules{}, rules: make([]Rule, 0, len(rules))}
 	ordered := make([]*compiledRule, 0, len(rules))
 	for i, r := range rules {
 		if err := validate(r); err != nil {
@@ -204,7 +205,8 @@ func (m *Manager) Rules() []Rule {
 // call may wait on the clock before passing; c.NowMs then moves to the time it
 // passes.
 func (m *Manager) Check(c *base.Context) *base.BlockError {
-	rr := m.set.Load().lookup(c.Resource)
+	s := m.set.Load()
+	rr := base.Lookup(c, base.MemoFlow, s.gen, s.lookup)
 	if rr == nil {
 		return nil
 	}

@@ -31,7 +31,8 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 	if len(c.Args) == 0 {
 		return nil
 	}
-	rr := m.set.Load().rulesFor(c.Resource)
+	s := m.set.Load()
+	rr := base.Lookup(c, m.memo, s.gen, s.rulesFor)
 	if rr == nil {
 		return nil
 	}
@@ -58,7 +59,7 @@ func (m *Manager) Exit(c *base.Context) {
 	if !s.hasThread {
 		return
 	}
-	rr := s.rulesFor(c.Resource)
+	rr := base.Lookup(c, m.memo, s.gen, s.rulesFor)
 	if rr == nil || !rr.hasThread {
 		return
 	}

@@ -70,6 +70,7 @@ type Manager struct {
 	opts  options
 	mu    sync.Mutex // serializes Load
 	set   atomic.Pointer[ruleSet]
+	memo  int // the manager's memo slot in resource nodes (base.Lookup)
 }
 
 // NewManager returns a Manager with no rules, reading time from clock
@@ -84,6 +85,11 @@ func NewManager(clock stat.Clock, opts ...Option) *Manager {
 	}
 	if m.opts.logger == nil {
 		m.opts.logger = slog.Default()
+	}
+	// The gateway's manager must not share the memo slot of the engine's own.
+	m.memo = base.MemoParam
+	if m.opts.family == base.FamilyGateway {
+		m.memo = base.MemoGateway
 	}
 	m.set.Store(newRuleSet(nil))
 	return m

@@ -3,6 +3,8 @@ package param
 import (
 	"slices"
 	"sync"
+
+	"github.com/rulesync/rulesync/engine/stat"
 )
 
 // maxCachedResources bounds how many resource names a rule set remembers the
@@ -18,6 +20,7 @@ type resourceRules struct {
 // ruleSet is an immutable set of compiled rules, swapped whole on Load. Only
 // the cache of regex matches changes, under its own lock.
 type ruleSet struct {
+	gen       uint64 // tags lookups memoized in resource nodes (base.Lookup)
 	all       []*compiled
 	hasThread bool // some rule is of the thread grade: Exit has work to do
 	exact     map[string]*resourceRules
@@ -28,7 +31,7 @@ type ruleSet struct {
 }
 
 func newRuleSet(all []*compiled) *ruleSet {
-	s := &ruleSet{all: all}
+	s := &ruleSet{gen: stat.NewGeneration(), all: all}
 	if len(all) > 0 {
 		s.exact = make(map[string]*resourceRules, len(all))
 	}

@@ -7,12 +7,14 @@ import (
 
 // ResourceNode holds the statistics of one resource: the node over all callers
 // (Sentinel's cluster node), plus a node per origin and per entrance created on
-// first use.
+// first use. Rule families memoize their per-resource lookups in it (Memo), so
+// that a call finds its resource's rules without a map lookup per family.
 type ResourceNode struct {
 	Name      string
 	Node      *Node
 	origins   nodeMap
 	entrances nodeMap
+	memos     [MemoSlots]atomic.Pointer[memo]
 }
 
 // Origin returns the node of (resource, origin), creating it on first use.
