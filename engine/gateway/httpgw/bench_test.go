@@ -1,6 +1,7 @@
 package httpgw_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -118,6 +119,22 @@ func BenchmarkMiddlewarePassCoarseClock(b *testing.B) {
 	e, req := benchSetup(b, engine.WithCoarseClock(time.Millisecond))
 	h := httpgw.New(e, httpgw.WithRouteID(benchRoute))(okHandler)
 	runHandler(b, h, req)
+}
+
+// BenchmarkMiddlewarePassServerContext is the pass path with a request
+// context as deep as the one net/http's server gives a handler (two
+// cancelable layers and two values), which the engine would walk once per
+// entry if the middleware did not look the caller up once per request.
+func BenchmarkMiddlewarePassServerContext(b *testing.B) {
+	e, req := benchSetup(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	ctx = context.WithValue(ctx, http.ServerContextKey, (*http.Server)(nil))
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nil)
+	ctx, cancel2 := context.WithCancel(ctx)
+	b.Cleanup(cancel2)
+	h := httpgw.New(e, httpgw.WithRouteID(benchRoute))(okHandler)
+	runHandler(b, h, req.WithContext(ctx))
 }
 
 // BenchmarkMiddlewareNoMatch is a request that matches no route and no API

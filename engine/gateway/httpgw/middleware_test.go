@@ -1,6 +1,7 @@
 package httpgw_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine"
+	"github.com/rulesync/rulesync/engine/authority"
+	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/gateway"
 	"github.com/rulesync/rulesync/engine/gateway/httpgw"
 	"github.com/rulesync/rulesync/engine/stat"
@@ -498,6 +501,46 @@ func TestBlockErrorKeepsValue(t *testing.T) {
 	for i, want := range []string{"alice", "bob"} {
 		if v, ok := got[i].Value.(string); !ok || v != want {
 			t.Errorf("block %d: Value %#v, want the string %q", i, got[i].Value, want)
+		}
+	}
+}
+
+// TestCallerReachesRules checks that the origin (from WithOrigin, else from
+// the request's context) and the entrance (from the request's context) reach
+// the authority and chain flow rules of every entry of a request.
+func TestCallerReachesRules(t *testing.T) {
+	f := newFixture(t, nil, nil, httpgw.WithOrigin(func(r *http.Request) string { return r.Header.Get("X-App") }))
+	if rep := f.e.Authority().Load([]authority.Rule{{Resource: "some_customized_api", LimitApp: "bad-app", Strategy: authority.StrategyBlack}}); rep.Loaded != 1 {
+		t.Fatalf("authority Load: %+v", rep)
+	}
+	chain := flow.DefaultRule()
+	chain.Resource, chain.Count, chain.Strategy, chain.RefResource = "product_route", 0, flow.StrategyChain, "edge"
+	if rep := f.e.Flow().Load([]flow.Rule{chain}); rep.Loaded != 1 {
+		t.Fatalf("flow Load: %+v", rep)
+	}
+	withCtx := func(fn func(context.Context) context.Context) func(*http.Request) {
+		return func(r *http.Request) { *r = *r.WithContext(fn(r.Context())) }
+	}
+	header := func(v string) func(*http.Request) { return func(r *http.Request) { r.Header.Set("X-App", v) } }
+	upstreamOrigin := withCtx(func(ctx context.Context) context.Context { return engine.WithOrigin(ctx, "bad-app") })
+	upstreamEntrance := withCtx(func(ctx context.Context) context.Context { return engine.WithEntrance(ctx, "edge") })
+
+	for _, tc := range []struct {
+		name string
+		path string
+		mod  []func(*http.Request)
+		want int
+	}{
+		{"origin from the option, black-listed", "/product/foo/1", []func(*http.Request){header("bad-app")}, http.StatusTooManyRequests},
+		{"origin from the option, allowed", "/product/foo/1", []func(*http.Request){header("good-app")}, http.StatusOK},
+		{"origin from the context", "/product/foo/1", []func(*http.Request){upstreamOrigin}, http.StatusTooManyRequests},
+		{"the option overrides the context", "/product/foo/1", []func(*http.Request){upstreamOrigin, header("good-app")}, http.StatusOK},
+		{"black list on another resource", "/product/bar", []func(*http.Request){header("bad-app")}, http.StatusOK},
+		{"entrance from the context", "/product/bar", []func(*http.Request){upstreamEntrance}, http.StatusTooManyRequests},
+		{"no entrance", "/product/bar", nil, http.StatusOK},
+	} {
+		if got := f.do(tc.path, tc.mod...).Code; got != tc.want {
+			t.Errorf("%s: GET %s = %d, want %d", tc.name, tc.path, got, tc.want)
 		}
 	}
 }
