@@ -52,6 +52,7 @@ func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption
 			at = o.n
 		}
 	}
+	c.Ctx = ctx
 	if ctx != nil {
 		ci := callFrom(ctx)
 		c.Origin, c.Entrance = ci.origin, ci.entrance

@@ -5,7 +5,9 @@
 package base
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/rulesync/rulesync/engine/stat"
 )
@@ -41,6 +43,14 @@ type Context struct {
 	Err         error              // business error recorded at Exit
 	RTMs        int64              // response time, set before exit hooks run
 	Blocked     *BlockError        // set when the call was blocked
+
+	// Ctx is the context the call was entered with. A call waiting in line
+	// (rate limiter, prioritized borrowing, a cluster wait) stops waiting
+	// when it ends; see Wait. It may be nil.
+	Ctx context.Context
+	// WaitErr is the error of the wait a call gave up (Wait), which the
+	// family reports as the Cause of its BlockError.
+	WaitErr error
 
 	// Exit hooks registered by families during the check (param concurrency
 	// release, a degrade probe), run by the engine at Exit in reverse order.
@@ -80,6 +90,19 @@ func (c *Context) RunExits() {
 	c.nexit = 0
 }
 
+// Wait makes the call wait d on clock, its time in line before it may pass,
+// unless c.Ctx ends first. Then it records the context's error in c.WaitErr
+// and returns it, and the family blocks the call. The place in line that the
+// call had reserved is not given back: an abandoned wait can make later calls
+// wait a little longer, never let more calls pass.
+func (c *Context) Wait(clock stat.Clock, d time.Duration) error {
+	err := stat.SleepContext(c.Ctx, clock, d)
+	if err != nil {
+		c.WaitErr = err
+	}
+	return err
+}
+
 // Reset clears c for reuse.
 func (c *Context) Reset() {
 	more := c.more[:0]
@@ -96,6 +119,10 @@ type BlockError struct {
 	Value    any    // the hot-param value that was limited, if any
 	// WaitMs is set by cluster/rate-limited checks that asked the caller to wait but timed out.
 	WaitMs int64
+	// Cause is why a call that was waiting in line gave up: the error of its
+	// context (context.Canceled or context.DeadlineExceeded), nil otherwise.
+	// errors.Is sees through to it.
+	Cause error
 }
 
 // Error implements error.
@@ -108,6 +135,10 @@ func (e *BlockError) Error() string {
 
 // Is makes errors.Is(err, ErrBlocked) true for every BlockError.
 func (e *BlockError) Is(target error) bool { return target == ErrBlocked }
+
+// Unwrap returns the Cause, so that errors.Is(err, context.Canceled) tells a
+// call whose caller went away while it waited in line.
+func (e *BlockError) Unwrap() error { return e.Cause }
 
 // ErrBlocked matches any *BlockError with errors.Is.
 var ErrBlocked = fmt.Errorf("rulesync: blocked")

@@ -70,7 +70,9 @@ func (m *Manager) checkCluster(cr *compiledRule, c *base.Context) (reason string
 		return "", false
 	case TokenShouldWait:
 		if res.WaitMs > 0 {
-			m.clock.Sleep(time.Duration(res.WaitMs) * time.Millisecond)
+			if err := c.Wait(m.clock, time.Duration(res.WaitMs)*time.Millisecond); err != nil {
+				return fmt.Sprintf("cluster flow %d: gave up waiting %d ms: %v", cr.rule.ClusterConfig.FlowID, res.WaitMs, err), false
+			}
 			c.NowMs = m.clock.NowMs()
 		}
 		return "", false

@@ -71,7 +71,9 @@ func (r *rejectController) check(c *base.Context, node *stat.Node) string {
 		if wait, ok := node.TryOccupyNext(c.NowMs, c.Count, r.count, occupyTimeoutMs); ok {
 			node.AddWaiting(c.NowMs+wait, c.Count)
 			node.AddOccupied(c.NowMs, c.Count)
-			r.clock.Sleep(time.Duration(wait) * time.Millisecond)
+			if err := c.Wait(r.clock, time.Duration(wait)*time.Millisecond); err != nil {
+				return fmt.Sprintf("gave up waiting %d ms for the next window: %v", wait, err)
+			}
 			c.NowMs = r.clock.NowMs()
 			return ""
 		}
@@ -234,7 +236,9 @@ func (p *pacerController) check(c *base.Context, node *stat.Node) string {
 		return fmt.Sprintf("queueing %v > maxQueueingTimeMs %v", time.Duration(wait), time.Duration(p.maxQueue))
 	}
 	if wait > 0 {
-		p.clock.Sleep(time.Duration(wait))
+		if err := c.Wait(p.clock, time.Duration(wait)); err != nil {
+			return fmt.Sprintf("gave up waiting %v in line: %v", time.Duration(wait), err)
+		}
 		c.NowMs = p.clock.NowMs()
 	}
 	return ""

@@ -214,7 +214,7 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 		if cr.rule.ClusterMode {
 			reason, local := m.checkCluster(cr, c)
 			if reason != "" {
-				return &base.BlockError{Family: base.FamilyFlow, Resource: c.Resource, Rule: cr.boxed, Reason: reason}
+				return &base.BlockError{Family: base.FamilyFlow, Resource: c.Resource, Rule: cr.boxed, Reason: reason, Cause: c.WaitErr}
 			}
 			if !local {
 				continue
@@ -225,7 +225,7 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 			continue
 		}
 		if reason := cr.ctrl.check(c, node); reason != "" {
-			return &base.BlockError{Family: base.FamilyFlow, Resource: c.Resource, Rule: cr.boxed, Reason: reason}
+			return &base.BlockError{Family: base.FamilyFlow, Resource: c.Resource, Rule: cr.boxed, Reason: reason, Cause: c.WaitErr}
 		}
 	}
 	return nil

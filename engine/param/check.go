@@ -159,7 +159,9 @@ func (m *Manager) checkValue(c *base.Context, r *compiled, v any, k *key, acquir
 			return m.block(c, r, v, wait, "value %v: would wait %d ms, maxQueueingTimeMs is %d", v, wait, r.maxQueue)
 		}
 		if wait > 0 {
-			m.clock.Sleep(time.Duration(wait) * time.Millisecond)
+			if err := c.Wait(m.clock, time.Duration(wait)*time.Millisecond); err != nil {
+				return m.block(c, r, v, wait, "value %v: gave up waiting %d ms in line: %v", v, wait, err)
+			}
 		}
 		return nil
 	default:
@@ -203,5 +205,6 @@ func (m *Manager) block(c *base.Context, r *compiled, v any, waitMs int64, forma
 		Reason:   fmt.Sprintf(format, args...),
 		Value:    v,
 		WaitMs:   waitMs,
+		Cause:    c.WaitErr,
 	}
 }
