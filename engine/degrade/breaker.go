@@ -75,6 +75,10 @@ type breaker struct {
 	// probe is the call admitted in HALF_OPEN. Its pointer is only compared,
 	// never dereferenced, so that exactly that call's completion decides.
 	probe atomic.Pointer[base.Context]
+	// probeDeadline is when the probe in flight is given up: a probe whose
+	// Exit never comes (a leaked entry, a panic between Entry and Exit) must
+	// not hold the breaker half-open, rejecting every call, forever.
+	probeDeadline atomic.Int64
 	// win counts completions (Success) and bad completions (Error: slow or
 	// failed) in one bucket of statIntervalMs, as Sentinel does.
 	win *stat.Window
@@ -87,22 +91,41 @@ func newBreaker(r Rule, notify func(StateChange)) *breaker {
 }
 
 // tryPass reports whether c may pass this breaker, taking the half-open probe
-// slot when the open time window is over.
+// slot when the open time window is over, or when the probe in flight has not
+// completed within a time window (Sentinel has no such limit: there a lost
+// probe keeps the breaker half-open until the rules change). The completion
+// of a probe given up that way is then counted like any call's, and no longer
+// decides the state.
 func (b *breaker) tryPass(c *base.Context, nowMs int64) bool {
 	switch State(b.state.Load()) {
 	case StateClosed:
 		return true
 	case StateOpen:
-		if nowMs >= b.nextRetryMs.Load() && b.state.CompareAndSwap(int32(StateOpen), int32(StateHalfOpen)) {
-			b.probe.Store(c)
-			// Should a later check reject the call, the engine's exit hooks
-			// give the probe slot back (see OnExit).
-			c.AddExit(b)
+		if nowMs < b.nextRetryMs.Load() {
+			return false
+		}
+		// The deadline is set before the state changes, so that no call sees
+		// HALF_OPEN with the deadline of an earlier probe.
+		b.probeDeadline.Store(retryAt(nowMs, b.key.TimeWindow))
+		if b.state.CompareAndSwap(int32(StateOpen), int32(StateHalfOpen)) {
+			b.takeProbe(c)
 			b.fire(StateOpen, StateHalfOpen, 0)
+			return true
+		}
+	case StateHalfOpen:
+		if d := b.probeDeadline.Load(); nowMs >= d && b.probeDeadline.CompareAndSwap(d, retryAt(nowMs, b.key.TimeWindow)) {
+			b.takeProbe(c)
 			return true
 		}
 	}
 	return false
+}
+
+func (b *breaker) takeProbe(c *base.Context) {
+	b.probe.Store(c)
+	// Should a later check reject the call, the engine's exit hooks give
+	// the probe slot back (see OnExit).
+	c.AddExit(b)
 }
 
 // releaseProbe undoes tryPass for a call that another breaker then rejected:

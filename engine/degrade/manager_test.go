@@ -614,3 +614,40 @@ func TestRetryAtSaturates(t *testing.T) {
 		}
 	}
 }
+
+// TestLostProbeIsReplaced checks that a probe whose Exit never comes does not
+// hold the breaker half-open forever: after one more time window the next
+// call becomes the probe, and only its completion decides; the lost probe's
+// late completion no longer does.
+func TestLostProbeIsReplaced(t *testing.T) {
+	r := rule(GradeExceptionCount, 1, func(r *Rule) { r.TimeWindow = 2; r.StatIntervalMs = 60_000 })
+	h := tripped(t, r)
+	h.clk.Advance(2 * time.Second)
+	lost := h.enter("res")
+	if lost == nil {
+		t.Fatal("no probe after the time window")
+	}
+	h.clk.Advance(1999 * time.Millisecond)
+	if h.enter("res") != nil {
+		t.Fatal("a second probe passed before the first one's time window ended")
+	}
+	h.clk.Advance(time.Millisecond)
+	probe := h.enter("res")
+	if probe == nil {
+		t.Fatal("the breaker stayed half-open behind a lost probe")
+	}
+	if got := h.state(r); got != StateHalfOpen {
+		t.Fatalf("state with the new probe in flight: %v", got)
+	}
+	if h.enter("res") != nil {
+		t.Fatal("a third call passed while the new probe is in flight")
+	}
+	h.exit(lost, 0, errBiz) // late, failed: must not decide any more
+	if got := h.state(r); got != StateHalfOpen {
+		t.Fatalf("the lost probe's late completion moved the breaker: %v", got)
+	}
+	h.exit(probe, 0, nil)
+	if got := h.state(r); got != StateClosed {
+		t.Fatalf("after the new probe succeeded: %v, want CLOSED", got)
+	}
+}
