@@ -137,7 +137,7 @@ func APIDefinitions(opts ...Option) Codec[[]gateway.APIDefinition] {
 		name:     "API definition",
 		newRule:  func() gateway.APIDefinition { return gateway.APIDefinition{} },
 		validate: gateway.APIDefinition.Validate,
-		equal:    apiEqual,
+		equal:    gateway.APIDefinition.Equal,
 		resource: func(d gateway.APIDefinition) string { return d.APIName },
 		bucket:   func(d gateway.APIDefinition) string { return d.APIName },
 		setup: func(d *decoder) {
@@ -191,31 +191,4 @@ func predicatesOut(items []gateway.PredicateItem) []predicateOut {
 		out[i] = predicateOut{Pattern: &it.Pattern, MatchStrategy: &it.MatchStrategy}
 	}
 	return out
-}
-
-func apiEqual(a, b gateway.APIDefinition) bool {
-	return a.APIName == b.APIName && (a.PredicateItems == nil) == (b.PredicateItems == nil) &&
-		predicatesEqual(a.PredicateItems, b.PredicateItems)
-}
-
-func predicatesEqual(a, b []gateway.PredicateItem) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if x.IsGroup() != y.IsGroup() {
-			return false
-		}
-		if x.IsGroup() {
-			if !predicatesEqual(x.Items, y.Items) {
-				return false
-			}
-			continue
-		}
-		if x.Pattern != y.Pattern || x.MatchStrategy != y.MatchStrategy {
-			return false
-		}
-	}
-	return true
 }

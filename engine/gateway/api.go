@@ -150,7 +150,7 @@ func NewAPIMatcher(defs []APIDefinition) (*APIMatcher, base.LoadReport) {
 			continue
 		}
 		if j, ok := index[d.APIName]; ok {
-			if apiEqual(m.defs[j], d) {
+			if m.defs[j].Equal(d) {
 				rep.Duplicates++
 				continue
 			}
@@ -218,13 +218,13 @@ func cloneItems(items []PredicateItem) []PredicateItem {
 	return out
 }
 
-// apiEqual compares two definitions; predicate order does not matter, as
-// Sentinel keeps them in a set.
-func apiEqual(a, b APIDefinition) bool {
-	if a.APIName != b.APIName {
+// Equal reports whether d and o define the same API: the same name and the
+// same predicate items, in any order, as Sentinel keeps them in a set.
+func (d APIDefinition) Equal(o APIDefinition) bool {
+	if d.APIName != o.APIName {
 		return false
 	}
-	return itemsEqual(a.PredicateItems, b.PredicateItems)
+	return itemsEqual(d.PredicateItems, o.PredicateItems)
 }
 
 func itemsEqual(a, b []PredicateItem) bool {

@@ -327,3 +327,36 @@ func TestMatchIndexAgreesWithScan(t *testing.T) {
 		}
 	}
 }
+
+func TestAPIDefinitionEqual(t *testing.T) {
+	p := func(pattern string, strategy int) PredicateItem {
+		return PredicateItem{Pattern: pattern, MatchStrategy: strategy}
+	}
+	g := func(items ...PredicateItem) PredicateItem { return PredicateItem{Items: items} }
+	def := func(name string, items ...PredicateItem) APIDefinition {
+		return APIDefinition{APIName: name, PredicateItems: items}
+	}
+	a, b := p("/a", URLMatchExact), p("/b/**", URLMatchPrefix)
+	for _, tt := range []struct {
+		name string
+		x, y APIDefinition
+		want bool
+	}{
+		{"same", def("api", a, b), def("api", a, b), true},
+		{"order does not matter", def("api", a, b), def("api", b, a), true},
+		{"nested order does not matter", def("api", g(a, b)), def("api", g(b, a)), true},
+		{"other name", def("api", a), def("other", a), false},
+		{"other strategy", def("api", a), def("api", p("/a", URLMatchRegex)), false},
+		{"group vs its item", def("api", g(a)), def("api", a), false},
+		{"duplicates counted", def("api", a, a), def("api", a, b), false},
+		{"more items", def("api", a), def("api", a, b), false},
+		{"nil and empty", def("api"), APIDefinition{APIName: "api", PredicateItems: []PredicateItem{}}, true},
+	} {
+		if got := tt.x.Equal(tt.y); got != tt.want {
+			t.Errorf("%s: Equal = %v, want %v", tt.name, got, tt.want)
+		}
+		if got := tt.y.Equal(tt.x); got != tt.want {
+			t.Errorf("%s (swapped): Equal = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
