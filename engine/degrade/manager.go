@@ -160,6 +160,9 @@ func (m *Manager) BreakerState(r Rule) (State, bool) {
 // whose time window is over becomes that breaker's probe.
 func (m *Manager) Check(c *base.Context) *base.BlockError {
 	s := m.set.Load()
+	if len(s.rules) == 0 {
+		return nil
+	}
 	bs := base.Lookup(c, base.MemoDegrade, s.gen, s.index.Lookup)
 	for i, b := range bs {
 		if !b.tryPass(c, c.NowMs) {
@@ -183,6 +186,9 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 // to the manager's clock.
 func (m *Manager) Exit(c *base.Context) {
 	s := m.set.Load()
+	if len(s.rules) == 0 {
+		return
+	}
 	bs := base.Lookup(c, base.MemoDegrade, s.gen, s.index.Lookup)
 	if len(bs) == 0 {
 		return

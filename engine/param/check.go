@@ -32,6 +32,9 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 		return nil
 	}
 	s := m.set.Load()
+	if len(s.all) == 0 {
+		return nil
+	}
 	rr := base.Lookup(c, m.memo, s.gen, s.rulesFor)
 	if rr == nil {
 		return nil
