@@ -16,6 +16,11 @@
 // Rules are loaded into the managers returned by Flow, Degrade, and so on; a
 // reload swaps an immutable rule set atomically, so Entry never waits for it.
 //
+// Rate-limiter rules and Prioritized calls may make Entry wait its turn (at
+// most the rule's maxQueueingTimeMs, or 500 ms). The wait ends early when ctx
+// does; the call is then blocked, and errors.Is(err, context.Canceled) (or
+// DeadlineExceeded) tells it apart from a call refused outright.
+//
 // A passed call costs no allocation: the Entry is pooled, which is why Exit must
 // be called exactly once and the Entry not touched afterwards. Each call reads
 // the clock twice; WithCoarseClock trades a millisecond of precision for a
