@@ -19,7 +19,9 @@ var generations atomic.Uint64
 
 // NewGeneration returns a number that no other call returns. A rule manager
 // tags each rule set it publishes with one, so that a memo made for an older
-// set is recognized as stale without keeping that set alive.
+// set is recognized as stale without keeping that set alive: only the value
+// memoized for the one resource stays reachable until the next lookup on the
+// resource replaces it.
 func NewGeneration() uint64 { return generations.Add(1) }
 
 // Memo returns the value stored in slot for generation gen. It reports false
