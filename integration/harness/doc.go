@@ -1,12 +1,14 @@
 // Package harness starts real config-center servers for tests: Redis and etcd
 // today, with the same shape left for Consul, Nacos and Apollo.
 //
-// Each constructor (Redis, Etcd) returns a server that is ready to serve, on a
-// loopback port, and registers its shutdown with t.Cleanup. Where a Docker
-// daemon answers, the official image runs under testcontainers-go; otherwise
-// the local binary (Debian's redis-server and etcd, see scripts/setup-servers.sh)
-// runs as a child process with a private temp directory. RULESYNC_SERVERS
-// chooses explicitly: "docker", "local" or "auto" (the default).
+// Each constructor (Redis, Etcd, RedisCluster, RedisSentinel) returns servers
+// that are ready to serve, on loopback ports, and registers their shutdown
+// with t.Cleanup. Where a Docker daemon answers, the official image runs under
+// testcontainers-go; otherwise the local binary (Debian's redis-server and
+// etcd, see scripts/setup-servers.sh) runs as a child process with a private
+// temp directory. RULESYNC_SERVERS chooses explicitly: "docker", "local" or
+// "auto" (the default). RedisCluster and RedisSentinel always run the local
+// redis-server.
 //
 // A server that cannot be found skips the test, unless RULESYNC_REQUIRE_SERVERS=1
 // (CI), where it fails it: a suite that silently skips there proves nothing.

@@ -182,6 +182,14 @@ func (l *lifecycle) Restart() error {
 
 func (l *lifecycle) backend() backend { return l.b }
 
+// alive reports whether the server runs; locked because a fault test may
+// Kill or Restart it from another goroutine.
+func (l *lifecycle) alive() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.running()
+}
+
 func (l *lifecycle) Pause() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -285,7 +293,9 @@ func start[S starter](t testing.TB, name string, build func(mode string) (S, err
 		}
 		_ = s.Kill()
 		s.backend().remove()
-		if m == "docker" && auto {
+		// Fall back only when a container is what failed: cluster and
+		// sentinel nodes run the local binary whatever the mode.
+		if _, ctr := s.backend().(*containerBackend); ctr && auto {
 			t.Logf("harness: %s container failed, falling back to the local binary: %v", name, last)
 			m = "local"
 		}

@@ -40,45 +40,78 @@ func newRedis(t testing.TB, m string, cfg config) (*RedisServer, error) {
 	}
 	s := &RedisServer{Addr: loopback(ports[0]), Password: cfg.password}
 	s.name = "redis " + s.Addr
-	appendonly := "no"
-	if cfg.persist {
-		appendonly = "yes"
-	}
-	args := []string{"--save", "", "--appendonly", appendonly, "--appendfsync", "always"}
-	if cfg.password != "" {
-		args = append(args, "--requirepass", cfg.password)
-	}
 	if m == "docker" {
+		appendonly := "no"
+		if cfg.persist {
+			appendonly = "yes"
+		}
+		args := []string{"--save", "", "--appendonly", appendonly, "--appendfsync", "always"}
+		if cfg.password != "" {
+			args = append(args, "--requirepass", cfg.password)
+		}
 		s.b = newContainer(RedisImage, "6379/tcp", ports[0], append([]string{"redis-server"}, args...)...)
 		s.ready = s.ping
 		return s, nil
 	}
+	return newLocalRedis(t, s, ports[0], cfg)
+}
+
+// newLocalRedis makes s a local redis-server on port, with a config file in a
+// private temp directory that is also its working directory (so relative
+// paths in extra, further config lines, land there).
+func newLocalRedis(t testing.TB, s *RedisServer, port int, cfg config, extra ...string) (*RedisServer, error) {
 	bin, err := lookBinary("redis-server")
 	if err != nil {
 		return nil, err
 	}
 	dir := t.TempDir()
+	appendonly := "no"
+	if cfg.persist {
+		appendonly = "yes"
+	}
 	// A config file keeps the password out of the process list.
-	conf := strings.Join([]string{
-		"port " + fmt.Sprint(ports[0]),
-		"bind 127.0.0.1",
+	lines := append(baseConf(port, dir),
 		`save ""`,
-		"appendonly " + appendonly,
+		"appendonly "+appendonly,
 		"appendfsync always",
+	)
+	if cfg.password != "" {
+		lines = append(lines, "requirepass "+redisQuote(cfg.password))
+	}
+	lines = append(lines, extra...)
+	confPath, err := writeConf(dir, "redis.conf", lines)
+	if err != nil {
+		return nil, err
+	}
+	s.b = newProcess(bin, dir, confPath)
+	if s.ready == nil {
+		s.ready = s.ping
+	}
+	return s, nil
+}
+
+// baseConf is the start of every config file the harness writes for a local
+// redis-server, sentinels included: loopback only, in the foreground, logging
+// to stdout (which the harness captures), working in dir.
+func baseConf(port int, dir string) []string {
+	return []string{
+		"port " + fmt.Sprint(port),
+		"bind 127.0.0.1",
 		"daemonize no",
 		`logfile ""`,
 		"dir " + dir,
-	}, "\n") + "\n"
-	if cfg.password != "" {
-		conf += "requirepass " + redisQuote(cfg.password) + "\n"
 	}
-	confPath := filepath.Join(dir, "redis.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		return nil, fmt.Errorf("harness: write redis config: %w", err)
+}
+
+// writeConf writes a redis.conf-style file of lines into dir, readable and
+// writable by the owner only: it may hold a password, and Sentinel rewrites
+// its own file.
+func writeConf(dir, name string, lines []string) (string, error) {
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("harness: write %s: %w", name, err)
 	}
-	s.b = newProcess(bin, dir, confPath)
-	s.ready = s.ping
-	return s, nil
+	return path, nil
 }
 
 // Client returns a go-redis client for the server, closed when t ends.

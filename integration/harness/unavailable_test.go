@@ -58,6 +58,9 @@ func TestMissingBinarySkipsOrFails(t *testing.T) {
 	starts := map[string]func(testing.TB){
 		"redis": func(tb testing.TB) { Redis(tb) },
 		"etcd":  func(tb testing.TB) { Etcd(tb) },
+		// Cluster and sentinel always run locally, whatever the mode.
+		"redis-cluster":  func(tb testing.TB) { RedisCluster(tb) },
+		"redis-sentinel": func(tb testing.TB) { RedisSentinel(tb) },
 	}
 	for name, start := range starts {
 		for _, tc := range []struct {
