@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -39,6 +40,8 @@ var backends = []struct {
 }{
 	{"etcd", newEtcdFixture},
 	{"redis", newRedisFixture},
+	{"redis-cluster", newRedisClusterFixture},
+	{"redis-sentinel", newRedisSentinelFixture},
 }
 
 func opCtx(t testing.TB) context.Context {
@@ -118,34 +121,113 @@ func (f *etcdFixture) AfterRestart(t testing.TB) {
 	}
 }
 
-// ---- redis
+// ---- redis: standalone, cluster, sentinel
 
+// redisFixture is one Redis deployment, whatever its topology: the source and
+// the Java-style writer only need a goredis.UniversalClient.
 type redisFixture struct {
-	srv          *harness.RedisServer
-	raw          *goredis.Client
+	srv          harness.Server                             // the server holding the key
+	client       func(t testing.TB) goredis.UniversalClient // a new client, closed with t
+	raw          goredis.UniversalClient
 	key, channel string
 	log          *slog.Logger
+	// killRuns and killTargets, when set, replace TestConvergesAfterServerKill's
+	// default plan (see killPlan).
+	killRuns    int
+	killTargets []harness.Server
+	// afterRestart, when set, runs once a killed server is back.
+	afterRestart func(t testing.TB)
 }
+
+var _ killPlanner = (*redisFixture)(nil)
 
 func newRedisFixture(t testing.TB, key string) fixture {
 	srv := harness.Redis(t)
-	return &redisFixture{
-		srv: srv, raw: srv.Client(t),
-		key: "sentinel:" + key, channel: "sentinel:" + key + ":channel",
-		log: slog.New(slog.DiscardHandler),
+	f := &redisFixture{
+		srv:     srv,
+		client:  func(t testing.TB) goredis.UniversalClient { return srv.Client(t) },
+		key:     "sentinel:" + key,
+		channel: "sentinel:" + key + ":channel",
+		log:     slog.New(slog.DiscardHandler),
 	}
+	f.raw = f.client(t)
+	return f
+}
+
+// newRedisClusterFixture runs the source on a three-master cluster. Server is
+// the node holding the key, and the channel is chosen to hash to a slot of
+// another node. go-redis subscribes on the node owning the channel's slot, so
+// every update crosses the cluster bus (PUBLISH is broadcast to all nodes) to
+// reach the source, and the kill test kills, in turn, the key's node (the
+// subscription survives, the key is lost) and the subscription's node (the
+// source must resubscribe and re-read).
+//
+// Each cycle costs over 2 s, because a restarted master refuses commands for
+// a fixed 2 s (CLUSTER_WRITABLE_DELAY in Redis), so the cluster runs 6 cycles,
+// 3 per node, instead of 20: the package stays under a minute.
+func newRedisClusterFixture(t testing.TB, key string) fixture {
+	c := harness.RedisCluster(t)
+	f := &redisFixture{
+		client:   func(t testing.TB) goredis.UniversalClient { return c.ClusterClient(t) },
+		key:      "sentinel:" + key,
+		log:      slog.New(slog.DiscardHandler),
+		killRuns: 6,
+		afterRestart: func(t testing.TB) {
+			t.Helper()
+			// The restarted master refuses commands for two seconds and must
+			// reopen its bus links before what it publishes reaches the source.
+			if err := c.WaitHealthy(opCtx(t)); err != nil {
+				t.Fatalf("redis cluster after restart: %v", err)
+			}
+		},
+	}
+	f.raw = f.client(t)
+	ctx := opCtx(t)
+	keyNode, err := c.NodeForKey(ctx, f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; f.channel == ""; i++ {
+		ch := fmt.Sprintf("sentinel:%s:channel-%d", key, i)
+		n, err := c.NodeForKey(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != keyNode {
+			f.channel = ch
+			f.killTargets = []harness.Server{keyNode, n}
+		}
+	}
+	f.srv = keyNode
+	return f
+}
+
+// newRedisSentinelFixture runs the source on a client that finds the master
+// through Sentinel; Server is the master.
+func newRedisSentinelFixture(t testing.TB, key string) fixture {
+	s := harness.RedisSentinel(t)
+	f := &redisFixture{
+		srv:     s.Master,
+		client:  func(t testing.TB) goredis.UniversalClient { return s.FailoverClient(t) },
+		key:     "sentinel:" + key,
+		channel: "sentinel:" + key + ":channel",
+		log:     slog.New(slog.DiscardHandler),
+	}
+	f.raw = f.client(t)
+	return f
 }
 
 func (f *redisFixture) Source(t testing.TB) datasource.WritableSource {
-	c := f.srv.Client(t)
-	s, err := redis.New(c, f.key, f.channel, redis.WithLogger(f.log))
+	s, err := redis.New(f.client(t), f.key, f.channel, redis.WithLogger(f.log))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-// Put is what Java Sentinel's RedisDataSource users do: MULTI, SET, PUBLISH, EXEC.
+// Put is what Java Sentinel's RedisDataSource users do: MULTI, SET, PUBLISH,
+// EXEC. In a cluster the transaction goes to the key's node: PUBLISH has no
+// key, so go-redis keeps it in the same MULTI, and the node broadcasts it.
 func (f *redisFixture) Put(t testing.TB, data []byte) {
 	t.Helper()
 	ctx := opCtx(t)
@@ -172,5 +254,21 @@ func (f *redisFixture) Delete(t testing.TB) {
 
 func (f *redisFixture) Server() harness.Server { return f.srv }
 
-// AfterRestart: Redis comes back empty (no persistence); nothing to add.
-func (f *redisFixture) AfterRestart(testing.TB) {}
+func (f *redisFixture) killPlan() (int, []harness.Server) {
+	runs, targets := defaultKillRuns, []harness.Server{f.srv}
+	if f.killRuns > 0 {
+		runs = f.killRuns
+	}
+	if len(f.killTargets) > 0 {
+		targets = f.killTargets
+	}
+	return runs, targets
+}
+
+// AfterRestart: Redis comes back empty (no persistence); only a cluster has
+// to settle first.
+func (f *redisFixture) AfterRestart(t testing.TB) {
+	if f.afterRestart != nil {
+		f.afterRestart(t)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/flow"
+	"github.com/rulesync/rulesync/integration/harness"
 )
 
 // converge bounds how long a change may take to reach the engine. It is far
@@ -300,17 +301,31 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 	})
 }
 
+// defaultKillRuns is how many times TestConvergesAfterServerKill kills a server.
+const defaultKillRuns = 20
+
+// killPlanner is a fixture whose kill cycles differ from the default:
+// defaultKillRuns kills of Server().
+type killPlanner interface {
+	// killPlan returns how many kill cycles to run and the servers to kill,
+	// one per cycle, in turn.
+	killPlan() (runs int, targets []harness.Server)
+}
+
 // The server dies (SIGKILL) under a running datasource, comes back, and the
 // rules change there (etcd also compacts its history): the datasource must
 // converge on the latest rules by itself, every time.
 func TestConvergesAfterServerKill(t *testing.T) {
-	const runs = 20
 	forEachBackend(t, func(t *testing.T, f fixture) {
 		f.Put(t, rulesJSON("before-0"))
 		r := startRig(t, f.Source(t))
 		r.waitResources(t, "before-0")
-		srv := f.Server()
+		runs, targets := defaultKillRuns, []harness.Server{f.Server()}
+		if p, ok := f.(killPlanner); ok {
+			runs, targets = p.killPlan()
+		}
 		for i := range runs {
+			srv := targets[i%len(targets)]
 			if err := srv.Kill(); err != nil {
 				t.Fatalf("run %d: kill: %v", i, err)
 			}
@@ -331,7 +346,7 @@ func TestConvergesAfterServerKill(t *testing.T) {
 			// etcd's client may ride out a restart inside its own watch; that
 			// is fine, but Redis must have noticed the dead subscription.
 			if _, ok := f.(*redisFixture); ok {
-				t.Error("redis: no SourceError/Reconnected event after 20 kills")
+				t.Errorf("redis: no SourceError/Reconnected event after %d kills", runs)
 			}
 		}
 	})
