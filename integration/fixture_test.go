@@ -137,6 +137,9 @@ type redisFixture struct {
 	killTargets []harness.Server
 	// afterRestart, when set, runs once a killed server is back.
 	afterRestart func(t testing.TB)
+	// health, when set, is the source's WithHealthCheck period: how long a
+	// silent subscription waits before it pings and re-reads the key.
+	health time.Duration
 }
 
 var _ killPlanner = (*redisFixture)(nil)
@@ -172,6 +175,9 @@ func newRedisClusterFixture(t testing.TB, key string) fixture {
 		key:      "sentinel:" + key,
 		log:      slog.New(slog.DiscardHandler),
 		killRuns: 6,
+		// In a cluster only the periodic re-read can notice that the key's
+		// node restarted empty; a short period keeps the tests quick.
+		health: time.Second,
 		afterRestart: func(t testing.TB) {
 			t.Helper()
 			// The restarted master refuses commands for two seconds and must
@@ -218,7 +224,11 @@ func newRedisSentinelFixture(t testing.TB, key string) fixture {
 }
 
 func (f *redisFixture) Source(t testing.TB) datasource.WritableSource {
-	s, err := redis.New(f.client(t), f.key, f.channel, redis.WithLogger(f.log))
+	opts := []redis.Option{redis.WithLogger(f.log)}
+	if f.health > 0 {
+		opts = append(opts, redis.WithHealthCheck(f.health))
+	}
+	s, err := redis.New(f.client(t), f.key, f.channel, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

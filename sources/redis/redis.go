@@ -49,8 +49,12 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithHealthCheck sets how long a subscription may stay silent before Watch
-// pings the server; a ping unanswered for another period ends Watch with an
-// error, so a half-open connection is noticed. Default 15s.
+// pings the server and re-reads the key; a ping unanswered for another period
+// ends Watch with an error, so a half-open connection is noticed. The re-read
+// catches a change whose message never came: in a Redis Cluster the key and
+// the subscription usually live on different nodes, so the key's node can
+// restart empty, or miss a publish while its cluster bus link is down,
+// without the subscription noticing. Default 15s.
 func WithHealthCheck(d time.Duration) Option {
 	return func(s *Source) {
 		if d > 0 {
@@ -136,7 +140,8 @@ func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 // differs from the last one it holds (from, at first), until ctx ends (it
 // returns ctx.Err()) or the connection fails (an error for the sync loop to
 // re-read and re-watch). Every subscription confirmation, the first included,
-// triggers a fresh GET of the key.
+// and every silent health-check period (WithHealthCheck) trigger a fresh GET of
+// the key.
 func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(datasource.Snapshot)) error {
 	if s.closed.Load() {
 		return datasource.ErrClosed
@@ -210,6 +215,14 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 			}
 			deliver(snapshotOf([]byte(m.Payload)))
 		case *goredis.Pong:
+			// The answer to the ping of a silent period: the server is alive,
+			// so re-read the key, which a lost message may have left unseen.
+			// (Reading before the answer could block on a frozen server.)
+			snap, err := s.Read(ctx)
+			if err != nil {
+				return err
+			}
+			deliver(snap)
 		}
 	}
 }

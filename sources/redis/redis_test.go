@@ -359,3 +359,29 @@ func TestWatchDetectsSilentServer(t *testing.T) {
 		t.Fatal("Watch kept waiting on a frozen server")
 	}
 }
+
+// TestWatchRereadsKeyWhenSilent checks that a change made at the key without
+// a message (a lost publish, or in a cluster the key's node restarting empty
+// while the subscription lives on another node) is seen after one silent
+// health-check period.
+func TestWatchRereadsKeyWhenSilent(t *testing.T) {
+	srv := harness.Redis(t)
+	const period = 250 * time.Millisecond
+	s, c := newSource(t, srv, redis.WithHealthCheck(period))
+	w := startWatch(t, s, datasource.Snapshot{})
+	subscribed(t, c, 1)
+	if err := c.Set(ctxT(t), key, "[unannounced]", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.next(t); string(got.Data) != "[unannounced]" || !got.Exists {
+		t.Fatalf("emit %+v, want the key's new value", got)
+	}
+	if err := c.Del(ctxT(t), key).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.next(t); got.Exists {
+		t.Fatalf("emit %+v, want the key gone", got)
+	}
+	// An unchanged key is not emitted again.
+	w.none(t, 3*period)
+}
