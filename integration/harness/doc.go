@@ -8,7 +8,8 @@
 // etcd, see scripts/setup-servers.sh) runs as a child process with a private
 // temp directory. RULESYNC_SERVERS chooses explicitly: "docker", "local" or
 // "auto" (the default). RedisCluster and RedisSentinel always run the local
-// redis-server.
+// redis-server. RedisSentinel with WithReplica also starts a replica that the
+// sentinel promotes once the master dies, for failover tests.
 //
 // A server that cannot be found skips the test, unless RULESYNC_REQUIRE_SERVERS=1
 // (CI), where it fails it: a suite that silently skips there proves nothing.

@@ -53,6 +53,7 @@ type config struct {
 	user     string
 	password string
 	persist  bool
+	replica  bool
 }
 
 // WithPassword protects the server: Redis runs with requirepass, etcd with auth
@@ -67,6 +68,11 @@ func WithUser(user string) Option { return func(c *config) { c.user = user } }
 // file, fsync on every write), like a Redis deployed with AOF. etcd always
 // persists; the option changes nothing there.
 func WithPersistence() Option { return func(c *config) { c.persist = true } }
+
+// WithReplica gives RedisSentinel's master one replica, which the sentinel can
+// promote: killing the master then causes a real failover. It costs a full
+// sync at start, so only failover tests ask for it. Other servers ignore it.
+func WithReplica() Option { return func(c *config) { c.replica = true } }
 
 func newConfig(opts []Option) config {
 	c := config{user: "root"}

@@ -219,3 +219,41 @@ func TestRedisSentinelReportsMaster(t *testing.T) {
 		t.Fatalf("set through the sentinel after a master restart: %v", err)
 	}
 }
+
+// WithReplica: the replica syncs with the password-protected master, the
+// sentinel knows it, and once the master is killed (and stays dead) the
+// sentinel promotes it and a failover client writes there.
+func TestRedisSentinelReplicaFailover(t *testing.T) {
+	s := RedisSentinel(t, WithPassword("se"), WithReplica())
+	if s.Replica == nil {
+		t.Fatal("WithReplica started no replica")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fc := s.FailoverClient(t)
+	// WAIT counts the acknowledgements of the writes of its own connection,
+	// hence one connection for both.
+	conn := fc.Conn()
+	defer conn.Close()
+	if err := conn.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("set through the sentinel: %v", err)
+	}
+	if n, err := conn.Do(ctx, "WAIT", 1, 10_000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT 1: %d replicas acknowledged (%v), want 1 (is masterauth applied?)\n%s", n, err, s.Replica.Logs())
+	}
+	if v, err := s.Replica.Client(t).Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Fatalf("replica holds %q %v, want v", v, err)
+	}
+	if err := s.Master.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitMaster(ctx, s.Replica); err != nil {
+		t.Fatalf("%v\n%s", err, s.Sentinel.Logs())
+	}
+	if err := fc.Set(ctx, "k", "promoted", 0).Err(); err != nil {
+		t.Fatalf("set through the sentinel after the failover: %v", err)
+	}
+	if v, err := s.Replica.Client(t).Get(ctx, "k").Result(); err != nil || v != "promoted" {
+		t.Fatalf("promoted replica holds %q %v, want promoted", v, err)
+	}
+}
