@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -147,23 +146,17 @@ func TestRedisSentinelFailover(t *testing.T) {
 	}
 }
 
-// knownBugs, set to "1", runs the tests that reproduce known, unfixed bugs;
-// they are skipped otherwise so that the suites stay green.
-const knownBugs = "RULESYNC_KNOWN_BUGS"
-
-// Bug: after a Sentinel failover in which the old master survives (SENTINEL
-// FAILOVER, or a master cut off from the sentinels but not from clients), a
-// sources/redis Watch stays subscribed on the old master. go-redis's failover
+// TestRedisSentinelGracefulFailoverMovesSubscription: after a Sentinel
+// failover in which the old master survives (SENTINEL FAILOVER, or a master
+// cut off from the sentinels but not from clients), go-redis's failover
 // client moves its command connections on +switch-master but not an open
-// pub/sub connection, and nothing in the source checks that its subscription
-// is still on the master. The old master receives no more PUBLISHes, so
-// changes reach the engine only through the health-check re-read (default
-// 15 s) or when the sentinel demotes the old master (at its next INFO to it,
-// up to 10 s later), which drops the subscription.
+// pub/sub connection, so a Watch would stay subscribed on the old master,
+// which hears no more PUBLISHes. The source's probe of a silent subscription
+// (published through the command connections, hence on the new master) does
+// not come back, Watch ends, and the sync loop subscribes on the new master:
+// within about two health-check periods the change published on the new
+// master is enforced and the subscription has moved.
 func TestRedisSentinelGracefulFailoverMovesSubscription(t *testing.T) {
-	if os.Getenv(knownBugs) != "1" {
-		t.Skipf("known bug: sources/redis keeps its subscription on the old master after a failover that the old master survives (set %s=1 to run)", knownBugs)
-	}
 	s := harness.RedisSentinel(t, harness.WithReplica())
 	f := &redisFixture{
 		srv:     s.Master,
@@ -171,8 +164,7 @@ func TestRedisSentinelGracefulFailoverMovesSubscription(t *testing.T) {
 		key:     "sentinel:graceful-flow-rules",
 		channel: "sentinel:graceful-flow-rules:channel",
 		log:     slog.New(slog.DiscardHandler),
-		// Longer than the test: only a message can deliver the change in time.
-		health: time.Minute,
+		health:  time.Second,
 	}
 	ctx := opCtx(t)
 	r := startRig(t, f.Source(t))
@@ -188,11 +180,13 @@ func TestRedisSentinelGracefulFailoverMovesSubscription(t *testing.T) {
 		t.Fatalf("sentinel did not promote the replica: %v\n%s", err, s.Sentinel.Logs())
 	}
 	javaPut(t, s.FailoverClient(t), f.key, f.channel, rulesJSON("after"))
-	// A message takes milliseconds; 2 s is far below both the sentinel's
-	// 10 s INFO period and the health-check period.
+	// Two health-check periods (a silent one, then one for the probe to come
+	// back) plus the sync loop's first backoff, well below the sentinel's 10 s
+	// INFO period that would otherwise demote the old master.
 	oldMaster, newMaster := s.Master.Client(t), s.Replica.Client(t)
-	waitUntil(t, 2*time.Second, "a change published on the new master to reach the engine", func() (bool, string) {
-		if slices.Equal(r.resources(), []string{"after"}) {
+	waitUntil(t, 5*time.Second, "a change published on the new master to reach the engine, and the subscription to move there", func() (bool, string) {
+		onNew, _ := subscribers(ctx, newMaster, f.channel)
+		if slices.Equal(r.resources(), []string{"after"}) && onNew == 1 {
 			return true, ""
 		}
 		onOld, errOld := subscribers(ctx, oldMaster, f.channel)

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -49,12 +50,16 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithHealthCheck sets how long a subscription may stay silent before Watch
-// pings the server and re-reads the key; a ping unanswered for another period
-// ends Watch with an error, so a half-open connection is noticed. The re-read
-// catches a change whose message never came: in a Redis Cluster the key and
-// the subscription usually live on different nodes, so the key's node can
-// restart empty, or miss a publish while its cluster bus link is down,
-// without the subscription noticing. Default 15s.
+// checks it. The check publishes a probe on a channel of the source's own
+// (never on the rules channel, which Java apps parse) and waits for it to
+// come back through the subscription: a probe that does not come back
+// within another period ends Watch with an error, and the sync loop
+// subscribes afresh. This catches a dead connection, but also a live one
+// that no longer hears the writers: a subscription left on a master that
+// Sentinel replaced while it kept running, or on a Cluster node cut off from
+// the cluster bus. When the probe comes back, Watch re-reads the key, which
+// catches a change whose message never came (in a Cluster the key's node can
+// restart empty without the subscription noticing). Default 15s.
 func WithHealthCheck(d time.Duration) Option {
 	return func(s *Source) {
 		if d > 0 {
@@ -140,15 +145,16 @@ func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 // differs from the last one it holds (from, at first), until ctx ends (it
 // returns ctx.Err()) or the connection fails (an error for the sync loop to
 // re-read and re-watch). Every subscription confirmation, the first included,
-// and every silent health-check period (WithHealthCheck) trigger a fresh GET of
-// the key.
+// and every probe of a silent subscription (WithHealthCheck) trigger a fresh
+// GET of the key.
 func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(datasource.Snapshot)) error {
 	if s.closed.Load() {
 		return datasource.ErrClosed
 	}
 	ps := s.client.Subscribe(ctx)
 	defer ps.Close()
-	if err := ps.Subscribe(ctx, s.channel); err != nil {
+	probe := s.channel + ":rulesync-probe:" + probeToken()
+	if err := ps.Subscribe(ctx, s.channel, probe); err != nil {
 		return s.errorf("subscribe", err)
 	}
 	// A blocked read ignores context cancellation: closing the subscription
@@ -163,7 +169,7 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 			last = snap
 		}
 	}
-	pinged := false
+	probing := false
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, s.health)
 		if err != nil {
@@ -175,18 +181,17 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if pinged {
-					return fmt.Errorf("redis: subscription to %q: no answer to ping within %s", s.channel, s.health)
+				if probing {
+					return fmt.Errorf("redis: subscription to %q: its probe did not come back within %s", s.channel, s.health)
 				}
-				if err := ps.Ping(ctx); err != nil {
-					return s.errorf("ping subscription", err)
+				if err := s.sendProbe(ctx, probe); err != nil {
+					return err
 				}
-				pinged = true
+				probing = true
 				continue
 			}
 			return s.errorf("subscription", err)
 		}
-		pinged = false
 		switch m := msg.(type) {
 		case *goredis.Subscription:
 			if m.Kind != "subscribe" || m.Channel != s.channel {
@@ -201,9 +206,21 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 			}
 			deliver(snap)
 		case *goredis.Message:
+			if m.Channel == probe {
+				// The subscription hears what is published now: re-read the
+				// key, which a lost message may have left unseen.
+				probing = false
+				snap, err := s.Read(ctx)
+				if err != nil {
+					return err
+				}
+				deliver(snap)
+				continue
+			}
 			if m.Channel != s.channel {
 				continue
 			}
+			probing = false
 			if m.Payload == "" {
 				// Empty message: a deletion, or a key set to "". Only the key can tell.
 				snap, err := s.Read(ctx)
@@ -214,17 +231,30 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 				continue
 			}
 			deliver(snapshotOf([]byte(m.Payload)))
-		case *goredis.Pong:
-			// The answer to the ping of a silent period: the server is alive,
-			// so re-read the key, which a lost message may have left unseen.
-			// (Reading before the answer could block on a frozen server.)
-			snap, err := s.Read(ctx)
-			if err != nil {
-				return err
-			}
-			deliver(snap)
 		}
 	}
+}
+
+// sendProbe publishes a probe for a silent subscription to hear. The publish
+// gets one health-check period: a frozen server must not hold Watch longer.
+func (s *Source) sendProbe(ctx context.Context, probe string) error {
+	pctx, cancel := context.WithTimeout(ctx, s.health)
+	defer cancel()
+	if err := s.client.Publish(pctx, probe, "probe").Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return s.errorf("probe subscription", err)
+	}
+	return nil
+}
+
+// probeToken makes each Watch's probe channel its own, so that sources on the
+// same rules channel do not answer each other's probes.
+func probeToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Write stores data at the key and publishes it on the channel, in one

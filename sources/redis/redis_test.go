@@ -275,14 +275,15 @@ func TestWatchFailsWhenServerDies(t *testing.T) {
 	}
 }
 
-func TestWatchPingsSilentSubscription(t *testing.T) {
+func TestWatchProbesSilentSubscription(t *testing.T) {
 	srv := harness.Redis(t)
-	// Long enough for a loaded machine to answer a ping within one period.
+	// Long enough for a loaded machine to bring a probe back within one period.
 	const period = 250 * time.Millisecond
 	s, c := newSource(t, srv, redis.WithHealthCheck(period))
 	w := startWatch(t, s, datasource.Snapshot{})
 	subscribed(t, c, 1)
-	// Several silent periods pass, each ending in an answered ping: Watch stays up.
+	// Several silent periods pass, each ending in a probe that comes back:
+	// Watch stays up, and the re-read after each finds nothing new.
 	w.none(t, 5*period)
 	c.Publish(context.Background(), channel, "[after-pings]")
 	if got := w.next(t); string(got.Data) != "[after-pings]" {
@@ -352,8 +353,8 @@ func TestWatchDetectsSilentServer(t *testing.T) {
 	select {
 	case err := <-w.done:
 		w.done <- err // for the cleanup
-		if err == nil || !strings.Contains(err.Error(), "no answer to ping") {
-			t.Fatalf("Watch returned %v, want the unanswered-ping error", err)
+		if err == nil || !strings.Contains(err.Error(), "probe") {
+			t.Fatalf("Watch returned %v, want the failed-probe error", err)
 		}
 	case <-time.After(waitFor):
 		t.Fatal("Watch kept waiting on a frozen server")
