@@ -83,6 +83,9 @@ type DataSource[T any] struct {
 	seen    Snapshot // last snapshot taken from the source (or written); Data is our copy
 	seenSet bool
 	gen     uint64 // bumped whenever seen takes new content
+	// resyncGen is gen when a resync read first found the source holding
+	// something else (see resyncOnce).
+	resyncGen uint64
 	// ownWrites holds the revisions of this datasource's recent writes, oldest
 	// first, to recognise a late echo of an earlier write (see lateEcho).
 	ownWrites []string
@@ -228,12 +231,19 @@ func (d *DataSource[T]) run(ctx context.Context, connected bool) {
 		d.setHealth(HealthWatching)
 		began := time.Now()
 		var emitted atomic.Bool
-		err := d.src.Watch(ctx, d.from(), func(s Snapshot) {
+		wctx, stopWatch := context.WithCancelCause(ctx)
+		resyncDone := d.startResync(wctx, stopWatch)
+		err := d.src.Watch(wctx, d.from(), func(s Snapshot) {
 			emitted.Store(true)
 			_ = d.applyWatched(ctx, s)
 		})
+		stopWatch(nil)
+		<-resyncDone
 		if ctx.Err() != nil {
 			return
+		}
+		if cause := context.Cause(wctx); errors.Is(cause, errWatchMissed) {
+			err = cause
 		}
 		if err == nil {
 			err = errors.New("watch ended")
@@ -251,6 +261,83 @@ func (d *DataSource[T]) run(ctx context.Context, connected bool) {
 		}
 		needRead = true
 	}
+}
+
+// errWatchMissed ends a watch that a resync read caught missing a change.
+var errWatchMissed = errors.New("a resync read found a change the watch did not deliver")
+
+// startResync runs the WithResync reads while a watch runs; the returned
+// channel closes when they stop (when ctx ends). A change the watch missed
+// is applied and ends the watch through stop.
+func (d *DataSource[T]) startResync(ctx context.Context, stop context.CancelCauseFunc) <-chan struct{} {
+	done := make(chan struct{})
+	if d.o.resync <= 0 {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d.o.resync)
+		defer t.Stop()
+		suspect := false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			switch d.resyncOnce(ctx, suspect) {
+			case resyncApplied:
+				stop(errWatchMissed)
+				return
+			case resyncSuspect:
+				suspect = true
+			default:
+				suspect = false
+			}
+		}
+	}()
+	return done
+}
+
+// resyncResult is what one resync read found.
+type resyncResult int
+
+const (
+	resyncInSync  resyncResult = iota // the source holds what was applied
+	resyncSuspect                     // it holds something else: maybe a change whose notification is on its way
+	resyncApplied                     // it still did one period later: the watch missed it, and the read was applied
+)
+
+// resyncOnce reads the source and compares it with what was applied. A
+// difference is only suspect at first, since the watch may be about to
+// deliver it; when the previous read was suspect too and the watch has
+// applied nothing in between, the watch missed the change: the read is
+// applied. A read during which the watch applied something is discarded: it
+// may predate what was applied.
+func (d *DataSource[T]) resyncOnce(ctx context.Context, suspect bool) resyncResult {
+	d.applyMu.Lock()
+	gen := d.gen
+	d.applyMu.Unlock()
+	s, err := d.src.Read(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("resync read failed; the watch goes on", "err", d.redact(err))
+		}
+		return resyncInSync
+	}
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	if d.gen != gen || !d.seenSet || s.Exists == d.seen.Exists && bytes.Equal(s.Data, d.seen.Data) {
+		return resyncInSync
+	}
+	if !suspect || d.gen != d.resyncGen {
+		d.resyncGen = d.gen
+		return resyncSuspect
+	}
+	d.log.Warn("resync read found a change the watch missed; restarting the watch", "revision", s.Revision, "applied", d.seen.Revision)
+	_ = d.applyLocked(s, true)
+	return resyncApplied
 }
 
 func (d *DataSource[T]) from() Snapshot {

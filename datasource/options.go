@@ -85,6 +85,7 @@ type options struct {
 	snapshotDir    string
 	keepOnDelete   bool
 	pollInterval   time.Duration
+	resync         time.Duration
 	backoffInitial time.Duration
 	backoffMax     time.Duration
 	maxRetries     int
@@ -145,6 +146,20 @@ func WithKeepOnDelete() Option {
 // using its Watch, for backends without change notifications (see Poll).
 func WithPollInterval(d time.Duration) Option {
 	return func(o *options) { o.pollInterval = d }
+}
+
+// WithResync makes the datasource read the source's whole value every d while
+// it watches, as a safety net under watches that stall without an error (a
+// notification lost by the backend, a connection that died without the
+// client noticing). When a read finds a value the watch did not deliver, and
+// the next read, one period later, still does with nothing delivered in
+// between, the value is applied and the watch restarted as broken: a
+// SourceError event wrapping the reason, then the usual re-read and
+// Reconnected. (The wait lets a notification that is merely on its way
+// arrive.) A read that races with a delivery of the watch is discarded. Off
+// by default; a period of minutes costs one read per period.
+func WithResync(d time.Duration) Option {
+	return func(o *options) { o.resync = d }
 }
 
 // WithBackoff sets the bounds of the exponential backoff (with full jitter)
