@@ -153,10 +153,16 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 	}
 	ps := s.client.Subscribe(ctx)
 	defer ps.Close()
-	probe := s.channel + ":rulesync-probe:" + probeToken()
-	if err := ps.Subscribe(ctx, s.channel, probe); err != nil {
+	// The rules channel first and alone: an ACL user may be allowed that
+	// channel only, and one refused channel fails the whole SUBSCRIBE.
+	if err := ps.Subscribe(ctx, s.channel); err != nil {
 		return s.errorf("subscribe", err)
 	}
+	probe := s.channel + ":rulesync-probe:" + probeToken()
+	if err := ps.Subscribe(ctx, probe); err != nil {
+		return s.errorf("subscribe", err)
+	}
+	useProbe := true
 	// A blocked read ignores context cancellation: closing the subscription
 	// is what unblocks it.
 	stop := context.AfterFunc(ctx, func() { ps.Close() })
@@ -169,7 +175,17 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 			last = snap
 		}
 	}
-	probing := false
+	reread := func() error {
+		snap, err := s.Read(ctx)
+		if err != nil {
+			return err
+		}
+		deliver(snap)
+		return nil
+	}
+	// checking: a probe (or, without one, a ping) of a silent subscription is
+	// out, and must come back before the next period ends.
+	checking := false
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, s.health)
 		if err != nil {
@@ -179,18 +195,37 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 			if s.closed.Load() {
 				return datasource.ErrClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				if probing {
-					return fmt.Errorf("redis: subscription to %q: its probe did not come back within %s", s.channel, s.health)
-				}
-				if err := s.sendProbe(ctx, probe); err != nil {
-					return err
-				}
-				probing = true
+			if useProbe && noPermission(err) {
+				// The user may not use the probe channel: fall back to a
+				// ping, which proves the connection alive but not that the
+				// writers' messages still reach it.
+				s.log.Warn("no permission for the probe channel; checking the subscription with PING", "probe", probe, "err", redact(err, s.secrets...))
+				useProbe, checking = false, false
 				continue
 			}
-			return s.errorf("subscription", err)
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				return s.errorf("subscription", err)
+			}
+			if checking {
+				return fmt.Errorf("redis: subscription to %q: its check did not come back within %s", s.channel, s.health)
+			}
+			if useProbe {
+				err := s.sendProbe(ctx, probe)
+				if noPermission(err) {
+					s.log.Warn("no permission to publish the probe; checking the subscription with PING", "probe", probe, "err", redact(err, s.secrets...))
+					useProbe = false
+				} else if err != nil {
+					return err
+				}
+			}
+			if !useProbe {
+				if err := ps.Ping(ctx); err != nil {
+					return s.errorf("ping subscription", err)
+				}
+			}
+			checking = true
+			continue
 		}
 		switch m := msg.(type) {
 		case *goredis.Subscription:
@@ -200,39 +235,47 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 			// (Re)subscribed: anything published while we were not listening
 			// is only visible at the key.
 			s.log.Debug("subscribed; re-reading key")
-			snap, err := s.Read(ctx)
-			if err != nil {
+			if err := reread(); err != nil {
 				return err
 			}
-			deliver(snap)
 		case *goredis.Message:
 			if m.Channel == probe {
 				// The subscription hears what is published now: re-read the
 				// key, which a lost message may have left unseen.
-				probing = false
-				snap, err := s.Read(ctx)
-				if err != nil {
+				checking = false
+				if err := reread(); err != nil {
 					return err
 				}
-				deliver(snap)
 				continue
 			}
 			if m.Channel != s.channel {
 				continue
 			}
-			probing = false
+			checking = false
 			if m.Payload == "" {
 				// Empty message: a deletion, or a key set to "". Only the key can tell.
-				snap, err := s.Read(ctx)
-				if err != nil {
+				if err := reread(); err != nil {
 					return err
 				}
-				deliver(snap)
 				continue
 			}
 			deliver(snapshotOf([]byte(m.Payload)))
+		case *goredis.Pong:
+			// The answer to the fallback ping: the connection is alive, so
+			// re-read the key, which a lost message may have left unseen.
+			checking = false
+			if err := reread(); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// noPermission reports whether err is Redis refusing a command to an ACL
+// user.
+func noPermission(err error) bool {
+	var rerr goredis.Error
+	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOPERM")
 }
 
 // sendProbe publishes a probe for a silent subscription to hear. The publish
