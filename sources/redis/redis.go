@@ -59,7 +59,10 @@ func WithLogger(l *slog.Logger) Option {
 // Sentinel replaced while it kept running, or on a Cluster node cut off from
 // the cluster bus. When the probe comes back, Watch re-reads the key, which
 // catches a change whose message never came (in a Cluster the key's node can
-// restart empty without the subscription noticing). Default 15s.
+// restart empty without the subscription noticing). A user whose ACL refuses
+// the probe channel (the rules channel followed by ":rulesync-probe:" and a
+// random token) is checked with PING instead, which proves the connection
+// alive but not that the writers still reach it. Default 15s.
 func WithHealthCheck(d time.Duration) Option {
 	return func(s *Source) {
 		if d > 0 {
