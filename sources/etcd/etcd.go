@@ -28,6 +28,7 @@ type Source struct {
 	owned  bool   // Close closes client
 	secret string // Dial's password, redacted from messages
 	log    *slog.Logger
+	health time.Duration
 	closed atomic.Bool
 }
 
@@ -50,6 +51,20 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithHealthCheck sets how long a watch may stay silent before the source
+// asks its stream for a progress report; a report that does not come within
+// another period ends Watch with an error, and the sync loop reconnects. This
+// catches a stream that died without the client noticing (a client without
+// gRPC keepalive, a frozen server), which would otherwise wait forever.
+// Default 15s; d <= 0 keeps the default.
+func WithHealthCheck(d time.Duration) Option {
+	return func(s *Source) {
+		if d > 0 {
+			s.health = d
+		}
+	}
+}
+
 // New returns a Source for key on a client the caller owns: Close leaves the
 // client open.
 func New(client *clientv3.Client, key string, opts ...Option) (*Source, error) {
@@ -59,7 +74,7 @@ func New(client *clientv3.Client, key string, opts ...Option) (*Source, error) {
 	if key == "" {
 		return nil, errors.New("etcd: empty key")
 	}
-	s := &Source{client: client, key: key, log: slog.Default()}
+	s := &Source{client: client, key: key, log: slog.Default(), health: 15 * time.Second}
 	for _, o := range opts {
 		o(s)
 	}
@@ -239,9 +254,42 @@ func (s *Source) watchFrom(ctx context.Context, rev int64, last datasource.Snaps
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Require a leader: a member cut off from its cluster would otherwise keep
-	// the stream open and silent.
-	ch := s.client.Watch(clientv3.WithRequireLeader(wctx), s.key, clientv3.WithRev(rev))
-	for resp := range ch {
+	// the stream open and silent. The progress requests below must carry the
+	// same context, which names the stream they go to.
+	wctx = clientv3.WithRequireLeader(wctx)
+	ch := s.client.Watch(wctx, s.key, clientv3.WithRev(rev))
+	silence := time.NewTimer(s.health)
+	defer silence.Stop()
+	checking := false
+	for {
+		var resp clientv3.WatchResponse
+		var ok bool
+		select {
+		case resp, ok = <-ch:
+		case <-silence.C:
+			if checking {
+				return 0, last, fmt.Errorf("etcd: watch of %q: no answer to a progress request within %s", s.key, s.health)
+			}
+			// The request is queued on the stream; its answer, or the
+			// stream's failure, comes through ch.
+			if err := s.client.RequestProgress(wctx); err != nil {
+				if ctx.Err() != nil {
+					return 0, last, ctx.Err()
+				}
+				return 0, last, s.errorf("progress request", err)
+			}
+			checking = true
+			silence.Reset(s.health)
+			continue
+		}
+		if !ok {
+			break
+		}
+		checking = false
+		silence.Reset(s.health)
+		if resp.IsProgressNotify() {
+			continue
+		}
 		if resp.CompactRevision != 0 || errors.Is(resp.Err(), rpctypes.ErrCompacted) {
 			// History from rev is gone: the current value is the truth.
 			s.log.Info("etcd history compacted; re-reading key", "from", rev, "compacted", resp.CompactRevision)

@@ -378,3 +378,42 @@ func TestWatchForeignRevision(t *testing.T) {
 		t.Fatalf("emitted %q, want next", got.Data)
 	}
 }
+
+// TestWatchDetectsFrozenServer: a client without gRPC keepalive (the
+// caller's own, passed to New) would wait on a frozen server's watch stream
+// forever. After a silent health-check period the source asks the stream for
+// a progress report; one that does not come back ends Watch with an error.
+func TestWatchDetectsFrozenServer(t *testing.T) {
+	srv := harness.Etcd(t)
+	c := srv.Client(t) // the harness client sets no keepalive
+	const period = 200 * time.Millisecond
+	s, err := etcd.New(c, "/frozen", etcd.WithHealthCheck(period))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	w := startWatch(t, s, datasource.Snapshot{})
+	// Silent periods with an answering server leave Watch running.
+	w.none(t, 4*period)
+	select {
+	case err := <-w.done:
+		t.Fatalf("Watch ended on a healthy server: %v", err)
+	default:
+	}
+	if err := srv.Pause(); err != nil {
+		if errors.Is(err, errors.ErrUnsupported) {
+			t.Skip("server cannot be paused:", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Resume() })
+	select {
+	case err := <-w.done:
+		w.done <- err // for the cleanup
+		if err == nil || !strings.Contains(err.Error(), "progress") {
+			t.Fatalf("Watch returned %v, want the unanswered progress request", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("Watch kept waiting on a frozen server")
+	}
+}
