@@ -1,0 +1,175 @@
+// Command rulesync checks and converts Sentinel rule files the way the
+// library reads them, without a running service:
+//
+//	rulesync validate -type flow rules.json     # what would be applied, what rejected and why
+//	rulesync convert -type gw-flow -dashboard in.yaml > out.json
+//	rulesync types                              # the rule types it knows
+//
+// A file argument of "-" (or none) reads standard input. validate exits 0
+// when every rule is accepted, 1 when some are rejected (or, with -strict,
+// when a key is unknown), 2 when the input cannot be read at all or the
+// command line is wrong. convert writes the accepted rules in canonical
+// Sentinel JSON (-dashboard: what the dashboard stores; -yaml: YAML) and
+// exits like validate, reporting to standard error.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/rulesync/rulesync/converter"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitRejected = 1
+	exitFailed   = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  rulesync validate -type TYPE [-strict] [FILE]
+  rulesync convert  -type TYPE [-dashboard] [-yaml] [-strict] [FILE]
+  rulesync types
+
+TYPE is one of: %s. FILE "-" or none reads standard input.
+`
+
+// run is the command with its process surroundings passed in, for tests.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, usage, strings.Join(converter.RuleTypes(), ", "))
+		return exitFailed
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "types":
+		for _, t := range converter.RuleTypes() {
+			fmt.Fprintln(stdout, t)
+		}
+		return exitOK
+	case "validate", "convert":
+		return decodeCmd(cmd, rest, stdin, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintf(stdout, usage, strings.Join(converter.RuleTypes(), ", "))
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "rulesync: unknown command %q\n"+usage, cmd, strings.Join(converter.RuleTypes(), ", "))
+		return exitFailed
+	}
+}
+
+// decodeCmd runs validate and convert, which share reading and reporting.
+func decodeCmd(cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rulesync "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ruleType := fs.String("type", "", "rule type: "+strings.Join(converter.RuleTypes(), ", "))
+	strict := fs.Bool("strict", false, "treat unknown keys as errors")
+	var dashboard, asYAML *bool
+	if cmd == "convert" {
+		dashboard = fs.Bool("dashboard", false, "write what the Sentinel dashboard stores (interval units, entity wrappers)")
+		asYAML = fs.Bool("yaml", false, "write YAML instead of JSON")
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitFailed
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintf(stderr, "rulesync %s: one file at most, got %d\n", cmd, fs.NArg())
+		return exitFailed
+	}
+	if *ruleType == "" {
+		fmt.Fprintf(stderr, "rulesync %s: -type is required (one of %s)\n", cmd, strings.Join(converter.RuleTypes(), ", "))
+		return exitFailed
+	}
+	var opts []converter.Option
+	if dashboard != nil && *dashboard {
+		opts = append(opts, converter.WithDashboardFormat())
+	}
+	codec, err := converter.ByRuleType(*ruleType, opts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "rulesync %s: %v\n", cmd, err)
+		return exitFailed
+	}
+	name := fs.Arg(0)
+	data, err := readInput(name, stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "rulesync %s: %v\n", cmd, err)
+		return exitFailed
+	}
+	if name == "" {
+		name = "-"
+	}
+	rules, rep, err := codec.Decode(data)
+	if err != nil {
+		fmt.Fprintf(stderr, "rulesync %s: %s: %v\n", cmd, name, err)
+		return exitFailed
+	}
+	// validate reports on stdout (the report is its output); convert keeps
+	// stdout for the rules.
+	reportTo := stdout
+	if cmd == "convert" {
+		reportTo = stderr
+	}
+	writeReport(reportTo, name, rep)
+	if cmd == "convert" {
+		out, err := codec.Encode(rules)
+		if err == nil && *asYAML {
+			out, err = yaml.JSONToYAML(out)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "rulesync convert: encode: %v\n", err)
+			return exitFailed
+		}
+		if len(out) == 0 || out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		if _, err := stdout.Write(out); err != nil {
+			fmt.Fprintf(stderr, "rulesync convert: %v\n", err)
+			return exitFailed
+		}
+	}
+	if len(rep.Rejected) > 0 || *strict && len(rep.UnknownKeys) > 0 {
+		return exitRejected
+	}
+	return exitOK
+}
+
+// readInput reads the named file, or stdin for "" and "-".
+func readInput(name string, stdin io.Reader) ([]byte, error) {
+	if name == "" || name == "-" {
+		return io.ReadAll(stdin)
+	}
+	data, err := os.ReadFile(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no such file", name)
+	}
+	return data, err
+}
+
+// writeReport prints the decode report one finding per line, so that it
+// reads well in a terminal and greps well in CI logs.
+func writeReport(w io.Writer, name string, rep converter.Report) {
+	fmt.Fprintf(w, "%s: %s, %d of %d rules accepted\n", name, rep.Format, rep.Accepted, rep.Total)
+	for _, rj := range rep.Rejected {
+		fmt.Fprintf(w, "  rejected: %s\n", rj)
+	}
+	for _, u := range rep.UnknownKeys {
+		if u.Index < 0 {
+			fmt.Fprintf(w, "  unknown key: %q at the top level\n", u.Key)
+			continue
+		}
+		fmt.Fprintf(w, "  unknown key: %q in rule %d\n", u.Key, u.Index)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+}
