@@ -5,21 +5,34 @@
 //	rulesync convert -type gw-flow -dashboard in.yaml > out.json
 //	rulesync types                              # the rule types it knows
 //
-// A file argument of "-" (or none) reads standard input. validate exits 0
-// when every rule is accepted, 1 when some are rejected (or, with -strict,
-// when a key is unknown), 2 when the input cannot be read at all or the
-// command line is wrong. convert writes the accepted rules in canonical
-// Sentinel JSON (-dashboard: what the dashboard stores; -yaml: YAML) and
-// exits like validate, reporting to standard error.
+// and the same against a config center, with compare-and-set:
+//
+//	rulesync get -type flow -etcd 127.0.0.1:2379 -key /sentinel/flow
+//	rulesync put -type flow -redis 127.0.0.1:6379 -key flow -channel flow:ch -password-env REDIS_PW rules.json
+//	rulesync diff -type flow -file /etc/app/flow.json rules.json
+//	rulesync watch -type flow -etcd 127.0.0.1:2379 -key /sentinel/flow
+//
+// A file argument of "-" (or none, for validate and convert) reads standard
+// input. validate exits 0 when every rule is accepted, 1 when some are
+// rejected (or, with -strict, when a key is unknown), 2 when the input cannot
+// be read at all or the command line is wrong. convert writes the accepted
+// rules in canonical Sentinel JSON (-dashboard: what the dashboard stores;
+// -yaml: YAML) and exits like validate, reporting to standard error. put
+// stores nothing from a file with a rejected rule, and compares and sets
+// against the revision it read (or -if-revision): a conflict exits 3. diff
+// exits 1 when the rules differ.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"sigs.k8s.io/yaml"
 
@@ -29,24 +42,35 @@ import (
 // Exit codes.
 const (
 	exitOK       = 0
-	exitRejected = 1
+	exitRejected = 1 // some rules were rejected
+	exitDiffer   = 1 // diff: the file and the source hold different rules
 	exitFailed   = 2
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 const usage = `usage:
   rulesync validate -type TYPE [-strict] [FILE]
   rulesync convert  -type TYPE [-dashboard] [-yaml] [-strict] [FILE]
+  rulesync get      -type TYPE SOURCE [-raw]
+  rulesync put      -type TYPE SOURCE [-if-revision REV | -force] [-dashboard] FILE
+  rulesync diff     -type TYPE SOURCE FILE
+  rulesync watch    -type TYPE SOURCE
   rulesync types
 
-TYPE is one of: %s. FILE "-" or none reads standard input.
+TYPE is one of: %s.
+SOURCE is -file PATH, -etcd ENDPOINTS -key KEY, or -redis ADDRS -key KEY -channel CHANNEL
+[-master NAME], with -user and -password-env VAR where the server wants them.
+FILE "-" reads standard input (validate and convert: also no FILE).
 `
 
 // run is the command with its process surroundings passed in, for tests.
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, usage, strings.Join(converter.RuleTypes(), ", "))
 		return exitFailed
@@ -59,6 +83,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	case "validate", "convert":
 		return decodeCmd(cmd, rest, stdin, stdout, stderr)
+	case "get":
+		return getCmd(ctx, rest, stdout, stderr)
+	case "put":
+		return putCmd(ctx, rest, stdin, stdout, stderr)
+	case "diff":
+		return diffCmd(ctx, rest, stdin, stdout, stderr)
+	case "watch":
+		return watchCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintf(stdout, usage, strings.Join(converter.RuleTypes(), ", "))
 		return exitOK
