@@ -121,16 +121,23 @@ func (c *remoteCmd) failf(format string, args ...any) int {
 	return exitFailed
 }
 
-// setup checks the parsed flags (wanting nargs file arguments) and opens
-// codec and source.
-func (c *remoteCmd) setup(ctx context.Context, nargs int, opts ...converter.Option) (converter.Codec[any], datasource.WritableSource, int) {
+// setup parses args (wanting nargs file arguments) and opens the codec, with
+// the options opts returns once the flags are parsed, and the source.
+func (c *remoteCmd) setup(ctx context.Context, args []string, nargs int, opts func() []converter.Option) (converter.Codec[any], datasource.WritableSource, int) {
+	if err := c.fs.Parse(args); err != nil {
+		return nil, nil, exitFailed
+	}
 	if c.fs.NArg() != nargs {
 		return nil, nil, c.failf("want %d file argument(s), got %d", nargs, c.fs.NArg())
 	}
 	if *c.ruleType == "" {
 		return nil, nil, c.failf("-type is required (one of %s)", strings.Join(converter.RuleTypes(), ", "))
 	}
-	codec, err := converter.ByRuleType(*c.ruleType, opts...)
+	var copts []converter.Option
+	if opts != nil {
+		copts = opts()
+	}
+	codec, err := converter.ByRuleType(*c.ruleType, copts...)
 	if err != nil {
 		return nil, nil, c.failf("%v", err)
 	}
@@ -145,10 +152,7 @@ func (c *remoteCmd) setup(ctx context.Context, nargs int, opts ...converter.Opti
 func getCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newRemoteCmd("get", stdout, stderr)
 	raw := c.fs.Bool("raw", false, "print the stored bytes as they are")
-	if err := c.fs.Parse(args); err != nil {
-		return exitFailed
-	}
-	codec, src, code := c.setup(ctx, 0)
+	codec, src, code := c.setup(ctx, args, 0, nil)
 	if code != exitOK {
 		return code
 	}
@@ -187,14 +191,12 @@ func putCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	ifRev := c.fs.String("if-revision", "", "store only if the stored revision is still this one (default: the revision read just before writing)")
 	force := c.fs.Bool("force", false, "store whatever is stored now (no compare-and-set)")
 	dashboard := c.fs.Bool("dashboard", false, "store what the Sentinel dashboard stores (interval units, entity wrappers)")
-	if err := c.fs.Parse(args); err != nil {
-		return exitFailed
-	}
-	var opts []converter.Option
-	if *dashboard {
-		opts = append(opts, converter.WithDashboardFormat())
-	}
-	codec, src, code := c.setup(ctx, 1, opts...)
+	codec, src, code := c.setup(ctx, args, 1, func() []converter.Option {
+		if *dashboard {
+			return []converter.Option{converter.WithDashboardFormat()}
+		}
+		return nil
+	})
 	if code != exitOK {
 		return code
 	}
@@ -243,10 +245,7 @@ func putCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 // diffCmd compares a file with what is stored, rule by rule.
 func diffCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newRemoteCmd("diff", stdout, stderr)
-	if err := c.fs.Parse(args); err != nil {
-		return exitFailed
-	}
-	codec, src, code := c.setup(ctx, 1)
+	codec, src, code := c.setup(ctx, args, 1, nil)
 	if code != exitOK {
 		return code
 	}
@@ -327,10 +326,7 @@ func canonicalRules(codec converter.Codec[any], rules any) ([]string, error) {
 // watchCmd follows the source and prints every event, until ctx ends.
 func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newRemoteCmd("watch", stdout, stderr)
-	if err := c.fs.Parse(args); err != nil {
-		return exitFailed
-	}
-	codec, src, code := c.setup(ctx, 0)
+	codec, src, code := c.setup(ctx, args, 0, nil)
 	if code != exitOK {
 		return code
 	}
