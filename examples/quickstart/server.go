@@ -10,11 +10,15 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/metrics"
 	"github.com/rulesync/rulesync/ruleapply"
 	"github.com/rulesync/rulesync/sources/file"
 )
@@ -40,6 +44,7 @@ type server struct {
 	codec  converter.Codec[[]flow.Rule]
 	unbind func()
 	log    *slog.Logger
+	prom   *prometheus.Registry
 }
 
 func newServer(ctx context.Context, cfg config) (*server, error) {
@@ -68,7 +73,13 @@ func newServer(ctx context.Context, cfg config) (*server, error) {
 			cfg.observer(ev)
 		}
 	}
-	ds := datasource.New(src, codec, datasource.WithName(cfg.rulesPath), datasource.WithLogger(cfg.logger), datasource.WithObserver(datasource.ObserverFunc(observe)))
+	collector := metrics.NewCollector()
+	collector.AddEngine("quickstart", e)
+	ds := datasource.New(src, codec, datasource.WithName(cfg.rulesPath), datasource.WithLogger(cfg.logger),
+		datasource.WithObserver(datasource.ObserverFunc(observe)), datasource.WithObserver(collector.Observer()))
+	collector.AddDataSource(ds)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector)
 	unbind := ruleapply.Bind(ds.Property(), e.Flow(), ruleapply.WithName("flow"), ruleapply.WithLogger(cfg.logger))
 	if err := ds.Start(ctx); err != nil {
 		unbind()
@@ -76,7 +87,7 @@ func newServer(ctx context.Context, cfg config) (*server, error) {
 		e.Close()
 		return nil, err
 	}
-	return &server{engine: e, rules: ds, codec: codec, unbind: unbind, log: cfg.logger}, nil
+	return &server{engine: e, rules: ds, codec: codec, unbind: unbind, log: cfg.logger, prom: reg}, nil
 }
 
 func (s *server) Close() error {
@@ -92,6 +103,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /admin/rules", s.getRules)
 	mux.HandleFunc("PUT /admin/rules", s.putRules)
 	mux.HandleFunc("GET /admin/status", s.status)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{}))
 	return mux
 }
 

@@ -210,3 +210,30 @@ func TestOriginSpecificRule(t *testing.T) {
 		t.Fatalf("web: %d of 3 passed, want 3", got)
 	}
 }
+
+func TestMetricsEndpoint(t *testing.T) {
+	h := newHarness(t, `[{"resource":"GET:/hello","count":2}]`)
+	if got := h.passes(3); got != 2 {
+		t.Fatalf("with count 2: %d of 3 passed", got)
+	}
+	resp, err := http.Get(h.http.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		`rulesync_resource_pass_per_second{engine="quickstart",resource="GET:/hello"} 2`,
+		`rulesync_resource_block_per_second{engine="quickstart",resource="GET:/hello"} 1`,
+		`rulesync_datasource_rules{datasource="` + h.path + `"} 1`,
+		`rulesync_datasource_health{datasource="` + h.path + `",state="watching"} 1`,
+		`rulesync_datasource_events_total{datasource="` + h.path + `",kind="loaded"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s\n%.3000s", want, body)
+		}
+	}
+}
