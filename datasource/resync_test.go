@@ -38,10 +38,12 @@ func TestResyncCatchesStalledWatch(t *testing.T) {
 func TestResyncLeavesWorkingWatchAlone(t *testing.T) {
 	f := newFake()
 	f.set(`["a"]`, false)
-	d, rec := start(t, f, WithResync(2*time.Millisecond))
+	// The period leaves a loaded machine time to deliver a notification
+	// before the next read: one still missing then counts as missed.
+	d, rec := start(t, f, WithResync(25*time.Millisecond))
 	for _, v := range []string{`["b"]`, `["c"]`, `["d"]`} {
 		f.set(v, true)
-		time.Sleep(10 * time.Millisecond) // several resync periods
+		time.Sleep(75 * time.Millisecond) // several resync periods
 	}
 	eventually(t, "the last change", func() bool { return slices.Equal(get(d), []string{"d"}) })
 	if n := f.readCount(); n < 5 {
@@ -73,7 +75,7 @@ func TestResyncOff(t *testing.T) {
 // the watch delivered it is only suspect; when the notification then arrives,
 // nothing is restarted.
 func TestResyncWaitsForANotificationOnItsWay(t *testing.T) {
-	const period = 50 * time.Millisecond
+	const period = 100 * time.Millisecond
 	f := newFake()
 	f.set(`["a"]`, false)
 	d, rec := start(t, f, WithResync(period))
