@@ -386,7 +386,9 @@ func TestWatchForeignRevision(t *testing.T) {
 func TestWatchDetectsFrozenServer(t *testing.T) {
 	srv := harness.Etcd(t)
 	c := srv.Client(t) // the harness client sets no keepalive
-	const period = 200 * time.Millisecond
+	// Long enough for a loaded machine to answer a progress request within
+	// one period.
+	const period = 500 * time.Millisecond
 	s, err := etcd.New(c, "/frozen", etcd.WithHealthCheck(period))
 	if err != nil {
 		t.Fatal(err)

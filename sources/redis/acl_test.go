@@ -27,7 +27,7 @@ func TestWatchWithChannelRestrictedUser(t *testing.T) {
 	o.Username, o.Password = "reader", "reader-pw"
 	c := goredis.NewClient(o)
 	t.Cleanup(func() { c.Close() })
-	const period = 200 * time.Millisecond
+	const period = 250 * time.Millisecond
 	s, err := redis.New(c, key, channel, redis.WithHealthCheck(period))
 	if err != nil {
 		t.Fatal(err)
