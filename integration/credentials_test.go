@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -16,32 +15,15 @@ import (
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/integration/harness"
+	"github.com/rulesync/rulesync/internal/syncbuf"
 	"github.com/rulesync/rulesync/sources/etcd"
 	"github.com/rulesync/rulesync/sources/redis"
 )
 
-// syncBuf is a log sink shared by several goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // leakCheck collects every text a password could hide in.
 type leakCheck struct {
 	password string
-	logs     syncBuf
+	logs     syncbuf.Buffer
 	logger   *slog.Logger
 	mu       sync.Mutex
 	texts    []string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/integration/harness"
+	"github.com/rulesync/rulesync/internal/syncbuf"
 	"github.com/rulesync/rulesync/sources/etcd"
 	"github.com/rulesync/rulesync/sources/redis"
 )
@@ -56,7 +57,7 @@ type etcdFixture struct {
 	srv  *harness.EtcdServer
 	raw  *clientv3.Client
 	key  string
-	logs syncBuf // what the sources logged (compaction recoveries)
+	logs syncbuf.Buffer // what the sources logged (compaction recoveries)
 	log  *slog.Logger
 }
 

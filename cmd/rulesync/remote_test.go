@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rulesync/rulesync/integration/harness"
+	"github.com/rulesync/rulesync/internal/syncbuf"
 )
 
 func writeFile(t *testing.T, path, data string) {
@@ -124,24 +123,6 @@ func TestSourceFlagErrors(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the watch goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -158,7 +139,7 @@ func TestWatch(t *testing.T) {
 	store := filepath.Join(dir, "rules.json")
 	writeFile(t, store, `[{"resource":"a","count":1}]`)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"watch", "-type", "flow", "-file", store}, strings.NewReader(""), &out, &errOut)

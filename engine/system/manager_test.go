@@ -15,6 +15,7 @@ import (
 
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/internal/syncbuf"
 )
 
 // fakeSampler returns whatever the test stores and counts its calls.
@@ -412,29 +413,11 @@ func (f *failingSampler) Err() error {
 	return nil
 }
 
-// syncBuffer is a log sink safe for the sampling goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestSamplerFailureLoggedOncePerOutage(t *testing.T) {
 	fs := &failingSampler{}
 	fs.set(-1, -1)
 	fs.broken.Store(true)
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
 	m := NewManager(stat.SystemClock{}, stat.NewNode(), WithSampler(fs), WithSampleInterval(time.Millisecond), WithLogger(logger))
 	warnings := func() int { return strings.Count(buf.String(), "cannot sample") }

@@ -1,14 +1,14 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os/exec"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rulesync/rulesync/internal/syncbuf"
 )
 
 // stopGrace is how long Stop waits after SIGTERM before it sends SIGKILL.
@@ -21,13 +21,13 @@ type process struct {
 	args []string
 	dir  string
 
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has been waited for
 }
 
 func newProcess(bin, dir string, args ...string) *process {
-	return &process{bin: bin, args: args, dir: dir, out: &syncBuffer{}}
+	return &process{bin: bin, args: args, dir: dir, out: &syncbuf.Buffer{Limit: 1 << 20}}
 }
 
 func (p *process) start(context.Context) error {
@@ -101,27 +101,4 @@ func (p *process) pause(on bool) error {
 		sig = syscall.SIGSTOP
 	}
 	return p.cmd.Process.Signal(sig)
-}
-
-// syncBuffer collects a child's output; exec copies into it from its own goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Keep memory bounded for chatty servers in long fault loops.
-	if s.b.Len() > 1<<20 {
-		keep := s.b.Bytes()[s.b.Len()-(256<<10):]
-		s.b = *bytes.NewBuffer(append([]byte(nil), keep...))
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
