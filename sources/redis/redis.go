@@ -62,7 +62,8 @@ func WithLogger(l *slog.Logger) Option {
 // restart empty without the subscription noticing). A user whose ACL refuses
 // the probe channel (the rules channel followed by ":rulesync-probe:" and a
 // random token) is checked with PING instead, which proves the connection
-// alive but not that the writers still reach it. Default 15s.
+// alive but not that the writers still reach it; grant such a user the
+// channel pattern "<channel>:rulesync-probe:*" as well. Default 15s.
 func WithHealthCheck(d time.Duration) Option {
 	return func(s *Source) {
 		if d > 0 {
