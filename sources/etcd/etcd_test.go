@@ -38,47 +38,6 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// watcher runs Watch in the background and hands out what it emits.
-type watcher struct {
-	ch     chan datasource.Snapshot
-	done   chan error
-	cancel context.CancelFunc
-}
-
-func startWatch(t *testing.T, s datasource.Source, from datasource.Snapshot) *watcher {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{ch: make(chan datasource.Snapshot, 100), done: make(chan error, 1), cancel: cancel}
-	go func() { w.done <- s.Watch(ctx, from, func(s datasource.Snapshot) { w.ch <- s }) }()
-	t.Cleanup(func() {
-		cancel()
-		<-w.done
-	})
-	return w
-}
-
-func (w *watcher) next(t *testing.T) datasource.Snapshot {
-	t.Helper()
-	select {
-	case s := <-w.ch:
-		return s
-	case err := <-w.done:
-		t.Fatalf("watch ended: %v", err)
-	case <-time.After(waitFor):
-		t.Fatal("no snapshot emitted in time")
-	}
-	return datasource.Snapshot{}
-}
-
-func (w *watcher) none(t *testing.T, d time.Duration) {
-	t.Helper()
-	select {
-	case s := <-w.ch:
-		t.Fatalf("unexpected snapshot %+v", s)
-	case <-time.After(d):
-	}
-}
-
 func TestNewRejectsBadArguments(t *testing.T) {
 	if _, err := etcd.New(nil, "k"); err == nil || !strings.Contains(err.Error(), "nil client") {
 		t.Fatalf("nil client: err=%v", err)
@@ -185,8 +144,8 @@ func TestWatchCreateUpdateDelete(t *testing.T) {
 	if _, err := c.Put(ctx, "/rules/watch", "a"); err != nil {
 		t.Fatal(err)
 	}
-	w := startWatch(t, s, from)
-	if got := w.next(t); !got.Exists || string(got.Data) != "a" {
+	w := sourcetest.Watch(t, s, from)
+	if got := w.Next(t); !got.Exists || string(got.Data) != "a" {
 		t.Fatalf("first emit %+v, want a", got)
 	}
 	if _, err := c.Put(ctx, "/rules/other", "x"); err != nil {
@@ -195,7 +154,7 @@ func TestWatchCreateUpdateDelete(t *testing.T) {
 	if _, err := c.Put(ctx, "/rules/watch", "b"); err != nil {
 		t.Fatal(err)
 	}
-	got := w.next(t)
+	got := w.Next(t)
 	if string(got.Data) != "b" {
 		t.Fatalf("update emit %+v, want b", got)
 	}
@@ -205,10 +164,10 @@ func TestWatchCreateUpdateDelete(t *testing.T) {
 	if _, err := c.Delete(ctx, "/rules/watch"); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.next(t); got.Exists || got.Revision != "" || got.Data != nil {
+	if got := w.Next(t); got.Exists || got.Revision != "" || got.Data != nil {
 		t.Fatalf("delete emit %+v, want zero Snapshot", got)
 	}
-	w.none(t, 200*time.Millisecond) // the unrelated key emitted nothing
+	w.None(t, 200*time.Millisecond) // the unrelated key emitted nothing
 }
 
 func TestWatchResumesFromRevision(t *testing.T) {
@@ -225,13 +184,13 @@ func TestWatchResumesFromRevision(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w := startWatch(t, s, first)
+	w := sourcetest.Watch(t, s, first)
 	for _, want := range []string{"v2", "v3"} {
-		if got := w.next(t); string(got.Data) != want {
+		if got := w.Next(t); string(got.Data) != want {
 			t.Fatalf("replayed %q, want %q", got.Data, want)
 		}
 	}
-	w.none(t, 200*time.Millisecond)
+	w.None(t, 200*time.Millisecond)
 }
 
 func TestWatchRecoversFromCompaction(t *testing.T) {
@@ -253,16 +212,16 @@ func TestWatchRecoversFromCompaction(t *testing.T) {
 	if _, err := c.Compact(ctx, lastRev, clientv3.WithCompactPhysical()); err != nil {
 		t.Fatal(err)
 	}
-	w := startWatch(t, s, first)
+	w := sourcetest.Watch(t, s, first)
 	// History after v1 is gone: the source re-reads and emits the current value.
-	if got := w.next(t); string(got.Data) != "v5" || got.Revision != strconv.FormatInt(lastRev, 10) {
+	if got := w.Next(t); string(got.Data) != "v5" || got.Revision != strconv.FormatInt(lastRev, 10) {
 		t.Fatalf("after compaction emitted %q@%s, want v5@%d", got.Data, got.Revision, lastRev)
 	}
 	// ...and keeps watching from there.
 	if _, err := c.Put(ctx, "/rules/compact", "v6"); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.next(t); string(got.Data) != "v6" {
+	if got := w.Next(t); string(got.Data) != "v6" {
 		t.Fatalf("after recovery emitted %q, want v6", got.Data)
 	}
 }
@@ -362,19 +321,19 @@ func TestWatchForeignRevision(t *testing.T) {
 		{Data: []byte("elsewhere"), Revision: "999999", Exists: true},
 		{Data: []byte("elsewhere"), Revision: cur.Revision, Exists: true},
 	} {
-		w := startWatch(t, s, from)
-		if got := w.next(t); string(got.Data) != "here" || got.Revision != cur.Revision {
+		w := sourcetest.Watch(t, s, from)
+		if got := w.Next(t); string(got.Data) != "here" || got.Revision != cur.Revision {
 			t.Fatalf("from %+v: emitted %q@%s, want here@%s", from, got.Data, got.Revision, cur.Revision)
 		}
-		w.cancel()
+		w.Stop()
 	}
 	// The same state as the caller's: nothing to emit until a change.
-	w := startWatch(t, s, cur)
-	w.none(t, 150*time.Millisecond)
+	w := sourcetest.Watch(t, s, cur)
+	w.None(t, 150*time.Millisecond)
 	if _, err := c.Put(ctx, "/rules/foreign", "next"); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.next(t); string(got.Data) != "next" {
+	if got := w.Next(t); string(got.Data) != "next" {
 		t.Fatalf("emitted %q, want next", got.Data)
 	}
 }
@@ -394,14 +353,10 @@ func TestWatchDetectsFrozenServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	w := startWatch(t, s, datasource.Snapshot{})
+	w := sourcetest.Watch(t, s, datasource.Snapshot{})
 	// Silent periods with an answering server leave Watch running.
-	w.none(t, 4*period)
-	select {
-	case err := <-w.done:
-		t.Fatalf("Watch ended on a healthy server: %v", err)
-	default:
-	}
+	w.None(t, 4*period)
+	w.Running(t)
 	if err := srv.Pause(); err != nil {
 		if errors.Is(err, errors.ErrUnsupported) {
 			t.Skip("server cannot be paused:", err)
@@ -409,13 +364,7 @@ func TestWatchDetectsFrozenServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Resume() })
-	select {
-	case err := <-w.done:
-		w.done <- err // for the cleanup
-		if err == nil || !strings.Contains(err.Error(), "progress") {
-			t.Fatalf("Watch returned %v, want the unanswered progress request", err)
-		}
-	case <-time.After(waitFor):
-		t.Fatal("Watch kept waiting on a frozen server")
+	if err := w.End(t); err == nil || !strings.Contains(err.Error(), "progress") {
+		t.Fatalf("Watch returned %v, want the unanswered progress request", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/rulesync/rulesync/datasource"
+	"github.com/rulesync/rulesync/datasource/sourcetest"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/sources/redis"
 )
@@ -32,28 +33,24 @@ func TestWatchWithChannelRestrictedUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := startWatch(t, s, datasource.Snapshot{})
+	w := sourcetest.Watch(t, s, datasource.Snapshot{})
 	subscribed(t, admin, 1)
-	w.none(t, 4*period) // silent periods pass without ending Watch
-	select {
-	case err := <-w.done:
-		t.Fatalf("Watch ended: %v", err)
-	default:
-	}
+	w.None(t, 4*period) // silent periods pass without ending Watch
+	w.Running(t)
 	// Stored and published, as writers do: a re-read after a ping then finds
 	// the same value.
 	if err := admin.Set(ctx, key, "[restricted]", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	admin.Publish(context.Background(), channel, "[restricted]")
-	if got := w.next(t); string(got.Data) != "[restricted]" {
+	if got := w.Next(t); string(got.Data) != "[restricted]" {
 		t.Fatalf("emit %+v", got)
 	}
 	// A change at the key alone is still found, by the re-read after a ping.
 	if err := admin.Set(ctx, key, "[unannounced]", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.next(t); string(got.Data) != "[unannounced]" {
+	if got := w.Next(t); string(got.Data) != "[unannounced]" {
 		t.Fatalf("emit %+v, want the key's new value", got)
 	}
 }

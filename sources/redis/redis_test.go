@@ -40,49 +40,6 @@ func newSource(t *testing.T, srv *harness.RedisServer, opts ...redis.Option) (*r
 	return s, c
 }
 
-type watcher struct {
-	ch   chan datasource.Snapshot
-	done chan error
-}
-
-func startWatch(t *testing.T, s datasource.Source, from datasource.Snapshot) *watcher {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{ch: make(chan datasource.Snapshot, 100), done: make(chan error, 1)}
-	go func() { w.done <- s.Watch(ctx, from, func(s datasource.Snapshot) { w.ch <- s }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-w.done:
-		case <-time.After(waitFor):
-			t.Error("Watch did not return after cancel")
-		}
-	})
-	return w
-}
-
-func (w *watcher) next(t *testing.T) datasource.Snapshot {
-	t.Helper()
-	select {
-	case s := <-w.ch:
-		return s
-	case err := <-w.done:
-		t.Fatalf("watch ended: %v", err)
-	case <-time.After(waitFor):
-		t.Fatal("no snapshot emitted in time")
-	}
-	return datasource.Snapshot{}
-}
-
-func (w *watcher) none(t *testing.T, d time.Duration) {
-	t.Helper()
-	select {
-	case s := <-w.ch:
-		t.Fatalf("unexpected snapshot %+v", s)
-	case <-time.After(d):
-	}
-}
-
 // subscribed waits until the server counts n subscribers on the channel, so
 // that a test publishes only once Watch listens.
 func subscribed(t *testing.T, c *goredis.Client, n int64) {
@@ -219,8 +176,8 @@ func TestWatchFollowsJavaStyleWrites(t *testing.T) {
 	if err := c.Set(ctx, key, "[gap]", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	w := startWatch(t, s, from)
-	if got := w.next(t); string(got.Data) != "[gap]" || !got.Exists {
+	w := sourcetest.Watch(t, s, from)
+	if got := w.Next(t); string(got.Data) != "[gap]" || !got.Exists {
 		t.Fatalf("first emit %+v, want [gap]", got)
 	}
 	subscribed(t, c, 1)
@@ -233,25 +190,25 @@ func TestWatchFollowsJavaStyleWrites(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	got := w.next(t)
+	got := w.Next(t)
 	if string(got.Data) != "[java]" || got.Revision != redis.Revision([]byte("[java]")) {
 		t.Fatalf("emit %+v, want [java]", got)
 	}
 	// Republishing the same payload is not a change.
 	c.Publish(ctx, channel, "[java]")
-	w.none(t, 150*time.Millisecond)
+	w.None(t, 150*time.Millisecond)
 
 	// A key set to "" with an empty message is an existing, empty value...
 	c.Set(ctx, key, "", 0)
 	c.Publish(ctx, channel, "")
-	if got := w.next(t); !got.Exists || len(got.Data) != 0 {
+	if got := w.Next(t); !got.Exists || len(got.Data) != 0 {
 		t.Fatalf("empty value emitted %+v, want Exists with no data", got)
 	}
 	// ...while Delete is a missing key.
 	if err := s.Delete(ctx, datasource.AnyRevision); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.next(t); got.Exists {
+	if got := w.Next(t); got.Exists {
 		t.Fatalf("delete emitted %+v, want Exists=false", got)
 	}
 }
@@ -259,19 +216,13 @@ func TestWatchFollowsJavaStyleWrites(t *testing.T) {
 func TestWatchFailsWhenServerDies(t *testing.T) {
 	srv := harness.Redis(t)
 	s, c := newSource(t, srv)
-	w := startWatch(t, s, datasource.Snapshot{})
+	w := sourcetest.Watch(t, s, datasource.Snapshot{})
 	subscribed(t, c, 1)
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-w.done:
-		w.done <- err // for the cleanup
-		if err == nil || errors.Is(err, context.Canceled) {
-			t.Fatalf("Watch returned %v, want a connection error", err)
-		}
-	case <-time.After(waitFor):
-		t.Fatal("Watch kept running on a dead server")
+	if err := w.End(t); err == nil || errors.Is(err, context.Canceled) {
+		t.Fatalf("Watch returned %v, want a connection error", err)
 	}
 }
 
@@ -280,13 +231,13 @@ func TestWatchProbesSilentSubscription(t *testing.T) {
 	// Long enough for a loaded machine to bring a probe back within one period.
 	const period = 250 * time.Millisecond
 	s, c := newSource(t, srv, redis.WithHealthCheck(period))
-	w := startWatch(t, s, datasource.Snapshot{})
+	w := sourcetest.Watch(t, s, datasource.Snapshot{})
 	subscribed(t, c, 1)
 	// Several silent periods pass, each ending in a probe that comes back:
 	// Watch stays up, and the re-read after each finds nothing new.
-	w.none(t, 5*period)
+	w.None(t, 5*period)
 	c.Publish(context.Background(), channel, "[after-pings]")
-	if got := w.next(t); string(got.Data) != "[after-pings]" {
+	if got := w.Next(t); string(got.Data) != "[after-pings]" {
 		t.Fatalf("emit %+v", got)
 	}
 }
@@ -306,8 +257,8 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	if _, err := s.Write(ctx, []byte("[]"), ""); err != nil {
 		t.Fatal(err)
 	}
-	w := startWatch(t, s, datasource.Snapshot{})
-	if got := w.next(t); string(got.Data) != "[]" {
+	w := sourcetest.Watch(t, s, datasource.Snapshot{})
+	if got := w.Next(t); string(got.Data) != "[]" {
 		t.Fatalf("emit %+v", got)
 	}
 
@@ -337,10 +288,10 @@ func TestWatchDetectsSilentServer(t *testing.T) {
 	if err := c.Set(context.Background(), key, "[before]", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	w := startWatch(t, s, datasource.Snapshot{})
+	w := sourcetest.Watch(t, s, datasource.Snapshot{})
 	// The first emit comes from the read after subscribing: from here on Watch
 	// only waits for messages.
-	if got := w.next(t); string(got.Data) != "[before]" {
+	if got := w.Next(t); string(got.Data) != "[before]" {
 		t.Fatalf("first emit %+v", got)
 	}
 	if err := srv.Pause(); err != nil {
@@ -350,16 +301,11 @@ func TestWatchDetectsSilentServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Resume() })
-	select {
-	case err := <-w.done:
-		w.done <- err // for the cleanup
-		// The probe's publish times out on the frozen server, or, if it got
-		// through first, the probe never comes back.
-		if err == nil || !strings.Contains(err.Error(), "probe") && !strings.Contains(err.Error(), "did not come back") {
-			t.Fatalf("Watch returned %v, want the failed-probe error", err)
-		}
-	case <-time.After(waitFor):
-		t.Fatal("Watch kept waiting on a frozen server")
+	err := w.End(t)
+	// The probe's publish times out on the frozen server, or, if it got
+	// through first, the probe never comes back.
+	if err == nil || !strings.Contains(err.Error(), "probe") && !strings.Contains(err.Error(), "did not come back") {
+		t.Fatalf("Watch returned %v, want the failed-probe error", err)
 	}
 }
 
@@ -371,20 +317,20 @@ func TestWatchRereadsKeyWhenSilent(t *testing.T) {
 	srv := harness.Redis(t)
 	const period = 250 * time.Millisecond
 	s, c := newSource(t, srv, redis.WithHealthCheck(period))
-	w := startWatch(t, s, datasource.Snapshot{})
+	w := sourcetest.Watch(t, s, datasource.Snapshot{})
 	subscribed(t, c, 1)
 	if err := c.Set(ctxT(t), key, "[unannounced]", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.next(t); string(got.Data) != "[unannounced]" || !got.Exists {
+	if got := w.Next(t); string(got.Data) != "[unannounced]" || !got.Exists {
 		t.Fatalf("emit %+v, want the key's new value", got)
 	}
 	if err := c.Del(ctxT(t), key).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.next(t); got.Exists {
+	if got := w.Next(t); got.Exists {
 		t.Fatalf("emit %+v, want the key gone", got)
 	}
 	// An unchanged key is not emitted again.
-	w.none(t, 3*period)
+	w.None(t, 3*period)
 }
