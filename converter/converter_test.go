@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/engine/authority"
-	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/gateway"
 	"github.com/rulesync/rulesync/engine/param"
@@ -56,7 +56,7 @@ func TestDecodeUnreadable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rules, _, err := Flow().Decode([]byte(tt.in))
-			if !errors.Is(err, ErrUnreadable) {
+			if !errors.Is(err, codec.ErrUnreadable) {
 				t.Fatalf("err = %v, want one wrapping ErrUnreadable (rules %v)", err, rules)
 			}
 			for _, w := range tt.want {
@@ -70,7 +70,7 @@ func TestDecodeUnreadable(t *testing.T) {
 
 func TestDecodeMaxBytes(t *testing.T) {
 	in := []byte(`[{"resource":"a","count":1}]`)
-	if _, _, err := Flow(WithMaxBytes(10)).Decode(in); !errors.Is(err, ErrUnreadable) || !strings.Contains(err.Error(), "limit") {
+	if _, _, err := Flow(WithMaxBytes(10)).Decode(in); !errors.Is(err, codec.ErrUnreadable) || !strings.Contains(err.Error(), "limit") {
 		t.Errorf("over the limit: err = %v, want ErrUnreadable naming the limit", err)
 	}
 	if rules, _, err := Flow(WithMaxBytes(len(in))).Decode(in); err != nil || len(rules) != 1 {
@@ -190,7 +190,7 @@ func TestUnknownKeys(t *testing.T) {
 	if err != nil || len(rules) != 2 {
 		t.Fatalf("rules %v, err %v", rules, err)
 	}
-	want := []UnknownKey{{1, "Count"}, {1, "clusterConfig.flowID"}, {1, "extra"}}
+	want := []codec.UnknownKey{{Index: 1, Key: "Count"}, {Index: 1, Key: "clusterConfig.flowID"}, {Index: 1, Key: "extra"}}
 	if !slices.Equal(rep.UnknownKeys, want) {
 		t.Errorf("unknown keys = %v, want %v (dashboard extras are known; matching is case-sensitive)", rep.UnknownKeys, want)
 	}
@@ -248,7 +248,7 @@ func TestEntityUnwrap(t *testing.T) {
 	if rules[0].ID != 7 || rules[2].ID != 0 {
 		t.Errorf("ids = %d, %d: the entity id carries over, a malformed one is left out", rules[0].ID, rules[2].ID)
 	}
-	if !slices.Equal(rep.UnknownKeys, []UnknownKey{{4, "mystery"}, {4, "rule.bogus"}}) {
+	if !slices.Equal(rep.UnknownKeys, []codec.UnknownKey{{Index: 4, Key: "mystery"}, {Index: 4, Key: "rule.bogus"}}) {
 		t.Errorf("unknown = %v", rep.UnknownKeys)
 	}
 	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, `entity format (key "rule") in 3 of 5`) }) {
@@ -366,7 +366,7 @@ func TestGatewayMisspelledQueueKey(t *testing.T) {
 	if rules[0].MaxQueueingTimeoutMs != 900 || rules[1].MaxQueueingTimeoutMs != 300 {
 		t.Errorf("queue timeouts = %d, %d; want 900 (misspelling read) and 300 (correct key wins)", rules[0].MaxQueueingTimeoutMs, rules[1].MaxQueueingTimeoutMs)
 	}
-	if !slices.Equal(rep.UnknownKeys, []UnknownKey{{0, "maxQueueingTimeMs"}, {1, "maxQueueingTimeMs"}}) {
+	if !slices.Equal(rep.UnknownKeys, []codec.UnknownKey{{Index: 0, Key: "maxQueueingTimeMs"}, {Index: 1, Key: "maxQueueingTimeMs"}}) {
 		t.Errorf("unknown = %v", rep.UnknownKeys)
 	}
 	if len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "rule 0: read misspelled key maxQueueingTimeMs") {
@@ -488,7 +488,7 @@ func TestRejectionCarriesIndexAndResource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []base.Rejection{
+	want := []codec.Rejection{
 		{Index: 1, Resource: "bad", Reason: "invalid flow rule: count -1 is not a finite number >= 0"},
 		{Index: 2, Reason: "rule is null, want an object"},
 		{Index: 3, Reason: "rule is a number, want an object"},

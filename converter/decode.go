@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/rulesync/rulesync/codec"
 )
 
 // decoder copies parsed nodes into Go values by the json tags of the target
@@ -157,7 +159,7 @@ func (si *structInfo) lookup(hints [][]int, pos int, key string) (int, bool) {
 // ruleState collects what decoding one rule noticed.
 type ruleState struct {
 	index   int
-	unknown *[]UnknownKey
+	unknown *[]codec.UnknownKey
 	err     string  // first problem; the rule is rejected when set
 	hints   [][]int // key order seen last, per structInfo.id; shared by the rules of one Decode
 	notes   *[]string
@@ -191,7 +193,7 @@ func (d *decoder) object(st *ruleState, si *structInfo, n *node, v reflect.Value
 		fi, ok := si.lookup(st.hints, i, key)
 		if !ok {
 			if !si.ignored[key] {
-				*st.unknown = append(*st.unknown, UnknownKey{Index: st.index, Key: join(path, key)})
+				*st.unknown = append(*st.unknown, codec.UnknownKey{Index: st.index, Key: join(path, key)})
 			}
 			continue
 		}

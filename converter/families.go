@@ -3,6 +3,7 @@ package converter
 import (
 	"fmt"
 
+	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/engine/authority"
 	"github.com/rulesync/rulesync/engine/degrade"
 	"github.com/rulesync/rulesync/engine/flow"
@@ -13,7 +14,7 @@ import (
 // Flow returns the codec of flow rules (Sentinel FlowRule lists, dashboard
 // FlowRuleEntity lists, or the same in YAML). A clusterConfig that is present
 // but partial gets flow.DefaultClusterConfig for its missing keys.
-func Flow(opts ...Option) Codec[[]flow.Rule] {
+func Flow(opts ...Option) codec.Codec[[]flow.Rule] {
 	return newCodec(family[flow.Rule]{
 		name:     "flow",
 		newRule:  flow.DefaultRule,
@@ -28,7 +29,7 @@ func Flow(opts ...Option) Codec[[]flow.Rule] {
 }
 
 // Degrade returns the codec of degrade (circuit-breaker) rules.
-func Degrade(opts ...Option) Codec[[]degrade.Rule] {
+func Degrade(opts ...Option) codec.Codec[[]degrade.Rule] {
 	return newCodec(family[degrade.Rule]{
 		name:     "degrade",
 		newRule:  degrade.DefaultRule,
@@ -41,7 +42,7 @@ func Degrade(opts ...Option) Codec[[]degrade.Rule] {
 
 // System returns the codec of system rules. Every threshold that is missing
 // stays -1 (not set); system rules are never rejected.
-func System(opts ...Option) Codec[[]system.Rule] {
+func System(opts ...Option) codec.Codec[[]system.Rule] {
 	return newCodec(family[system.Rule]{
 		name:     "system",
 		newRule:  system.DefaultRule,
@@ -56,7 +57,7 @@ func System(opts ...Option) Codec[[]system.Rule] {
 // It also reads the dashboard's entity format {"id":..,"app":..,"rule":{...}}
 // and says so in Report.Notes; with WithDashboardFormat, Encode writes that
 // format ({"id":..,"rule":{...}}).
-func Authority(opts ...Option) Codec[[]authority.Rule] {
+func Authority(opts ...Option) codec.Codec[[]authority.Rule] {
 	return newCodec(family[authority.Rule]{
 		name:     "authority",
 		newRule:  authority.DefaultRule,
@@ -81,7 +82,7 @@ func Authority(opts ...Option) Codec[[]authority.Rule] {
 // A hot item (paramFlowItemList element) that cannot be read is dropped with
 // a note; the rule loads without it, as in Sentinel. With WithDashboardFormat,
 // Encode writes the entity format ({"id":..,"rule":{...}}).
-func Param(opts ...Option) Codec[[]param.Rule] {
+func Param(opts ...Option) codec.Codec[[]param.Rule] {
 	return newCodec(family[param.Rule]{
 		name:     "param-flow",
 		newRule:  param.DefaultRule,

@@ -5,13 +5,15 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/rulesync/rulesync/codec"
 )
 
 // fuzzCodec seeds f with every file of testdata/<dir> and checks, for any
 // input, that Decode does not panic, fails only with ErrUnreadable, keeps its
 // report consistent, and that what it accepted encodes and decodes back to
 // equal rules with a clean report.
-func fuzzCodec[T any](f *testing.F, dir string, c Codec[[]T], alts ...Codec[[]T]) {
+func fuzzCodec[T any](f *testing.F, dir string, c codec.Codec[[]T], alts ...codec.Codec[[]T]) {
 	files, _ := filepath.Glob(filepath.Join("testdata", dir, "*"))
 	for _, name := range files {
 		if data, err := os.ReadFile(name); err == nil {
@@ -24,7 +26,7 @@ func fuzzCodec[T any](f *testing.F, dir string, c Codec[[]T], alts ...Codec[[]T]
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rules, rep, err := c.Decode(data)
 		if err != nil {
-			if !errors.Is(err, ErrUnreadable) {
+			if !errors.Is(err, codec.ErrUnreadable) {
 				t.Fatalf("error %v does not wrap ErrUnreadable", err)
 			}
 			return
@@ -35,7 +37,7 @@ func fuzzCodec[T any](f *testing.F, dir string, c Codec[[]T], alts ...Codec[[]T]
 		if rep.Accepted != len(rules) || rep.Accepted+len(rep.Rejected) > rep.Total {
 			t.Fatalf("inconsistent report %s for %d rules", rep, len(rules))
 		}
-		for _, enc := range append([]Codec[[]T]{c}, alts...) {
+		for _, enc := range append([]codec.Codec[[]T]{c}, alts...) {
 			out, err := enc.Encode(rules)
 			if err != nil {
 				t.Fatalf("Encode of decoded rules: %v", err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/gateway"
 )
@@ -17,7 +18,7 @@ var intervalUnitSec = [...]int64{1, 60, 3600, 86400}
 // common misspelling maxQueueingTimeMs, read as maxQueueingTimeoutMs when the
 // latter is absent (still reported as an unknown key). With
 // WithDashboardFormat, Encode writes interval and intervalUnit as well.
-func GatewayFlow(opts ...Option) Codec[[]gateway.Rule] {
+func GatewayFlow(opts ...Option) codec.Codec[[]gateway.Rule] {
 	return newCodec(family[gateway.Rule]{
 		name:     "gateway flow",
 		newRule:  gateway.DefaultRule,
@@ -132,7 +133,7 @@ func splitInterval(sec int64) (interval int64, unit int) {
 // ApiDefinition lists and the dashboard's ApiDefinitionEntity lists). A
 // predicate item with the key "pattern" is a path item, one with "items" a
 // group; an item with both or neither fails its definition.
-func APIDefinitions(opts ...Option) Codec[[]gateway.APIDefinition] {
+func APIDefinitions(opts ...Option) codec.Codec[[]gateway.APIDefinition] {
 	return newCodec(family[gateway.APIDefinition]{
 		name:     "API definition",
 		newRule:  func() gateway.APIDefinition { return gateway.APIDefinition{} },

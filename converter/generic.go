@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/codec"
 )
 
 // Option configures a codec.
@@ -71,14 +71,14 @@ func (c fixContext) intValue(n *node, path string) (int64, bool) {
 	return x, true
 }
 
-type codec[T any] struct {
+type familyCodec[T any] struct {
 	fam  family[T]
 	dec  *decoder
 	root *structInfo // the rule type's
 	opts options
 }
 
-func newCodec[T any](fam family[T], opts []Option) *codec[T] {
+func newCodec[T any](fam family[T], opts []Option) *familyCodec[T] {
 	o := options{maxBytes: DefaultMaxBytes}
 	for _, opt := range opts {
 		opt(&o)
@@ -88,15 +88,15 @@ func newCodec[T any](fam family[T], opts []Option) *codec[T] {
 	if fam.setup != nil {
 		fam.setup(d)
 	}
-	return &codec[T]{fam: fam, dec: d, root: d.info(reflect.TypeFor[T]()), opts: o}
+	return &familyCodec[T]{fam: fam, dec: d, root: d.info(reflect.TypeFor[T]()), opts: o}
 }
 
 // Decode implements Codec.
-func (c *codec[T]) Decode(data []byte) ([]T, Report, error) {
+func (c *familyCodec[T]) Decode(data []byte) ([]T, codec.Report, error) {
 	ds := &decodeState[T]{c: c, buckets: map[string]int{}, hints: make([][]int, len(c.dec.structs))}
 	root, format, err := readDocument(data, c.opts.maxBytes, ds.add)
 	if err != nil {
-		return nil, Report{Format: format}, err
+		return nil, codec.Report{Format: format}, err
 	}
 	ds.rep.Format = format
 	switch root.kind {
@@ -105,12 +105,12 @@ func (c *codec[T]) Decode(data []byte) ([]T, Report, error) {
 		// The elements went to ds.add while the list was parsed.
 	case kindObject:
 		if key := c.wrapperKey(root); key != "" {
-			return nil, Report{Format: format}, fmt.Errorf("%w: top level is an object holding a list under %q; want the list of %s rules itself", ErrUnreadable, key, c.fam.name)
+			return nil, codec.Report{Format: format}, fmt.Errorf("%w: top level is an object holding a list under %q; want the list of %s rules itself", codec.ErrUnreadable, key, c.fam.name)
 		}
 		ds.rep.Notes = append(ds.rep.Notes, "top level is a single rule object, not a list; read as a list of one")
 		ds.add(0, root)
 	default:
-		return nil, Report{Format: format}, fmt.Errorf("%w: top level is %s; want a list of %s rules", ErrUnreadable, root.kind, c.fam.name)
+		return nil, codec.Report{Format: format}, fmt.Errorf("%w: top level is %s; want a list of %s rules", codec.ErrUnreadable, root.kind, c.fam.name)
 	}
 	if ds.unwrapped > 0 {
 		ds.rep.Notes = append(ds.rep.Notes, fmt.Sprintf("unwrapped dashboard entity format (key \"rule\") in %d of %d rules", ds.unwrapped, ds.rep.Total))
@@ -124,8 +124,8 @@ func (c *codec[T]) Decode(data []byte) ([]T, Report, error) {
 
 // decodeState is one Decode in progress.
 type decodeState[T any] struct {
-	c         *codec[T]
-	rep       Report
+	c         *familyCodec[T]
+	rep       codec.Report
 	out       []T
 	origin    []int          // input index of each accepted rule
 	buckets   map[string]int // bucket -> position in out of its last rule
@@ -179,7 +179,7 @@ func (ds *decodeState[T]) drop(last int) {
 // wrapperKey returns the key under which a top-level object holds a list,
 // when that key is not a field of the rule: such an object wraps the rules
 // (e.g. {"rules": [...]}) and which of its lists to read is not guessed at.
-func (c *codec[T]) wrapperKey(obj *node) string {
+func (c *familyCodec[T]) wrapperKey(obj *node) string {
 	t := reflect.TypeFor[T]()
 	for i, k := range obj.keys {
 		if obj.vals[i].kind == kindArray && !c.dec.knows(t, k) {
@@ -190,9 +190,9 @@ func (c *codec[T]) wrapperKey(obj *node) string {
 }
 
 // decodeRule decodes el, the i-th rule of the input, into *r.
-func (c *codec[T]) decodeRule(i int, el *node, rep *Report, hints [][]int, r *T) (wrapped, ok bool) {
+func (c *familyCodec[T]) decodeRule(i int, el *node, rep *codec.Report, hints [][]int, r *T) (wrapped, ok bool) {
 	reject := func(resource, reason string) {
-		rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: resource, Reason: reason})
+		rep.Rejected = append(rep.Rejected, codec.Rejection{Index: i, Resource: resource, Reason: reason})
 	}
 	if el.kind != kindObject {
 		reject("", fmt.Sprintf("rule is %s, want an object", el.kind))
@@ -214,7 +214,7 @@ func (c *codec[T]) decodeRule(i int, el *node, rep *Report, hints [][]int, r *T)
 				// dashboard versions also write beside "rule": the inner
 				// rule is what counts.
 				if k != "rule" && k != "id" && !c.dec.knows(t, k) {
-					rep.UnknownKeys = append(rep.UnknownKeys, UnknownKey{Index: i, Key: k})
+					rep.UnknownKeys = append(rep.UnknownKeys, codec.UnknownKey{Index: i, Key: k})
 				}
 			}
 		}
@@ -250,7 +250,7 @@ func (c *codec[T]) decodeRule(i int, el *node, rep *Report, hints [][]int, r *T)
 }
 
 // Encode implements Codec.
-func (c *codec[T]) Encode(rules []T) ([]byte, error) {
+func (c *familyCodec[T]) Encode(rules []T) ([]byte, error) {
 	if c.fam.encode != nil {
 		return c.fam.encode(c.opts, rules)
 	}
@@ -260,7 +260,7 @@ func (c *codec[T]) Encode(rules []T) ([]byte, error) {
 // Equal implements Codec: the lists are equal when they have the same length
 // and the rules at each position are equal by the rule type's own Equal. Order
 // matters (it decides which rule blocks first); nil and empty are equal.
-func (c *codec[T]) Equal(a, b []T) bool {
+func (c *familyCodec[T]) Equal(a, b []T) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/engine/authority"
 	"github.com/rulesync/rulesync/engine/gateway"
 	"github.com/rulesync/rulesync/engine/param"
@@ -21,14 +22,14 @@ type goldenFamily struct {
 	dir string
 	// run decodes in and returns the canonical encoding, any extra encodings
 	// (by golden file suffix) and the report; it also checks the round trip.
-	run func(t *testing.T, in []byte) (out []byte, extra map[string][]byte, rep Report)
+	run func(t *testing.T, in []byte) (out []byte, extra map[string][]byte, rep codec.Report)
 }
 
 // roundTrip decodes in with c and checks that every encoding of the result
 // (plus the codecs in alts, for other output formats) decodes back to an equal,
 // cleanly reported value.
-func roundTrip[T any](c Codec[[]T], alts map[string]Codec[[]T]) func(t *testing.T, in []byte) ([]byte, map[string][]byte, Report) {
-	return func(t *testing.T, in []byte) ([]byte, map[string][]byte, Report) {
+func roundTrip[T any](c codec.Codec[[]T], alts map[string]codec.Codec[[]T]) func(t *testing.T, in []byte) ([]byte, map[string][]byte, codec.Report) {
+	return func(t *testing.T, in []byte) ([]byte, map[string][]byte, codec.Report) {
 		t.Helper()
 		rules, rep, err := c.Decode(in)
 		if err != nil {
@@ -69,9 +70,9 @@ func TestGolden(t *testing.T) {
 		{"flow", roundTrip(Flow(), nil)},
 		{"degrade", roundTrip(Degrade(), nil)},
 		{"system", roundTrip(System(), nil)},
-		{"authority", roundTrip(Authority(), map[string]Codec[[]authority.Rule]{"dashboard": Authority(WithDashboardFormat())})},
-		{"param", roundTrip(Param(), map[string]Codec[[]param.Rule]{"dashboard": Param(WithDashboardFormat())})},
-		{"gateway", roundTrip(GatewayFlow(), map[string]Codec[[]gateway.Rule]{"dashboard": GatewayFlow(WithDashboardFormat())})},
+		{"authority", roundTrip(Authority(), map[string]codec.Codec[[]authority.Rule]{"dashboard": Authority(WithDashboardFormat())})},
+		{"param", roundTrip(Param(), map[string]codec.Codec[[]param.Rule]{"dashboard": Param(WithDashboardFormat())})},
+		{"gateway", roundTrip(GatewayFlow(), map[string]codec.Codec[[]gateway.Rule]{"dashboard": GatewayFlow(WithDashboardFormat())})},
 		{"api", roundTrip(APIDefinitions(), nil)},
 	}
 	for _, fam := range families {

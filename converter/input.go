@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/rulesync/rulesync/codec"
 	"sigs.k8s.io/yaml"
 )
 
@@ -21,7 +22,7 @@ const DefaultMaxBytes = 64 << 20
 // readDocument returns an error.
 func readDocument(data []byte, maxBytes int, each func(i int, el *node)) (*node, string, error) {
 	if maxBytes > 0 && len(data) > maxBytes {
-		return nil, "", fmt.Errorf("%w: payload is %d bytes, more than the limit of %d", ErrUnreadable, len(data), maxBytes)
+		return nil, "", fmt.Errorf("%w: payload is %d bytes, more than the limit of %d", codec.ErrUnreadable, len(data), maxBytes)
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte-order mark some editors write
 	root, jerr := parseList(data, each)
@@ -32,7 +33,7 @@ func readDocument(data []byte, maxBytes int, each func(i int, el *node)) (*node,
 	// it: reading it as YAML instead would be wrong in quiet ways (YAML takes
 	// "[] x" for an empty list, which would clear every rule).
 	if looksLikeJSON(data) {
-		return nil, "json", fmt.Errorf("%w: json: %v", ErrUnreadable, jerr)
+		return nil, "json", fmt.Errorf("%w: json: %v", codec.ErrUnreadable, jerr)
 	}
 	js, yerr := yaml.YAMLToJSON(data)
 	if yerr == nil {
@@ -43,7 +44,7 @@ func readDocument(data []byte, maxBytes int, each func(i int, el *node)) (*node,
 		yerr = perr
 	}
 	msg := strings.TrimPrefix(yerr.Error(), "error converting YAML to JSON: ")
-	return nil, "yaml", fmt.Errorf("%w: neither JSON (%v) nor YAML (%s)", ErrUnreadable, jerr, msg)
+	return nil, "yaml", fmt.Errorf("%w: neither JSON (%v) nor YAML (%s)", codec.ErrUnreadable, jerr, msg)
 }
 
 // looksLikeJSON reports whether the first significant character opens a JSON

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/rulesync/rulesync/codec"
 )
 
 // Rule-type names, as Spring Cloud Alibaba's datasource configuration spells
@@ -31,7 +33,7 @@ var ErrUnknownRuleType = errors.New("converter: unknown rule type")
 // flag, a rule-type key in a configuration file), with the rule lists seen as
 // any: Decode returns the family's typed slice (e.g. []flow.Rule) and Encode
 // and Equal expect one. Names are matched case-insensitively.
-func ByRuleType(ruleType string, opts ...Option) (Codec[any], error) {
+func ByRuleType(ruleType string, opts ...Option) (codec.Codec[any], error) {
 	switch strings.ToLower(strings.TrimSpace(ruleType)) {
 	case RuleTypeFlow:
 		return untyped(Flow(opts...)), nil
@@ -52,11 +54,11 @@ func ByRuleType(ruleType string, opts ...Option) (Codec[any], error) {
 }
 
 // anyCodec adapts a typed codec to Codec[any].
-type anyCodec[T any] struct{ c Codec[[]T] }
+type anyCodec[T any] struct{ c codec.Codec[[]T] }
 
-func untyped[T any](c Codec[[]T]) Codec[any] { return anyCodec[T]{c} }
+func untyped[T any](c codec.Codec[[]T]) codec.Codec[any] { return anyCodec[T]{c} }
 
-func (a anyCodec[T]) Decode(data []byte) (any, Report, error) {
+func (a anyCodec[T]) Decode(data []byte) (any, codec.Report, error) {
 	rules, rep, err := a.c.Decode(data)
 	if err != nil {
 		return nil, rep, err

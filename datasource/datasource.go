@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rulesync/rulesync/converter"
+	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/property"
 )
 
@@ -71,7 +71,7 @@ type Counter[T any] interface {
 // with New, call Start once, and Close when done.
 type DataSource[T any] struct {
 	src   Source
-	codec converter.Codec[T]
+	codec codec.Codec[T]
 	o     options
 	log   *slog.Logger
 	prop  *property.Property[T]
@@ -102,7 +102,7 @@ type DataSource[T any] struct {
 }
 
 // New returns a datasource reading src through codec. Nothing happens until Start.
-func New[T any](src Source, codec converter.Codec[T], opts ...Option) *DataSource[T] {
+func New[T any](src Source, codec codec.Codec[T], opts ...Option) *DataSource[T] {
 	o := defaultOptions()
 	for _, opt := range opts {
 		opt(&o)
@@ -439,7 +439,7 @@ func (d *DataSource[T]) applyLocked(s Snapshot, fullRead bool) error {
 			return nil
 		}
 		first := !d.haveGood
-		d.publish(d.emptyValue(), converter.Report{}, s, nil)
+		d.publish(d.emptyValue(), codec.Report{}, s, nil)
 		if first {
 			d.emit(Event{Kind: Loaded, Revision: s.Revision})
 			d.log.Info("source value missing; starting empty")
@@ -481,7 +481,7 @@ func (d *DataSource[T]) applyLocked(s Snapshot, fullRead bool) error {
 
 // publish hands v to the property and records success. persist, when not nil,
 // is the payload to keep in the snapshot dir.
-func (d *DataSource[T]) publish(v T, rep converter.Report, s Snapshot, persist []byte) bool {
+func (d *DataSource[T]) publish(v T, rep codec.Report, s Snapshot, persist []byte) bool {
 	changed := d.prop.Update(v)
 	d.haveGood = true
 	n := d.count(v)

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/rulesync/rulesync/converter"
+	"github.com/rulesync/rulesync/codec"
 )
 
 // EventKind says what happened to a datasource.
@@ -50,10 +50,10 @@ func (k EventKind) String() string {
 // Event is one thing an Observer is told.
 type Event struct {
 	Kind     EventKind
-	Name     string            // the datasource's name (WithName)
-	Revision string            // the revision concerned, if any
-	Report   *converter.Report // set for Loaded, Updated, Rejected and SnapshotUsed
-	Err      error             // set for Unreadable, SourceError and SnapshotUsed
+	Name     string        // the datasource's name (WithName)
+	Revision string        // the revision concerned, if any
+	Report   *codec.Report // set for Loaded, Updated, Rejected and SnapshotUsed
+	Err      error         // set for Unreadable, SourceError and SnapshotUsed
 	Time     time.Time
 }
 

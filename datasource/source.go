@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/rulesync/rulesync/converter"
+	"github.com/rulesync/rulesync/codec"
 )
 
 // Snapshot is what a Source holds at one moment.
@@ -57,7 +57,7 @@ var (
 	// ErrClosed: the datasource or source was closed.
 	ErrClosed = errors.New("rulesync: closed")
 	// ErrUnreadable: a payload could not be decoded at all; the last good rules stay.
-	ErrUnreadable = converter.ErrUnreadable
+	ErrUnreadable = codec.ErrUnreadable
 	// ErrInvalid: a value given to Write failed validation and was not written.
 	ErrInvalid = errors.New("rulesync: invalid rules")
 )

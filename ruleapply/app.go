@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
@@ -156,7 +157,7 @@ type apiLoader struct{ m *gateway.Manager }
 
 func (l apiLoader) Load(defs []gateway.APIDefinition) base.LoadReport { return l.m.LoadAPIs(defs) }
 
-func bindFamily[R any](ctx context.Context, a *App, cfg *appConfig, factory SourceFactory, dataID string, codec converter.Codec[[]R], m Loader[R]) (*datasource.DataSource[[]R], error) {
+func bindFamily[R any](ctx context.Context, a *App, cfg *appConfig, factory SourceFactory, dataID string, codec codec.Codec[[]R], m Loader[R]) (*datasource.DataSource[[]R], error) {
 	src, err := factory(ctx, dataID)
 	if err != nil {
 		return nil, fmt.Errorf("ruleapply: open source %q: %w", dataID, err)

@@ -36,6 +36,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/converter"
 )
 
@@ -189,7 +190,7 @@ func readInput(name string, stdin io.Reader) ([]byte, error) {
 
 // writeReport prints the decode report one finding per line, so that it
 // reads well in a terminal and greps well in CI logs.
-func writeReport(w io.Writer, name string, rep converter.Report) {
+func writeReport(w io.Writer, name string, rep codec.Report) {
 	fmt.Fprintf(w, "%s: %s, %d of %d rules accepted\n", name, rep.Format, rep.Accepted, rep.Total)
 	for _, rj := range rep.Rejected {
 		fmt.Fprintf(w, "  rejected: %s\n", rj)

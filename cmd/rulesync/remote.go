@@ -16,6 +16,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/sources/etcd"
@@ -123,7 +124,7 @@ func (c *remoteCmd) failf(format string, args ...any) int {
 
 // setup parses args (wanting nargs file arguments) and opens the codec, with
 // the options opts returns once the flags are parsed, and the source.
-func (c *remoteCmd) setup(ctx context.Context, args []string, nargs int, opts func() []converter.Option) (converter.Codec[any], datasource.WritableSource, int) {
+func (c *remoteCmd) setup(ctx context.Context, args []string, nargs int, opts func() []converter.Option) (codec.Codec[any], datasource.WritableSource, int) {
 	if err := c.fs.Parse(args); err != nil {
 		return nil, nil, exitFailed
 	}
@@ -303,7 +304,7 @@ func diffCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 // canonicalRules encodes rules and splits the list into one compact JSON
 // text per rule, so that equal rules compare equal as strings.
-func canonicalRules(codec converter.Codec[any], rules any) ([]string, error) {
+func canonicalRules(codec codec.Codec[any], rules any) ([]string, error) {
 	out, err := codec.Encode(rules)
 	if err != nil {
 		return nil, err

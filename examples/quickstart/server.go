@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
@@ -41,7 +42,7 @@ type config struct {
 type server struct {
 	engine *engine.Engine
 	rules  *datasource.DataSource[[]flow.Rule]
-	codec  converter.Codec[[]flow.Rule]
+	codec  codec.Codec[[]flow.Rule]
 	unbind func()
 	log    *slog.Logger
 	prom   *prometheus.Registry

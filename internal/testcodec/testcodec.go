@@ -1,4 +1,4 @@
-// Package testcodec holds a tiny converter.Codec for tests of the datasource
+// Package testcodec holds a tiny codec.Codec for tests of the datasource
 // machinery, so that they need no real rule family: a payload is a JSON list of
 // resource names, an empty name is a bad rule and anything but a list is
 // unreadable.
@@ -10,28 +10,27 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/rulesync/rulesync/converter"
-	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/codec"
 )
 
 // Names decodes a JSON list of resource names.
 type Names struct{}
 
 // Decode reads a JSON list of names; empty input is an empty list.
-func (Names) Decode(data []byte) ([]string, converter.Report, error) {
-	rep := converter.Report{Format: "json"}
+func (Names) Decode(data []byte) ([]string, codec.Report, error) {
+	rep := codec.Report{Format: "json"}
 	out := []string{}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return out, rep, nil
 	}
 	var in []string
 	if err := json.Unmarshal(data, &in); err != nil {
-		return nil, rep, fmt.Errorf("%w: %v", converter.ErrUnreadable, err)
+		return nil, rep, fmt.Errorf("%w: %v", codec.ErrUnreadable, err)
 	}
 	rep.Total = len(in)
 	for i, s := range in {
 		if s == "" {
-			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Reason: "empty resource"})
+			rep.Rejected = append(rep.Rejected, codec.Rejection{Index: i, Reason: "empty resource"})
 			continue
 		}
 		out = append(out, s)

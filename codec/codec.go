@@ -1,11 +1,14 @@
-package converter
+// Package codec is the contract between rule payloads and the datasources
+// that carry them: the Codec interface, the Report a decode returns, and the
+// errors every decoder shares. It imports no rule family, so that a source or
+// a datasource never links the engine; package converter holds the codecs of
+// the engine's rule families.
+package codec
 
 import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/rulesync/rulesync/engine/base"
 )
 
 // Codec turns the bytes a config center holds into typed rules and back.
@@ -30,12 +33,24 @@ type UnknownKey struct {
 	Key   string // dotted path, e.g. "clusterConfig.flowID"
 }
 
+// Rejection is one rule of a payload that was left out, and why.
+type Rejection struct {
+	Index    int    // position in the input list
+	Resource string // the rule's resource (or apiName), if it had one
+	Reason   string
+}
+
+// String formats the rejection for logs.
+func (r Rejection) String() string {
+	return fmt.Sprintf("rule %d (%q): %s", r.Index, r.Resource, r.Reason)
+}
+
 // Report is what a Decode noticed.
 type Report struct {
-	Format      string           // "json" or "yaml"
-	Total       int              // rules in the input
-	Accepted    int              // rules in the result
-	Rejected    []base.Rejection // rules left out, with the reason
+	Format      string      // "json" or "yaml"
+	Total       int         // rules in the input
+	Accepted    int         // rules in the result
+	Rejected    []Rejection // rules left out, with the reason
 	UnknownKeys []UnknownKey
 	Notes       []string // e.g. "unwrapped dashboard entity format (key \"rule\")"
 }
