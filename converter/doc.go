@@ -29,8 +29,8 @@
 //     is kept on the rule. A hot item of a param rule that cannot be read is
 //     dropped with a note, as Sentinel does, rather than the whole rule.
 //
-// ByRuleType picks a codec by the rule-type names Spring Cloud Alibaba uses
-// (flow, degrade, param-flow, system, authority, gw-flow, gw-api-group).
+// Code that holds a rule type's name at run time finds its codec in the
+// rule-type table of package ruleapply (ruleapply.LookupRuleType).
 //
 // Decode returns an error wrapping ErrUnreadable only when nothing can be read.
 // Encode writes canonical Sentinel JSON: compact, fields in a fixed order, no

@@ -6,68 +6,32 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/rulesync/rulesync/codec"
-	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
-	"github.com/rulesync/rulesync/engine/authority"
-	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/degrade"
-	"github.com/rulesync/rulesync/engine/flow"
-	"github.com/rulesync/rulesync/engine/gateway"
-	"github.com/rulesync/rulesync/engine/param"
-	"github.com/rulesync/rulesync/engine/system"
 )
 
 // SourceFactory opens the source that holds one payload, named by its data id
 // (a Nacos dataId, an etcd key, a file name: the factory decides).
 type SourceFactory func(ctx context.Context, dataID string) (datasource.Source, error)
 
-// Families bound by BindApp. FamilyGatewayAPI is the API-definition payload of a gateway.
-const FamilyGatewayAPI base.Family = "gw-api-group"
-
-// DataID returns the Sentinel dashboard's data id for a family of app:
-// {app}-flow-rules, {app}-degrade-rules, {app}-system-rules,
-// {app}-authority-rules, {app}-param-rules, {app}-gateway-flow-rules,
-// {app}-gateway-api-rules.
-func DataID(app string, f base.Family) string {
-	switch f {
-	case base.FamilyFlow:
-		return app + "-flow-rules"
-	case base.FamilyDegrade:
-		return app + "-degrade-rules"
-	case base.FamilySystem:
-		return app + "-system-rules"
-	case base.FamilyAuthority:
-		return app + "-authority-rules"
-	case base.FamilyParam:
-		return app + "-param-rules"
-	case base.FamilyGateway:
-		return app + "-gateway-flow-rules"
-	case FamilyGatewayAPI:
-		return app + "-gateway-api-rules"
-	}
-	return app + "-" + string(f)
-}
-
 // AppOption configures BindApp.
 type AppOption func(*appConfig)
 
 type appConfig struct {
-	ids     map[base.Family]string
-	skip    map[base.Family]bool
+	ids     map[engine.Family]string
+	skip    map[engine.Family]bool
 	gateway bool
 	dsOpts  []datasource.Option
 	logger  *slog.Logger
 }
 
-// WithDataID overrides the data id of one family.
-func WithDataID(f base.Family, id string) AppOption {
+// WithDataID overrides the data id of one rule type.
+func WithDataID(f engine.Family, id string) AppOption {
 	return func(c *appConfig) { c.ids[f] = id }
 }
 
-// Without leaves families unbound.
-func Without(fs ...base.Family) AppOption {
+// Without leaves rule types unbound.
+func Without(fs ...engine.Family) AppOption {
 	return func(c *appConfig) {
 		for _, f := range fs {
 			c.skip[f] = true
@@ -75,7 +39,8 @@ func Without(fs ...base.Family) AppOption {
 	}
 }
 
-// WithGateway also binds the gateway flow rules and API definitions.
+// WithGateway also binds the rule types of gateway apps: gateway flow rules
+// and API definitions.
 func WithGateway() AppOption { return func(c *appConfig) { c.gateway = true } }
 
 // WithDataSourceOptions passes options to every datasource BindApp creates; the
@@ -87,98 +52,163 @@ func WithDataSourceOptions(opts ...datasource.Option) AppOption {
 // WithAppLogger sets the logger of the bindings.
 func WithAppLogger(l *slog.Logger) AppOption { return func(c *appConfig) { c.logger = l } }
 
-// App is the set of datasources bound to one engine for one application. The
-// datasources are writable when their sources are: dashboards and tools write
-// rules back through them.
+// App is the set of datasources bound to one engine for one application, one
+// per rule type. The datasources are writable when their sources are:
+// dashboards and tools write rules back through them (see Binding.Write).
 type App struct {
-	Flow       *datasource.DataSource[[]flow.Rule]
-	Degrade    *datasource.DataSource[[]degrade.Rule]
-	System     *datasource.DataSource[[]system.Rule]
-	Authority  *datasource.DataSource[[]authority.Rule]
-	Param      *datasource.DataSource[[]param.Rule]
-	Gateway    *datasource.DataSource[[]gateway.Rule]
-	GatewayAPI *datasource.DataSource[[]gateway.APIDefinition]
-
-	closers []func() error
+	bindings []Binding
 }
 
-// BindApp creates and starts one datasource per rule family of app, each from
-// factory(dataID), and binds it to e's manager. A family whose payload is
+// BindApp creates and starts one datasource per rule type of app (the
+// rule-type table, gateway types only WithGateway), each from
+// factory(dataID), and binds it to e's manager. A rule type whose payload is
 // missing starts empty and keeps watching. On error, whatever was started is
 // closed again.
 func BindApp(ctx context.Context, e *engine.Engine, app string, factory SourceFactory, opts ...AppOption) (*App, error) {
-	cfg := appConfig{ids: map[base.Family]string{}, skip: map[base.Family]bool{}, logger: slog.Default()}
+	cfg := appConfig{ids: map[engine.Family]string{}, skip: map[engine.Family]bool{}, logger: slog.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	a := &App{}
-	var err error
-	id := func(f base.Family) string {
-		if v, ok := cfg.ids[f]; ok {
-			return v
+	for _, rt := range ruleTypes {
+		if cfg.skip[rt.Name()] || rt.Gateway() && !cfg.gateway {
+			continue
 		}
-		return DataID(app, f)
-	}
-	want := func(f base.Family) bool { return err == nil && !cfg.skip[f] }
-	if want(base.FamilyFlow) {
-		a.Flow, err = bindFamily(ctx, a, &cfg, factory, id(base.FamilyFlow), converter.Flow(), e.Flow())
-	}
-	if want(base.FamilyDegrade) {
-		a.Degrade, err = bindFamily(ctx, a, &cfg, factory, id(base.FamilyDegrade), converter.Degrade(), e.Degrade())
-	}
-	if want(base.FamilySystem) {
-		a.System, err = bindFamily(ctx, a, &cfg, factory, id(base.FamilySystem), converter.System(), e.System())
-	}
-	if want(base.FamilyAuthority) {
-		a.Authority, err = bindFamily(ctx, a, &cfg, factory, id(base.FamilyAuthority), converter.Authority(), e.Authority())
-	}
-	if want(base.FamilyParam) {
-		a.Param, err = bindFamily(ctx, a, &cfg, factory, id(base.FamilyParam), converter.Param(), e.Param())
-	}
-	if cfg.gateway {
-		if want(FamilyGatewayAPI) {
-			a.GatewayAPI, err = bindFamily(ctx, a, &cfg, factory, id(FamilyGatewayAPI), converter.APIDefinitions(), APIDefinitions(e.Gateway()))
+		id, ok := cfg.ids[rt.Name()]
+		if !ok {
+			id = rt.DataID(app)
 		}
-		if want(base.FamilyGateway) {
-			a.Gateway, err = bindFamily(ctx, a, &cfg, factory, id(base.FamilyGateway), converter.GatewayFlow(), e.Gateway())
+		src, err := factory(ctx, id)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("ruleapply: open source %q: %w", id, err), a.Close())
 		}
-	}
-	if err != nil {
-		return nil, errors.Join(err, a.Close())
+		b, err := rt.bind(ctx, bindSpec{e: e, src: src, name: id, dsOpts: cfg.dsOpts, logger: cfg.logger})
+		if b != nil {
+			a.bindings = append(a.bindings, b)
+		}
+		if err != nil {
+			return nil, errors.Join(err, a.Close())
+		}
 	}
 	return a, nil
 }
 
-// APIDefinitions returns the Loader of m's API definitions (the gateway manager
-// loads its rules with Load and its API groups with LoadAPIs), for Bind.
-func APIDefinitions(m *gateway.Manager) Loader[gateway.APIDefinition] { return apiLoader{m} }
-
-type apiLoader struct{ m *gateway.Manager }
-
-func (l apiLoader) Load(defs []gateway.APIDefinition) base.LoadReport { return l.m.LoadAPIs(defs) }
-
-func bindFamily[R any](ctx context.Context, a *App, cfg *appConfig, factory SourceFactory, dataID string, codec codec.Codec[[]R], m Loader[R]) (*datasource.DataSource[[]R], error) {
-	src, err := factory(ctx, dataID)
-	if err != nil {
-		return nil, fmt.Errorf("ruleapply: open source %q: %w", dataID, err)
+// Binding returns the binding of one rule type, if BindApp bound it.
+func (a *App) Binding(f engine.Family) (Binding, bool) {
+	for _, b := range a.bindings {
+		if b.RuleType().Name() == f {
+			return b, true
+		}
 	}
-	opts := append([]datasource.Option{datasource.WithName(dataID)}, cfg.dsOpts...)
-	ds := datasource.New(src, codec, opts...)
-	unbind := Bind(ds.Property(), m, WithName(dataID), WithLogger(cfg.logger))
-	a.closers = append(a.closers, func() error { unbind(); return ds.Close() })
-	if err := ds.Start(ctx); err != nil {
-		return nil, fmt.Errorf("ruleapply: start %q: %w", dataID, err)
+	return nil, false
+}
+
+// Bindings returns every binding, in the order of the rule-type table.
+func (a *App) Bindings() []Binding { return append([]Binding(nil), a.bindings...) }
+
+// DataSourceOf returns the datasource that BindApp bound for rule type t, or
+// nil when t is not bound: ruleapply.DataSourceOf(app, ruleapply.Flow).
+func DataSourceOf[T any](a *App, t *Type[T]) *datasource.DataSource[T] {
+	b, ok := a.Binding(t.Name())
+	if !ok {
+		return nil
 	}
-	return ds, nil
+	return b.(*binding[T]).ds
 }
 
 // Close unbinds and closes every datasource of the app. The engine keeps the
 // rules it last loaded.
 func (a *App) Close() error {
 	var errs []error
-	for i := len(a.closers) - 1; i >= 0; i-- {
-		errs = append(errs, a.closers[i]())
+	for i := len(a.bindings) - 1; i >= 0; i-- {
+		errs = append(errs, a.bindings[i].Close())
 	}
-	a.closers = nil
+	a.bindings = nil
 	return errors.Join(errs...)
+}
+
+// Binding is one datasource bound to an engine's manager, seen through its
+// rule type: the face that a dashboard or a startup file needs, values seen
+// as any (the rule type's T, e.g. []flow.Rule).
+type Binding interface {
+	// RuleType is the rule type of the bound datasource.
+	RuleType() RuleType
+	// Name is the datasource's name (its data id under BindApp).
+	Name() string
+	// Status is the datasource's status.
+	Status() datasource.Status
+	// Value is the value in force: the datasource's, as the manager loaded it.
+	Value() any
+	// Write validates v, stores it with compare-and-set against the revision
+	// last seen, and applies it (datasource.DataSource.Write).
+	Write(ctx context.Context, v any) error
+	// Update reads, changes and stores with compare-and-set, retrying on
+	// conflict (datasource.Update).
+	Update(ctx context.Context, fn func(cur any) (any, error)) error
+	// Close unbinds the manager and closes the datasource.
+	Close() error
+}
+
+// bindSpec is what BindApp (and later the startup config) hands a rule type
+// to open and bind one datasource.
+type bindSpec struct {
+	e      *engine.Engine
+	src    datasource.Source
+	name   string
+	dsOpts []datasource.Option
+	logger *slog.Logger
+}
+
+func (t *Type[T]) bind(ctx context.Context, s bindSpec) (Binding, error) {
+	opts := append([]datasource.Option{datasource.WithName(s.name)}, s.dsOpts...)
+	ds := datasource.New(s.src, t.codec(), opts...)
+	unbind := Bind(ds.Property(), t.Loader(s.e), WithName(s.name), WithLogger(s.logger))
+	b := &binding[T]{t: t, ds: ds, unbind: unbind}
+	if err := ds.Start(ctx); err != nil {
+		return b, fmt.Errorf("ruleapply: start %q: %w", s.name, err)
+	}
+	return b, nil
+}
+
+type binding[T any] struct {
+	t      *Type[T]
+	ds     *datasource.DataSource[T]
+	unbind func()
+}
+
+func (b *binding[T]) RuleType() RuleType        { return b.t }
+func (b *binding[T]) Name() string              { return b.ds.Name() }
+func (b *binding[T]) Status() datasource.Status { return b.ds.Status() }
+
+func (b *binding[T]) Value() any {
+	v, _ := b.ds.Property().Get()
+	return v
+}
+
+func (b *binding[T]) Write(ctx context.Context, v any) error {
+	tv, err := typed[T](v)
+	if err != nil {
+		return fmt.Errorf("ruleapply: %s: %w", b.t.name, err)
+	}
+	return b.ds.Write(ctx, tv)
+}
+
+func (b *binding[T]) Update(ctx context.Context, fn func(cur any) (any, error)) error {
+	return datasource.Update(ctx, b.ds, func(cur T) (T, error) {
+		next, err := fn(cur)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		tv, err := typed[T](next)
+		if err != nil {
+			return tv, fmt.Errorf("ruleapply: %s: %w", b.t.name, err)
+		}
+		return tv, nil
+	})
+}
+
+func (b *binding[T]) Close() error {
+	b.unbind()
+	return b.ds.Close()
 }

@@ -10,7 +10,8 @@ import (
 
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
-	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/degrade"
+	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/stat"
 	"github.com/rulesync/rulesync/ruleapply"
 	"github.com/rulesync/rulesync/sources/file"
@@ -29,7 +30,7 @@ func write(t *testing.T, dir, name, body string) {
 	}
 }
 
-func blockedBy(t *testing.T, err error) base.Family {
+func blockedBy(t *testing.T, err error) engine.Family {
 	t.Helper()
 	var be *engine.BlockError
 	if !errors.As(err, &be) {
@@ -65,7 +66,7 @@ func TestBindAppAllFamilies(t *testing.T) {
 		t.Fatalf("first flow entry: %v", err)
 	}
 	en.Exit()
-	if _, err := e.Entry(ctx, "flow-res"); blockedBy(t, err) != base.FamilyFlow {
+	if _, err := e.Entry(ctx, "flow-res"); blockedBy(t, err) != engine.FamilyFlow {
 		t.Fatal("second flow entry not blocked by flow")
 	}
 
@@ -75,12 +76,12 @@ func TestBindAppAllFamilies(t *testing.T) {
 		t.Fatal(err)
 	}
 	en.Exit(engine.WithError(errors.New("boom")))
-	if _, err := e.Entry(ctx, "deg-res"); blockedBy(t, err) != base.FamilyDegrade {
+	if _, err := e.Entry(ctx, "deg-res"); blockedBy(t, err) != engine.FamilyDegrade {
 		t.Fatal("breaker did not open after an error")
 	}
 
 	// authority: white list names "good" only.
-	if _, err := e.Entry(engine.WithOrigin(ctx, "bad"), "auth-res"); blockedBy(t, err) != base.FamilyAuthority {
+	if _, err := e.Entry(engine.WithOrigin(ctx, "bad"), "auth-res"); blockedBy(t, err) != engine.FamilyAuthority {
 		t.Fatal("origin not on the white list passed")
 	}
 	en, err = e.Entry(engine.WithOrigin(ctx, "good"), "auth-res")
@@ -95,7 +96,7 @@ func TestBindAppAllFamilies(t *testing.T) {
 		t.Fatal(err)
 	}
 	en.Exit()
-	if _, err := e.Entry(ctx, "param-res", engine.WithArgs("u1")); blockedBy(t, err) != base.FamilyParam {
+	if _, err := e.Entry(ctx, "param-res", engine.WithArgs("u1")); blockedBy(t, err) != engine.FamilyParam {
 		t.Fatal("second call with the same value not blocked")
 	}
 	en, err = e.Entry(ctx, "param-res", engine.WithArgs("u2"))
@@ -114,16 +115,17 @@ func TestBindAppAllFamilies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second inbound call: %v", err)
 	}
-	if _, err := e.Entry(ctx, "sys-res2", engine.Inbound()); blockedBy(t, err) != base.FamilySystem {
+	if _, err := e.Entry(ctx, "sys-res2", engine.Inbound()); blockedBy(t, err) != engine.FamilySystem {
 		t.Fatal("third concurrent inbound call not blocked by the system rule")
 	}
 	en2.Exit()
 	en.Exit()
 
-	if app.Gateway == nil || app.GatewayAPI == nil {
+	gw := ruleapply.DataSourceOf(app, ruleapply.GatewayFlow)
+	if gw == nil || ruleapply.DataSourceOf(app, ruleapply.GatewayAPI) == nil {
 		t.Fatal("WithGateway did not bind the gateway families")
 	}
-	if got := app.Gateway.Status(); got.Exists {
+	if got := gw.Status(); got.Exists {
 		t.Fatalf("missing gateway file reported as existing: %+v", got)
 	}
 
@@ -153,8 +155,8 @@ func TestBindAppOverridesAndSkips(t *testing.T) {
 		return dirFactory(dir)(ctx, id)
 	}
 	app, err := ruleapply.BindApp(context.Background(), e, "svc", factory,
-		ruleapply.WithDataID(base.FamilyFlow, "custom-flow"),
-		ruleapply.Without(base.FamilySystem, base.FamilyParam))
+		ruleapply.WithDataID(engine.FamilyFlow, "custom-flow"),
+		ruleapply.Without(engine.FamilySystem, engine.FamilyParam))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,8 +170,11 @@ func TestBindAppOverridesAndSkips(t *testing.T) {
 			t.Fatalf("opened %v, want %v", opened, want)
 		}
 	}
-	if app.System != nil || app.Param != nil {
+	if ruleapply.DataSourceOf(app, ruleapply.System) != nil || ruleapply.DataSourceOf(app, ruleapply.Param) != nil {
 		t.Fatal("skipped families were bound")
+	}
+	if len(app.Bindings()) != len(want) {
+		t.Fatalf("%d bindings, want %d", len(app.Bindings()), len(want))
 	}
 	if r := e.Flow().Rules(); len(r) != 1 || r[0].Count != 5 {
 		t.Fatalf("flow rules = %+v", r)
@@ -193,14 +198,65 @@ func TestBindAppFactoryErrorClosesStarted(t *testing.T) {
 }
 
 func TestDataID(t *testing.T) {
-	cases := map[base.Family]string{
-		base.FamilyFlow: "x-flow-rules", base.FamilyDegrade: "x-degrade-rules", base.FamilySystem: "x-system-rules",
-		base.FamilyAuthority: "x-authority-rules", base.FamilyParam: "x-param-rules",
-		base.FamilyGateway: "x-gateway-flow-rules", ruleapply.FamilyGatewayAPI: "x-gateway-api-rules",
+	cases := map[engine.Family]string{
+		engine.FamilyFlow: "x-flow-rules", engine.FamilyDegrade: "x-degrade-rules", engine.FamilySystem: "x-system-rules",
+		engine.FamilyAuthority: "x-authority-rules", engine.FamilyParam: "x-param-rules",
+		engine.FamilyGateway: "x-gateway-flow-rules", engine.FamilyGatewayAPI: "x-gateway-api-rules",
 	}
-	for f, want := range cases {
-		if got := ruleapply.DataID("x", f); got != want {
-			t.Errorf("DataID(%s) = %q, want %q", f, got, want)
+	if len(ruleapply.RuleTypes()) != len(cases) {
+		t.Fatalf("%d rule types, want %d", len(ruleapply.RuleTypes()), len(cases))
+	}
+	for _, rt := range ruleapply.RuleTypes() {
+		if got, want := rt.DataID("x"), cases[rt.Name()]; got != want {
+			t.Errorf("%s: DataID = %q, want %q", rt.Name(), got, want)
 		}
+	}
+}
+
+// TestBindingUntypedFace writes, updates and reads rules through the untyped
+// Binding of a rule type, as a dashboard command or a startup file does, and
+// checks that a value of another rule type is refused without a write.
+func TestBindingUntypedFace(t *testing.T) {
+	dir := t.TempDir()
+	e := engine.New()
+	defer e.Close()
+	ctx := context.Background()
+	app, err := ruleapply.BindApp(ctx, e, "u", dirFactory(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	b, ok := app.Binding(engine.FamilyFlow)
+	if !ok || b.RuleType() != ruleapply.RuleType(ruleapply.Flow) || b.Name() != "u-flow-rules" {
+		t.Fatalf("flow binding = %v, %v", b, ok)
+	}
+	if err := b.Write(ctx, []flow.Rule{{Resource: "r", Grade: flow.GradeQPS, Count: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.Flow().Rules(); len(r) != 1 || r[0].Count != 3 {
+		t.Fatalf("engine rules after Write = %+v", r)
+	}
+	err = b.Update(ctx, func(cur any) (any, error) {
+		rules := cur.([]flow.Rule)
+		rules[0].Count = 4
+		return rules, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := b.Value().([]flow.Rule); len(v) != 1 || v[0].Count != 4 {
+		t.Fatalf("Value after Update = %+v", v)
+	}
+	if err := b.Write(ctx, []degrade.Rule{}); err == nil {
+		t.Fatal("writing degrade rules through the flow binding succeeded")
+	}
+	if r := e.Flow().Rules(); len(r) != 1 || r[0].Count != 4 {
+		t.Fatalf("a refused write changed the engine: %+v", r)
+	}
+	if _, err := ruleapply.Flow.LoadAny(e, []degrade.Rule{}); err == nil {
+		t.Fatal("LoadAny took another rule type's value")
+	}
+	if got := ruleapply.Flow.CurrentAny(e).([]flow.Rule); len(got) != 1 {
+		t.Fatalf("CurrentAny = %+v", got)
 	}
 }

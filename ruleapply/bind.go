@@ -3,13 +3,14 @@ package ruleapply
 import (
 	"log/slog"
 
-	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/property"
 )
 
-// Loader is a rule manager: every family's Manager in the engine satisfies it.
-type Loader[R any] interface {
-	Load(rules []R) base.LoadReport
+// Loader is a rule manager: every family's Manager in the engine is a
+// Loader of its rule list (e.Flow() is a Loader[[]flow.Rule]).
+type Loader[T any] interface {
+	Load(v T) engine.LoadReport
 }
 
 // BindOption configures Bind.
@@ -18,7 +19,7 @@ type BindOption func(*bindConfig)
 type bindConfig struct {
 	logger   *slog.Logger
 	name     string
-	onReport func(base.LoadReport)
+	onReport func(engine.LoadReport)
 }
 
 // WithLogger logs each load's rejections (and a summary at debug level).
@@ -28,18 +29,18 @@ func WithLogger(l *slog.Logger) BindOption { return func(c *bindConfig) { c.logg
 func WithName(name string) BindOption { return func(c *bindConfig) { c.name = name } }
 
 // WithReportHandler is called with the manager's report after every load.
-func WithReportHandler(fn func(base.LoadReport)) BindOption {
+func WithReportHandler(fn func(engine.LoadReport)) BindOption {
 	return func(c *bindConfig) { c.onReport = fn }
 }
 
 // Bind loads every value of p into m, starting with the current one, until the
 // returned unbind is called. Unbinding leaves the manager's rules as they are.
-func Bind[R any](p *property.Property[[]R], m Loader[R], opts ...BindOption) (unbind func()) {
+func Bind[T any](p *property.Property[T], m Loader[T], opts ...BindOption) (unbind func()) {
 	cfg := bindConfig{logger: slog.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return p.Subscribe(func(rules []R) {
+	return p.Subscribe(func(rules T) {
 		rep := m.Load(rules)
 		for _, rj := range rep.Rejected {
 			cfg.logger.Warn("rulesync: rule rejected by manager", "binding", cfg.name, "index", rj.Index, "resource", rj.Resource, "reason", rj.Reason)

@@ -3,18 +3,18 @@ package ruleapply
 import (
 	"testing"
 
-	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/property"
 )
 
 type fakeManager struct{ loads [][]string }
 
-func (f *fakeManager) Load(r []string) base.LoadReport {
+func (f *fakeManager) Load(r []string) engine.LoadReport {
 	f.loads = append(f.loads, r)
-	rep := base.LoadReport{Loaded: len(r)}
+	rep := engine.LoadReport{Loaded: len(r)}
 	for i, s := range r {
 		if s == "" {
-			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Reason: "blank"})
+			rep.Rejected = append(rep.Rejected, engine.Rejection{Index: i, Reason: "blank"})
 			rep.Loaded--
 		}
 	}
@@ -24,8 +24,8 @@ func (f *fakeManager) Load(r []string) base.LoadReport {
 func TestBindLoadsCurrentAndChangesUntilUnbound(t *testing.T) {
 	p := property.New(property.WithInitial([]string{"a"}))
 	m := &fakeManager{}
-	var reports []base.LoadReport
-	unbind := Bind(p, m, WithName("test"), WithReportHandler(func(r base.LoadReport) { reports = append(reports, r) }))
+	var reports []engine.LoadReport
+	unbind := Bind(p, m, WithName("test"), WithReportHandler(func(r engine.LoadReport) { reports = append(reports, r) }))
 	p.Update([]string{"a"}) // equal: no load
 	p.Update([]string{"a", ""})
 	unbind()

@@ -1,5 +1,15 @@
-// Package ruleapply is where datasources meet the engine's rule managers: it
-// binds a rule property to a manager so that every change is loaded, and binds
-// all rule families of an application at once using the Sentinel dashboard's
-// naming conventions ({app}-flow-rules, {app}-degrade-rules, ...).
+// Package ruleapply is where datasources meet the engine's rule managers.
+//
+// It holds the rule-type table: one Type per rule family (Flow, Degrade,
+// System, Authority, Param, GatewayFlow, GatewayAPI) with its Spring Cloud
+// Alibaba name, the Sentinel dashboard's data id, its codec and how its
+// value reaches an engine's manager. Everything that loops over rule types
+// (BindApp, the command line, startup files, the dashboard's commands) loops
+// over RuleTypes; code that holds a name at run time uses LookupRuleType and
+// the untyped RuleType and Binding faces.
+//
+// Bind loads every value of a rule property into a manager. BindApp binds
+// every rule type of an application at once, one datasource per data id
+// ({app}-flow-rules, {app}-degrade-rules, ...), and returns the App whose
+// Bindings write rules back through their datasources.
 package ruleapply

@@ -18,7 +18,7 @@ import (
 
 // bindFile loads payload from a file through a datasource into m and returns
 // the datasource's status after the first load.
-func bindFile[R any](t *testing.T, payload string, codec codec.Codec[[]R], m ruleapply.Loader[R]) datasource.Status {
+func bindFile[R any](t *testing.T, payload string, codec codec.Codec[[]R], m ruleapply.Loader[[]R]) datasource.Status {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rules.json")
 	if err := os.WriteFile(path, []byte(payload), 0o644); err != nil {

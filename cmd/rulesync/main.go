@@ -38,6 +38,7 @@ import (
 
 	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/converter"
+	"github.com/rulesync/rulesync/ruleapply"
 )
 
 // Exit codes.
@@ -73,12 +74,12 @@ FILE "-" reads standard input (validate and convert: also no FILE).
 // run is the command with its process surroundings passed in, for tests.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, usage, strings.Join(converter.RuleTypes(), ", "))
+		fmt.Fprintf(stderr, usage, strings.Join(ruleapply.RuleTypeNames(), ", "))
 		return exitFailed
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "types":
-		for _, t := range converter.RuleTypes() {
+		for _, t := range ruleapply.RuleTypeNames() {
 			fmt.Fprintln(stdout, t)
 		}
 		return exitOK
@@ -93,10 +94,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "watch":
 		return watchCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
-		fmt.Fprintf(stdout, usage, strings.Join(converter.RuleTypes(), ", "))
+		fmt.Fprintf(stdout, usage, strings.Join(ruleapply.RuleTypeNames(), ", "))
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "rulesync: unknown command %q\n"+usage, cmd, strings.Join(converter.RuleTypes(), ", "))
+		fmt.Fprintf(stderr, "rulesync: unknown command %q\n"+usage, cmd, strings.Join(ruleapply.RuleTypeNames(), ", "))
 		return exitFailed
 	}
 }
@@ -105,7 +106,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func decodeCmd(cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rulesync "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	ruleType := fs.String("type", "", "rule type: "+strings.Join(converter.RuleTypes(), ", "))
+	ruleType := fs.String("type", "", "rule type: "+strings.Join(ruleapply.RuleTypeNames(), ", "))
 	strict := fs.Bool("strict", false, "treat unknown keys as errors")
 	var dashboard, asYAML *bool
 	if cmd == "convert" {
@@ -120,14 +121,14 @@ func decodeCmd(cmd string, args []string, stdin io.Reader, stdout, stderr io.Wri
 		return exitFailed
 	}
 	if *ruleType == "" {
-		fmt.Fprintf(stderr, "rulesync %s: -type is required (one of %s)\n", cmd, strings.Join(converter.RuleTypes(), ", "))
+		fmt.Fprintf(stderr, "rulesync %s: -type is required (one of %s)\n", cmd, strings.Join(ruleapply.RuleTypeNames(), ", "))
 		return exitFailed
 	}
 	var opts []converter.Option
 	if dashboard != nil && *dashboard {
 		opts = append(opts, converter.WithDashboardFormat())
 	}
-	codec, err := converter.ByRuleType(*ruleType, opts...)
+	codec, err := codecFor(*ruleType, opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "rulesync %s: %v\n", cmd, err)
 		return exitFailed
@@ -205,4 +206,14 @@ func writeReport(w io.Writer, name string, rep codec.Report) {
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)
 	}
+}
+
+// codecFor returns the codec of the rule type named ruleType, from the
+// rule-type table.
+func codecFor(ruleType string, opts ...converter.Option) (codec.Codec[any], error) {
+	rt, err := ruleapply.LookupRuleType(ruleType)
+	if err != nil {
+		return nil, err
+	}
+	return rt.AnyCodec(opts...), nil
 }

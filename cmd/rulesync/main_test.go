@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rulesync/rulesync/converter"
+	"github.com/rulesync/rulesync/ruleapply"
 )
 
 func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -89,7 +89,7 @@ func TestConvert(t *testing.T) {
 		t.Fatalf("report on stderr = %q", stderr)
 	}
 	// What convert writes reads back to the same rules.
-	codec, err := converter.ByRuleType("gw-flow")
+	codec, err := codecFor("gw-flow")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestConvert(t *testing.T) {
 
 func TestTypes(t *testing.T) {
 	code, stdout, _ := runCmd(t, "", "types")
-	if code != exitOK || strings.Join(strings.Fields(stdout), ",") != strings.Join(converter.RuleTypes(), ",") {
+	if code != exitOK || strings.Join(strings.Fields(stdout), ",") != strings.Join(ruleapply.RuleTypeNames(), ",") {
 		t.Fatalf("exit %d, types = %q", code, stdout)
 	}
 }

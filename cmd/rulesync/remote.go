@@ -19,6 +19,7 @@ import (
 	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
+	"github.com/rulesync/rulesync/ruleapply"
 	"github.com/rulesync/rulesync/sources/etcd"
 	"github.com/rulesync/rulesync/sources/file"
 	"github.com/rulesync/rulesync/sources/redis"
@@ -112,7 +113,7 @@ type remoteCmd struct {
 func newRemoteCmd(name string, stdout, stderr io.Writer) *remoteCmd {
 	c := &remoteCmd{name: name, fs: flag.NewFlagSet("rulesync "+name, flag.ContinueOnError), stdout: stdout, stderr: stderr}
 	c.fs.SetOutput(stderr)
-	c.ruleType = c.fs.String("type", "", "rule type: "+strings.Join(converter.RuleTypes(), ", "))
+	c.ruleType = c.fs.String("type", "", "rule type: "+strings.Join(ruleapply.RuleTypeNames(), ", "))
 	c.src.register(c.fs)
 	return c
 }
@@ -132,13 +133,13 @@ func (c *remoteCmd) setup(ctx context.Context, args []string, nargs int, opts fu
 		return nil, nil, c.failf("want %d file argument(s), got %d", nargs, c.fs.NArg())
 	}
 	if *c.ruleType == "" {
-		return nil, nil, c.failf("-type is required (one of %s)", strings.Join(converter.RuleTypes(), ", "))
+		return nil, nil, c.failf("-type is required (one of %s)", strings.Join(ruleapply.RuleTypeNames(), ", "))
 	}
 	var copts []converter.Option
 	if opts != nil {
 		copts = opts()
 	}
-	codec, err := converter.ByRuleType(*c.ruleType, copts...)
+	codec, err := codecFor(*c.ruleType, copts...)
 	if err != nil {
 		return nil, nil, c.failf("%v", err)
 	}

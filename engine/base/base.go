@@ -12,18 +12,24 @@ import (
 	"github.com/rulesync/rulesync/engine/stat"
 )
 
-// Family names a rule family.
+// Family names a rule family. The names are the rule types of Spring Cloud
+// Alibaba's datasource configuration (rule-type: flow, param-flow, gw-flow,
+// ...), so that one vocabulary serves block errors, configuration files, the
+// command line and the dashboard.
 type Family string
 
-// The rule families.
+// The rule families. FamilyGatewayAPI holds the gateway's API definitions,
+// which never block a call themselves; FamilyCluster marks a block decided
+// by a token server.
 const (
-	FamilyFlow      Family = "flow"
-	FamilyDegrade   Family = "degrade"
-	FamilySystem    Family = "system"
-	FamilyAuthority Family = "authority"
-	FamilyParam     Family = "param-flow"
-	FamilyGateway   Family = "gw-flow"
-	FamilyCluster   Family = "cluster"
+	FamilyFlow       Family = "flow"
+	FamilyDegrade    Family = "degrade"
+	FamilySystem     Family = "system"
+	FamilyAuthority  Family = "authority"
+	FamilyParam      Family = "param-flow"
+	FamilyGateway    Family = "gw-flow"
+	FamilyGatewayAPI Family = "gw-api-group"
+	FamilyCluster    Family = "cluster"
 )
 
 // Context is what a rule family sees of one call. The engine fills it in Entry,

@@ -75,7 +75,7 @@ func newGateway(ctx context.Context, cfg config) (*gatewayServer, error) {
 	g.apis = datasource.New(apiSrc, converter.APIDefinitions(),
 		datasource.WithName(cfg.apisPath), datasource.WithLogger(cfg.logger),
 		datasource.WithObserver(logEvents(cfg.logger, "API definitions")))
-	g.unbinds = append(g.unbinds, ruleapply.Bind(g.apis.Property(), ruleapply.APIDefinitions(e.Gateway()),
+	g.unbinds = append(g.unbinds, ruleapply.Bind(g.apis.Property(), ruleapply.GatewayAPI.Loader(e),
 		ruleapply.WithName("gw-api-group"), ruleapply.WithLogger(cfg.logger)))
 	if err := g.apis.Start(ctx); err != nil {
 		g.Close()

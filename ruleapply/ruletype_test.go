@@ -1,4 +1,4 @@
-package converter
+package ruleapply_test
 
 import (
 	"errors"
@@ -6,15 +6,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/engine/authority"
 	"github.com/rulesync/rulesync/engine/degrade"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/gateway"
 	"github.com/rulesync/rulesync/engine/param"
 	"github.com/rulesync/rulesync/engine/system"
+	"github.com/rulesync/rulesync/ruleapply"
 )
 
-func TestByRuleType(t *testing.T) {
+func TestLookupRuleType(t *testing.T) {
 	want := map[string]reflect.Type{
 		"flow":         reflect.TypeFor[[]flow.Rule](),
 		"degrade":      reflect.TypeFor[[]degrade.Rule](),
@@ -24,14 +26,18 @@ func TestByRuleType(t *testing.T) {
 		"gw-flow":      reflect.TypeFor[[]gateway.Rule](),
 		"gw-api-group": reflect.TypeFor[[]gateway.APIDefinition](),
 	}
-	if len(RuleTypes()) != len(want) {
-		t.Fatalf("RuleTypes() = %v", RuleTypes())
+	if len(ruleapply.RuleTypeNames()) != len(want) {
+		t.Fatalf("RuleTypeNames() = %v", ruleapply.RuleTypeNames())
 	}
-	for _, name := range RuleTypes() {
-		c, err := ByRuleType(" " + strings.ToUpper(name) + " ")
+	for _, name := range ruleapply.RuleTypeNames() {
+		rt, err := ruleapply.LookupRuleType(" " + strings.ToUpper(name) + " ")
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		if string(rt.Name()) != name {
+			t.Fatalf("LookupRuleType(%q) = %s", name, rt.Name())
+		}
+		c := rt.AnyCodec()
 		v, _, err := c.Decode([]byte("[]"))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -43,16 +49,13 @@ func TestByRuleType(t *testing.T) {
 			t.Errorf("%s: Encode = %s, %v", name, out, err)
 		}
 	}
-	if _, err := ByRuleType("cluster-map"); !errors.Is(err, ErrUnknownRuleType) || !strings.Contains(err.Error(), "gw-api-group") {
+	if _, err := ruleapply.LookupRuleType("cluster-map"); !errors.Is(err, ruleapply.ErrUnknownRuleType) || !strings.Contains(err.Error(), "gw-api-group") {
 		t.Errorf("unknown type: %v", err)
 	}
 }
 
-func TestByRuleTypeRoundTrip(t *testing.T) {
-	c, err := ByRuleType(RuleTypeGatewayFlow, WithDashboardFormat())
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestAnyCodecRoundTrip(t *testing.T) {
+	c := ruleapply.GatewayFlow.AnyCodec(converter.WithDashboardFormat())
 	v, rep, err := c.Decode([]byte(`[{"resource":"r","count":3,"interval":2,"intervalUnit":2}]`))
 	if err != nil || rep.Accepted != 1 {
 		t.Fatal(err, rep)
