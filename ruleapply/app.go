@@ -212,3 +212,17 @@ func (b *binding[T]) Close() error {
 	b.unbind()
 	return b.ds.Close()
 }
+
+// FactoryFor returns a SourceFactory that opens each data id on backend b
+// with the parameters p (the connection: server address, credentials,
+// prefixes), so that BindApp can bind an app's rule types on any backend of
+// a table: BindApp(ctx, e, "myapp", FactoryFor(etcd.Backend(), params)).
+func FactoryFor(b datasource.Backend, p datasource.Params) SourceFactory {
+	return func(ctx context.Context, dataID string) (datasource.Source, error) {
+		q := p.Clone()
+		if b.DataID != nil {
+			q = b.DataID(q, dataID)
+		}
+		return datasource.Backends{b}.Open(ctx, b.Name, q)
+	}
+}

@@ -260,3 +260,23 @@ func TestBindingUntypedFace(t *testing.T) {
 		t.Fatalf("CurrentAny = %+v", got)
 	}
 }
+
+// TestBindAppOnABackend binds an app through the backend table's file entry,
+// each rule type in the file its data id names.
+func TestBindAppOnABackend(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "b-flow-rules.json", `[{"resource":"r","count":2}]`)
+	e := engine.New()
+	defer e.Close()
+	app, err := ruleapply.BindApp(context.Background(), e, "b", ruleapply.FactoryFor(file.Backend(), datasource.Params{"dir": dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	if r := e.Flow().Rules(); len(r) != 1 || r[0].Count != 2 {
+		t.Fatalf("flow rules = %+v", r)
+	}
+	if n := len(app.Bindings()); n != 5 {
+		t.Fatalf("%d bindings, want the 5 rule types of a plain app", n)
+	}
+}

@@ -146,7 +146,9 @@ func (t *Type[T]) Load(e *engine.Engine, v T) engine.LoadReport { return t.load(
 func (t *Type[T]) Current(e *engine.Engine) T { return t.current(e) }
 
 // Loader returns e's manager of this type as a Loader, for Bind.
-func (t *Type[T]) Loader(e *engine.Engine) Loader[T] { return loaderFunc[T](func(v T) engine.LoadReport { return t.load(e, v) }) }
+func (t *Type[T]) Loader(e *engine.Engine) Loader[T] {
+	return loaderFunc[T](func(v T) engine.LoadReport { return t.load(e, v) })
+}
 
 // AnyCodec implements RuleType.
 func (t *Type[T]) AnyCodec(opts ...converter.Option) codec.Codec[any] {

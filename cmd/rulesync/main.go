@@ -67,7 +67,8 @@ const usage = `usage:
 
 TYPE is one of: %s.
 SOURCE is -file PATH, -etcd ENDPOINTS -key KEY, or -redis ADDRS -key KEY -channel CHANNEL
-[-master NAME], with -user and -password-env VAR where the server wants them.
+[-master NAME], with -username and -password-env VAR (or -password-file FILE) where
+the server wants them; "rulesync get -h" lists every parameter of every backend.
 FILE "-" reads standard input (validate and convert: also no FILE).
 `
 

@@ -9,12 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/converter"
@@ -28,76 +25,111 @@ import (
 // exitConflict: put lost a compare-and-set race; nothing was written.
 const exitConflict = 3
 
-// sourceFlags name one place rules live: a file, an etcd key or a Redis key
-// with its channel. Passwords come from environment variables so that they
-// stay out of shell history and process lists.
+// sourceFlags name one place rules live, with flags made from the backend
+// table: -<backend> VALUE picks the backend and sets its primary parameter
+// (-etcd ENDPOINTS, -file PATH); every other parameter of any backend is a
+// flag of its own name (-key, -channel, -username). A secret is never a flag
+// of its own: -<name>-env names the environment variable that holds it and
+// -<name>-file a file, so that it stays out of shell history and process
+// lists.
 type sourceFlags struct {
-	file        string
-	etcd        string
-	redis       string
-	master      string
-	key         string
-	channel     string
-	user        string
-	passwordEnv string
+	backends datasource.Backends
+	primary  map[string]*string     // backend name -> its flag
+	params   map[string]*paramValue // parameter name -> its flag
+}
+
+// paramValue is a flag holding one parameter's text; a bool parameter's
+// flag may be given without a value (-tls).
+type paramValue struct {
+	v      string
+	isBool bool
+}
+
+func (p *paramValue) String() string     { return p.v }
+func (p *paramValue) Set(s string) error { p.v = s; return nil }
+func (p *paramValue) IsBoolFlag() bool   { return p.isBool }
+
+// cliBackends is the backend table of the command line.
+func cliBackends() datasource.Backends {
+	quiet := slog.New(slog.DiscardHandler)
+	return datasource.Backends{
+		file.Backend(),
+		etcd.Backend(etcd.WithLogger(quiet)),
+		redis.Backend(redis.WithLogger(quiet)),
+	}
 }
 
 func (sf *sourceFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&sf.file, "file", "", "rules in a local file")
-	fs.StringVar(&sf.etcd, "etcd", "", "etcd endpoints, comma-separated (with -key)")
-	fs.StringVar(&sf.redis, "redis", "", "Redis addresses, comma-separated: one for a server, several for a Cluster, or Sentinels with -master (with -key and -channel)")
-	fs.StringVar(&sf.master, "master", "", "Redis Sentinel master name")
-	fs.StringVar(&sf.key, "key", "", "etcd or Redis key holding the rules")
-	fs.StringVar(&sf.channel, "channel", "", "Redis channel the rules are published on")
-	fs.StringVar(&sf.user, "user", "", "etcd or Redis (ACL) user")
-	fs.StringVar(&sf.passwordEnv, "password-env", "", "name of the environment variable holding the password")
+	sf.backends = cliBackends()
+	sf.primary = map[string]*string{}
+	sf.params = map[string]*paramValue{}
+	for _, b := range sf.backends {
+		sf.primary[b.Name] = fs.String(b.Name, "", fmt.Sprintf("%s: %s (%s)", b.Name, b.Primary, b.Summary))
+	}
+	users := map[string][]string{}
+	var order []string
+	usage := map[string]string{}
+	isBool := map[string]bool{}
+	for _, b := range sf.backends {
+		for _, p := range b.Params {
+			if p.Name == b.Primary {
+				continue
+			}
+			names := []string{p.Name}
+			if p.Secret {
+				names = []string{p.Name + "-env", p.Name + "-file"}
+			}
+			for _, n := range names {
+				if _, seen := users[n]; !seen {
+					order = append(order, n)
+					usage[n] = p.Usage
+					isBool[n] = p.Kind == "bool"
+					if strings.HasSuffix(n, "-env") && p.Secret {
+						usage[n] = "name of the environment variable holding the " + p.Name
+					} else if strings.HasSuffix(n, "-file") && p.Secret {
+						usage[n] = "file holding the " + p.Name
+					}
+				}
+				users[n] = append(users[n], b.Name)
+			}
+		}
+	}
+	for _, n := range order {
+		if _, clash := sf.primary[n]; clash {
+			continue
+		}
+		v := &paramValue{isBool: isBool[n]}
+		fs.Var(v, n, fmt.Sprintf("%s (%s)", usage[n], strings.Join(users[n], ", ")))
+		sf.params[n] = v
+	}
 }
 
 // open connects to the source the flags name.
 func (sf *sourceFlags) open(ctx context.Context) (datasource.WritableSource, error) {
-	n := 0
-	for _, v := range []string{sf.file, sf.etcd, sf.redis} {
-		if v != "" {
-			n++
+	var chosen []string
+	for _, name := range sf.backends.Names() {
+		if *sf.primary[name] != "" {
+			chosen = append(chosen, name)
 		}
 	}
-	if n != 1 {
-		return nil, errors.New("name exactly one source: -file, -etcd or -redis")
+	if len(chosen) != 1 {
+		flags := make([]string, 0, len(sf.backends))
+		for _, name := range sf.backends.Names() {
+			flags = append(flags, "-"+name)
+		}
+		return nil, fmt.Errorf("name exactly one source: %s", strings.Join(flags, ", "))
 	}
-	password := ""
-	if sf.passwordEnv != "" {
-		var ok bool
-		if password, ok = os.LookupEnv(sf.passwordEnv); !ok {
-			return nil, fmt.Errorf("environment variable %s is not set", sf.passwordEnv)
+	b, err := sf.backends.Lookup(chosen[0])
+	if err != nil {
+		return nil, err
+	}
+	p := datasource.Params{b.Primary: *sf.primary[b.Name]}
+	for name, v := range sf.params {
+		if v.v != "" {
+			p[name] = v.v
 		}
 	}
-	quiet := slog.New(slog.DiscardHandler)
-	switch {
-	case sf.file != "":
-		return file.New(sf.file)
-	case sf.etcd != "":
-		if sf.key == "" {
-			return nil, errors.New("-etcd needs -key")
-		}
-		cfg := etcd.Config{Endpoints: split(sf.etcd), Username: sf.user, Password: password}
-		return etcd.Dial(ctx, cfg, sf.key, etcd.WithLogger(quiet))
-	default:
-		if sf.key == "" || sf.channel == "" {
-			return nil, errors.New("-redis needs -key and -channel")
-		}
-		opts := &goredis.UniversalOptions{Addrs: split(sf.redis), MasterName: sf.master, Username: sf.user, Password: password}
-		return redis.Dial(ctx, opts, sf.key, sf.channel, redis.WithLogger(quiet))
-	}
-}
-
-func split(list string) []string {
-	var out []string
-	for _, s := range strings.Split(list, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
+	return sf.backends.Open(ctx, b.Name, p)
 }
 
 // remoteCmd holds what get, put, diff and watch share: their flags, the

@@ -110,9 +110,10 @@ func TestSourceFlagErrors(t *testing.T) {
 	}{
 		{[]string{"get", "-type", "flow"}, "name exactly one source"},
 		{[]string{"get", "-type", "flow", "-file", "x", "-etcd", "y"}, "name exactly one source"},
-		{[]string{"get", "-type", "flow", "-etcd", "127.0.0.1:1"}, "-etcd needs -key"},
-		{[]string{"get", "-type", "flow", "-redis", "127.0.0.1:1", "-key", "k"}, "-redis needs -key and -channel"},
-		{[]string{"get", "-type", "flow", "-file", "x", "-password-env", "RULESYNC_TEST_UNSET_VAR"}, "RULESYNC_TEST_UNSET_VAR is not set"},
+		{[]string{"get", "-type", "flow", "-etcd", "127.0.0.1:1"}, `backend etcd: missing required parameter "key"`},
+		{[]string{"get", "-type", "flow", "-redis", "127.0.0.1:1", "-key", "k"}, `backend redis: missing required parameter "channel"`},
+		{[]string{"get", "-type", "flow", "-etcd", "127.0.0.1:1", "-key", "k", "-password-env", "RULESYNC_TEST_UNSET_VAR"}, "RULESYNC_TEST_UNSET_VAR is not set"},
+		{[]string{"get", "-type", "flow", "-file", "x", "-channel", "c"}, `backend file: unknown parameter "channel"`},
 		{[]string{"put", "-type", "flow", "-file", "x"}, "want 1 file argument(s), got 0"},
 		{[]string{"get", "-file", "x"}, "-type is required"},
 	} {

@@ -82,36 +82,63 @@ func New(client *clientv3.Client, key string, opts ...Option) (*Source, error) {
 	return s, nil
 }
 
-// Config is what Dial needs to reach etcd.
+// Config is what Dial needs to reach etcd. Its param tags name the
+// parameters of Backend (a startup file's keys).
 type Config struct {
-	Endpoints []string
+	Endpoints []string `param:"endpoints,required" env:"ETCD_ENDPOINTS" usage:"etcd endpoints, comma-separated (http://host:2379)"`
 	// Username and Password enable etcd's auth; both or neither.
-	Username string
-	Password string
-	// TLS, when set, is used for the client connection (https endpoints, client certificates).
-	TLS *tls.Config
+	Username string `param:"username" usage:"user name (with password)"`
+	Password string `param:"password,secret" usage:"password of the user"`
+	// TLS, when set, is used for the client connection (https endpoints,
+	// client certificates); otherwise TLSFiles, when any is set.
+	TLS      *tls.Config
+	TLSFiles datasource.TLSFiles `param:",inline"`
 	// DialTimeout bounds the first connection (default 5s).
-	DialTimeout time.Duration
+	DialTimeout time.Duration `param:"dial-timeout" usage:"bound on the first connection (default 5s)"`
 	// KeepAliveTime is how long a silent connection waits before the client
 	// pings the server (default 10s; etcd refuses pings more often than every
 	// 5s by default). A ping unanswered for KeepAliveTimeout (default 5s) drops
 	// the connection, so a watch on a partitioned or frozen server reconnects
 	// instead of waiting forever.
-	KeepAliveTime    time.Duration
-	KeepAliveTimeout time.Duration
+	KeepAliveTime    time.Duration `param:"keepalive-time" usage:"ping a silent connection after this long (default 10s)"`
+	KeepAliveTimeout time.Duration `param:"keepalive-timeout" usage:"drop a connection whose ping is unanswered this long (default 5s)"`
 }
 
 // String describes the configuration without its password.
-func (c Config) String() string {
-	pw := ""
-	if c.Password != "" {
-		pw = " password=REDACTED"
-	}
-	return fmt.Sprintf("etcd{endpoints=%s user=%q%s tls=%t}", strings.Join(c.Endpoints, ","), c.Username, pw, c.TLS != nil)
-}
+func (c Config) String() string { return datasource.DescribeParams("etcd", c) }
 
 // LogValue keeps the password out of structured logs.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// backendParams are the parameters of Backend: a Config and the key.
+type backendParams struct {
+	Config    `param:",inline"`
+	Key       string `param:"key,required" usage:"the key holding the rules"`
+	KeyPrefix string `param:"key-prefix" usage:"prefix of the keys named by data id (key = prefix + data id)"`
+}
+
+// Backend returns etcd's entry of a backend table. Every source it opens
+// gets opts.
+func Backend(opts ...Option) datasource.Backend {
+	return datasource.Backend{
+		Name:    "etcd",
+		Summary: "one etcd key; watched from its revision, written with a transaction on its mod revision",
+		Params:  datasource.ParamsOf(backendParams{}),
+		Primary: "endpoints",
+		Open: func(ctx context.Context, p datasource.Params) (datasource.WritableSource, error) {
+			var bp backendParams
+			if err := datasource.DecodeParams(p, &bp); err != nil {
+				return nil, fmt.Errorf("etcd: %w", err)
+			}
+			return Dial(ctx, bp.Config, bp.Key, opts...)
+		},
+		DataID: func(p datasource.Params, dataID string) datasource.Params {
+			q := p.Clone()
+			q["key"] = q["key-prefix"] + dataID
+			return q
+		},
+	}
+}
 
 // Dial connects to etcd with cfg and returns a Source for key that owns its
 // client: Close closes it.
@@ -142,11 +169,18 @@ func Dial(ctx context.Context, cfg Config, key string, opts ...Option) (*Source,
 	if keepAliveTimeout <= 0 {
 		keepAliveTimeout = 5 * time.Second
 	}
+	tlsCfg := cfg.TLS
+	if tlsCfg == nil {
+		var err error
+		if tlsCfg, err = cfg.TLSFiles.Config(); err != nil {
+			return nil, fmt.Errorf("etcd: %w", err)
+		}
+	}
 	client, err := clientv3.New(clientv3.Config{
 		Endpoints:            cfg.Endpoints,
 		Username:             cfg.Username,
 		Password:             cfg.Password,
-		TLS:                  cfg.TLS,
+		TLS:                  tlsCfg,
 		DialTimeout:          timeout,
 		DialKeepAliveTime:    keepAlive,
 		DialKeepAliveTimeout: keepAliveTimeout,
