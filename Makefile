@@ -1,21 +1,26 @@
 # rulesync build and test entry points. `make test` is what CI runs.
-GO       ?= go
-PKGS     ?= ./...
+#
+# The repository holds several Go modules (see README, "Modules"); every
+# target runs in each of them, each built on its own (GOWORK=off) exactly as
+# a user who requires that module builds it. go.work is for editors.
+GO        ?= go
 BENCHTIME ?= 1s
-FUZZTIME ?= 200000x
+FUZZTIME  ?= 200000x
+MODULES   := $(shell ./scripts/modules.sh)
+export GOWORK := off
 
-.PHONY: test setup vet fmt-check unit bench fuzz
+.PHONY: test setup vet fmt-check unit bench fuzz tidy-check modules
 
 ## test: install what the tests need (modules, servers), then vet, gofmt and race tests.
 test: setup vet fmt-check
-	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 -timeout 30m ./...); done
 
-## setup: idempotent install of Go modules and the test servers (redis-server, etcd).
+## setup: idempotent install of Go modules and the test servers.
 setup:
 	./scripts/setup.sh
 
 vet:
-	$(GO) vet $(PKGS)
+	@set -e; for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...); done
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -23,12 +28,20 @@ fmt-check:
 
 ## unit: the tests without the setup step (servers missing -> integration suites skip).
 unit:
-	$(GO) test -race -count=1 $(PKGS)
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -race -count=1 ./...); done
 
 ## bench: every Go benchmark, with allocations; results go to BENCHMARKS.md by hand.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...); done
 
 ## fuzz: run every fuzz target for FUZZTIME each (a count like 200000x, or a duration).
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
+
+## tidy-check: every go.mod and go.sum is what go mod tidy makes of it.
+tidy-check:
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy -diff); done
+
+## modules: list the Go modules of the repository.
+modules:
+	@echo $(MODULES)

@@ -10,7 +10,7 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
-go mod download
+for m in $(scripts/modules.sh); do (cd "$m" && GOWORK=off go mod download); done
 
 if [ -x scripts/setup-servers.sh ]; then
   scripts/setup-servers.sh

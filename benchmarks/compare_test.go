@@ -1,6 +1,11 @@
-package engine_test
+// Package benchmarks compares rulesync with other flow-control libraries in
+// one test binary, so that their ratio is measured in the same run on the
+// same machine. It is a module of its own so that the libraries compared
+// against never enter the requirements of rulesync's own modules.
+package benchmarks
 
 import (
+	"context"
 	"os"
 	"strconv"
 	"sync"
@@ -9,6 +14,8 @@ import (
 	sentinel "github.com/alibaba/sentinel-golang/api"
 	sconfig "github.com/alibaba/sentinel-golang/core/config"
 	sflow "github.com/alibaba/sentinel-golang/core/flow"
+	"github.com/rulesync/rulesync/engine"
+	"github.com/rulesync/rulesync/engine/flow"
 )
 
 // sentinel-golang keeps its rules and statistics in package-level state, so it
@@ -57,7 +64,63 @@ func loadSentinel(b *testing.B, extra int) {
 	b.Cleanup(func() { _, _ = sflow.LoadRules(nil) })
 }
 
-// BenchmarkSentinelGolangEntryExit is BenchmarkEntryExit on
+// rulesyncEngine loads the same rules as loadSentinel: one QPS rule on
+// "bench" that never blocks, plus extra rules on other resources.
+func rulesyncEngine(b *testing.B, extra int) *engine.Engine {
+	b.Helper()
+	e := engine.New()
+	b.Cleanup(func() { _ = e.Close() })
+	rules := []flow.Rule{{Resource: "bench", Grade: flow.GradeQPS, Count: 1e12}}
+	for i := range extra {
+		rules = append(rules, flow.Rule{Resource: "other-" + strconv.Itoa(i), Grade: flow.GradeQPS, Count: 100})
+	}
+	if rep := e.Flow().Load(rules); rep.Loaded != extra+1 {
+		b.Fatalf("loaded %d rules", rep.Loaded)
+	}
+	return e
+}
+
+// BenchmarkRulesyncEntryExit is the pass path of one rulesync Entry and Exit,
+// the counterpart of BenchmarkSentinelGolangEntryExit.
+func BenchmarkRulesyncEntryExit(b *testing.B) {
+	for _, n := range []int{0, 10_000} {
+		b.Run("rules="+strconv.Itoa(n+1), func(b *testing.B) {
+			e := rulesyncEngine(b, n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				en, err := e.Entry(ctx, "bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				en.Exit()
+			}
+		})
+	}
+}
+
+// BenchmarkRulesyncEntryExitParallel is BenchmarkRulesyncEntryExit on every core.
+func BenchmarkRulesyncEntryExitParallel(b *testing.B) {
+	for _, n := range []int{0, 10_000} {
+		b.Run("rules="+strconv.Itoa(n+1), func(b *testing.B) {
+			e := rulesyncEngine(b, n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					en, err := e.Entry(ctx, "bench")
+					if err != nil {
+						b.Fatal(err)
+					}
+					en.Exit()
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkSentinelGolangEntryExit is BenchmarkRulesyncEntryExit on
 // github.com/alibaba/sentinel-golang, for the ratio in BENCHMARKS.md.
 func BenchmarkSentinelGolangEntryExit(b *testing.B) {
 	for _, n := range []int{0, 10_000} {
@@ -75,7 +138,7 @@ func BenchmarkSentinelGolangEntryExit(b *testing.B) {
 	}
 }
 
-// BenchmarkSentinelGolangEntryExitParallel is BenchmarkEntryExitParallel on sentinel-golang.
+// BenchmarkSentinelGolangEntryExitParallel is BenchmarkRulesyncEntryExitParallel on sentinel-golang.
 func BenchmarkSentinelGolangEntryExitParallel(b *testing.B) {
 	for _, n := range []int{0, 10_000} {
 		b.Run("rules="+strconv.Itoa(n+1), func(b *testing.B) {

@@ -1,4 +1,4 @@
-// Package integration holds the end-to-end suites that run rulesync against
+// Package suites holds the end-to-end suites that run rulesync against
 // real config-center servers: a source (sources/etcd, sources/redis) feeding a
 // datasource.DataSource through the flow codec into an engine.Engine, and
 // writes going back through the datasource with compare-and-set.
@@ -7,4 +7,4 @@
 // binaries); no SDK is ever mocked. Without a server the suites skip, unless
 // RULESYNC_REQUIRE_SERVERS=1. The package has no non-test code besides this
 // documentation.
-package integration
+package suites
