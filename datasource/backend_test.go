@@ -14,14 +14,14 @@ import (
 )
 
 type testConfig struct {
-	Addrs    []string      `param:"addr,required" env:"TEST_ADDR" usage:"addresses"`
-	User     string        `param:"username"`
-	Password string        `param:"password,secret"`
-	Timeout  time.Duration `param:"timeout"`
-	Retries  int           `param:"retries"`
-	Ratio    float64       `param:"ratio"`
-	Verbose  bool          `param:"verbose"`
-	Internal string        // not a parameter
+	Addrs    []string            `param:"addr,required" env:"TEST_ADDR" usage:"addresses"`
+	User     string              `param:"username"`
+	Password string              `param:"password,secret"`
+	Timeout  time.Duration       `param:"timeout"`
+	Retries  int                 `param:"retries"`
+	Ratio    float64             `param:"ratio"`
+	Verbose  bool                `param:"verbose"`
+	Internal string              // not a parameter
 	TLSFiles datasource.TLSFiles `param:",inline"`
 }
 

@@ -664,7 +664,7 @@ func testCredentials(t *testing.T, poll time.Duration) {
 			t.Fatalf("secret in %q", m)
 		}
 	}
-	if !strings.Contains(msgs[0], "***") || !strings.Contains(msgs[0], "[token]") {
+	if !strings.Contains(msgs[0], "REDACTED") || !strings.Contains(msgs[0], "[token]") {
 		t.Fatalf("message lost its shape: %q", msgs[0])
 	}
 }

@@ -1,7 +1,5 @@
 package datasource
 
-import "strings"
-
 // Redactor may be implemented by a Source whose errors could quote a
 // credential (a connection string with a password, say). The datasource passes
 // every error message through Redact before it reaches Status, events or logs.
@@ -11,7 +9,7 @@ type Redactor interface {
 
 // WithRedact lists secrets (passwords, tokens) that must never appear in
 // Status, events or logs; each occurrence in an error message is replaced by
-// "***". Use it when a source's errors may quote them.
+// "REDACTED". Use it when a source's errors may quote them.
 func WithRedact(secrets ...string) Option {
 	return func(o *options) {
 		for _, s := range secrets {
@@ -45,9 +43,7 @@ func (d *DataSource[T]) redact(err error) error {
 	if isRedactor {
 		msg = r.Redact(msg)
 	}
-	for _, s := range d.o.secrets {
-		msg = strings.ReplaceAll(msg, s, "***")
-	}
+	msg = Secrets(d.o.secrets).Redact(msg)
 	if msg == err.Error() {
 		return err
 	}

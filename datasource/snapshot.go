@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/rulesync/rulesync/internal/fsutil"
 )
 
 // snapshotPath maps a datasource name to a file name that is safe on every
@@ -34,29 +36,8 @@ func writeSnapshot(dir, name string, data []byte) error {
 		return fmt.Errorf("snapshot dir: %w", err)
 	}
 	target := snapshotPath(dir, name)
-	tmp, err := os.CreateTemp(dir, ".snapshot-*")
-	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+	if err := fsutil.WriteAtomic(target, data, 0o644); err != nil {
 		return fmt.Errorf("snapshot %s: %w", target, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("snapshot %s: %w", target, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("snapshot %s: %w", target, err)
-	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return fmt.Errorf("snapshot %s: %w", target, err)
-	}
-	// The rename is durable only once the directory entry is on disk.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

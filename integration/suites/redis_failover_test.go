@@ -14,7 +14,6 @@ import (
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/integration/harness"
-	"github.com/rulesync/rulesync/sources/redis"
 )
 
 // failoverHealth is the sources' health-check period in the failover test:
@@ -86,7 +85,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	reconnected := func(name string, r *rig) {
 		t.Helper()
 		ev := r.waitEventSince(t, "datasource "+name+" to read the key again after the master's kill", datasource.Reconnected, killed)
-		if want := redis.Revision(stored); ev.Revision != want {
+		if want := datasource.ContentRevision(stored); ev.Revision != want {
 			t.Fatalf("datasource %s reconnected at revision %s, want %s: the rules written before the failover were lost", name, ev.Revision, want)
 		}
 		r.waitResources(t, "before")

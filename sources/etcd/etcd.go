@@ -23,13 +23,13 @@ import (
 // Source is one etcd key as a datasource.Source, datasource.WritableSource and
 // datasource.Deleter. It is safe for concurrent use.
 type Source struct {
-	client *clientv3.Client
-	key    string
-	owned  bool   // Close closes client
-	secret string // Dial's password, redacted from messages
-	log    *slog.Logger
-	health time.Duration
-	closed atomic.Bool
+	client  *clientv3.Client
+	key     string
+	owned   bool               // Close closes client
+	secrets datasource.Secrets // Dial's password, redacted from messages
+	log     *slog.Logger
+	health  time.Duration
+	closed  atomic.Bool
 }
 
 var (
@@ -188,14 +188,14 @@ func Dial(ctx context.Context, cfg Config, key string, opts ...Option) (*Source,
 		Logger: zap.NewNop(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("etcd: dial %s: %w", strings.Join(cfg.Endpoints, ","), redact(err, cfg.Password))
+		return nil, fmt.Errorf("etcd: dial %s: %w", strings.Join(cfg.Endpoints, ","), datasource.Secrets{cfg.Password}.Error(err))
 	}
 	s, err := New(client, key, opts...)
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
-	s.owned, s.secret = true, cfg.Password
+	s.owned, s.secrets = true, datasource.Secrets{cfg.Password}
 	return s, nil
 }
 
@@ -243,18 +243,16 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 	if err != nil {
 		return err
 	}
-	last := from
+	changes := datasource.NewChanges(from, emit)
 	next := storeRev + 1
 	if rev, ok := resumable(from, cur, storeRev); ok {
 		next = rev + 1
-	} else if !same(cur, last) {
-		emit(cur)
-		last = cur
+	} else {
+		changes.Emit(cur)
 	}
 	for {
 		var err error
-		next, last, err = s.watchFrom(ctx, next, last, emit)
-		if err != nil {
+		if next, err = s.watchFrom(ctx, next, changes); err != nil {
 			return err
 		}
 	}
@@ -284,7 +282,7 @@ func resumable(from, cur datasource.Snapshot, storeRev int64) (int64, bool) {
 
 // watchFrom runs one watch stream from revision rev. It returns the revision to
 // continue from after a compaction was handled, or an error that ends Watch.
-func (s *Source) watchFrom(ctx context.Context, rev int64, last datasource.Snapshot, emit func(datasource.Snapshot)) (int64, datasource.Snapshot, error) {
+func (s *Source) watchFrom(ctx context.Context, rev int64, changes *datasource.Changes) (int64, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Require a leader: a member cut off from its cluster would otherwise keep
@@ -292,35 +290,31 @@ func (s *Source) watchFrom(ctx context.Context, rev int64, last datasource.Snaps
 	// same context, which names the stream they go to.
 	wctx = clientv3.WithRequireLeader(wctx)
 	ch := s.client.Watch(wctx, s.key, clientv3.WithRev(rev))
-	silence := time.NewTimer(s.health)
+	silence := datasource.NewSilence(s.health)
 	defer silence.Stop()
-	checking := false
 	for {
 		var resp clientv3.WatchResponse
 		var ok bool
 		select {
 		case resp, ok = <-ch:
-		case <-silence.C:
-			if checking {
-				return 0, last, fmt.Errorf("etcd: watch of %q: no answer to a progress request within %s", s.key, s.health)
+		case <-silence.C():
+			if err := silence.Elapsed(fmt.Sprintf("etcd: watch of %q (progress request)", s.key)); err != nil {
+				return 0, err
 			}
-			// The request is queued on the stream; its answer, or the
-			// stream's failure, comes through ch.
+			// The progress request is queued on the stream; its answer, or
+			// the stream's failure, comes through ch.
 			if err := s.client.RequestProgress(wctx); err != nil {
 				if ctx.Err() != nil {
-					return 0, last, ctx.Err()
+					return 0, ctx.Err()
 				}
-				return 0, last, s.errorf("progress request", err)
+				return 0, s.errorf("progress request", err)
 			}
-			checking = true
-			silence.Reset(s.health)
 			continue
 		}
 		if !ok {
 			break
 		}
-		checking = false
-		silence.Reset(s.health)
+		silence.Heard()
 		if resp.IsProgressNotify() {
 			continue
 		}
@@ -329,19 +323,16 @@ func (s *Source) watchFrom(ctx context.Context, rev int64, last datasource.Snaps
 			s.log.Info("etcd history compacted; re-reading key", "from", rev, "compacted", resp.CompactRevision)
 			snap, storeRev, err := s.get(ctx)
 			if err != nil {
-				return 0, last, err
+				return 0, err
 			}
-			if !same(snap, last) {
-				emit(snap)
-				last = snap
-			}
-			return storeRev + 1, last, nil
+			changes.Emit(snap)
+			return storeRev + 1, nil
 		}
 		if err := resp.Err(); err != nil {
 			if ctx.Err() != nil {
-				return 0, last, ctx.Err()
+				return 0, ctx.Err()
 			}
-			return 0, last, s.errorf("watch", err)
+			return 0, s.errorf("watch", err)
 		}
 		for _, ev := range resp.Events {
 			var snap datasource.Snapshot
@@ -351,19 +342,16 @@ func (s *Source) watchFrom(ctx context.Context, rev int64, last datasource.Snaps
 				snap = snapshotOf(ev.Kv)
 			}
 			rev = ev.Kv.ModRevision + 1
-			if !same(snap, last) {
-				emit(snap)
-				last = snap
-			}
+			changes.Emit(snap)
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, last, err
+		return 0, err
 	}
 	if s.closed.Load() {
-		return 0, last, datasource.ErrClosed
+		return 0, datasource.ErrClosed
 	}
-	return 0, last, fmt.Errorf("etcd: watch of %q closed by the client", s.key)
+	return 0, fmt.Errorf("etcd: watch of %q closed by the client", s.key)
 }
 
 // Write stores data if the key's mod revision equals expect: "" means the key
@@ -453,27 +441,12 @@ func (s *Source) errorf(op string, err error) error {
 	if s.closed.Load() && errors.Is(err, context.Canceled) {
 		return datasource.ErrClosed
 	}
-	return fmt.Errorf("etcd: %s %q: %w", op, s.key, redact(err, s.secret))
+	return fmt.Errorf("etcd: %s %q: %w", op, s.key, s.secrets.Error(err))
 }
 
 // Redact implements datasource.Redactor: it removes the password Dial was
 // given from msg. The SDK does not quote it today; this keeps it that way.
-func (s *Source) Redact(msg string) string {
-	if s.secret == "" {
-		return msg
-	}
-	return strings.ReplaceAll(msg, s.secret, "REDACTED")
-}
-
-// same reports whether two snapshots are the same state of the key. The data
-// is compared too: an equal revision number from another store's history is
-// not the same state.
-func same(a, b datasource.Snapshot) bool {
-	if a.Exists != b.Exists {
-		return false
-	}
-	return !a.Exists || (a.Revision == b.Revision && bytes.Equal(a.Data, b.Data))
-}
+func (s *Source) Redact(msg string) string { return s.secrets.Redact(msg) }
 
 func formatRev(r int64) string { return strconv.FormatInt(r, 10) }
 
@@ -484,20 +457,3 @@ func parseRev(s string) (int64, error) {
 	}
 	return r, nil
 }
-
-// redact removes a password from an error's text, in case a lower layer ever
-// echoes it; the chain is kept for errors.Is.
-func redact(err error, secret string) error {
-	if secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return redactedError{msg: strings.ReplaceAll(err.Error(), secret, "REDACTED"), err: err}
-}
-
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }

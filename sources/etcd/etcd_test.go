@@ -364,7 +364,7 @@ func TestWatchDetectsFrozenServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Resume() })
-	if err := w.End(t); err == nil || !strings.Contains(err.Error(), "progress") {
+	if err := w.End(t); !errors.Is(err, datasource.ErrSilent) || !strings.Contains(err.Error(), "progress request") {
 		t.Fatalf("Watch returned %v, want the unanswered progress request", err)
 	}
 }

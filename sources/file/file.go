@@ -3,8 +3,6 @@ package file
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/datasource"
+	"github.com/rulesync/rulesync/internal/fsutil"
 )
 
 // DefaultMaxSize is the largest file Read accepts unless WithMaxSize says otherwise.
@@ -102,12 +101,6 @@ func New(path string, opts ...Option) (*Source, error) {
 // Path returns the absolute path of the file.
 func (s *Source) Path() string { return s.path }
 
-// Revision returns the revision Read reports for content: its SHA-256 in hex.
-func Revision(content []byte) string {
-	sum := sha256.Sum256(content)
-	return hex.EncodeToString(sum[:])
-}
-
 // Read returns the file's content; a missing file is Snapshot{Exists: false}.
 func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 	if s.closed.Load() {
@@ -143,8 +136,7 @@ func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 	if int64(buf.Len()) > s.maxSize {
 		return datasource.Snapshot{}, s.tooLarge(int64(buf.Len()))
 	}
-	data := buf.Bytes()
-	return datasource.Snapshot{Data: data, Revision: Revision(data), Exists: true}, nil
+	return datasource.ContentSnapshot(buf.Bytes()), nil
 }
 
 func (s *Source) tooLarge(size int64) error {
@@ -179,10 +171,10 @@ func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasou
 	if fi, err := os.Stat(target); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	if err := writeAtomic(target, data, mode); err != nil {
+	if err := fsutil.WriteAtomic(target, data, mode); err != nil {
 		return datasource.Snapshot{}, fmt.Errorf("file %s: %w", s.path, err)
 	}
-	return datasource.Snapshot{Data: bytes.Clone(data), Revision: Revision(data), Exists: true}, nil
+	return datasource.ContentSnapshot(bytes.Clone(data)), nil
 }
 
 // Delete removes the file if its current revision is expect, with the same
@@ -205,7 +197,7 @@ func (s *Source) Delete(ctx context.Context, expect string) error {
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("file: %w", err)
 	}
-	syncDir(s.dir)
+	fsutil.SyncDir(s.dir)
 	return nil
 }
 
@@ -218,15 +210,7 @@ func (s *Source) check(ctx context.Context, expect string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case expect == "" && cur.Exists:
-		return fmt.Errorf("file %s: exists (revision %.12s), expected no file: %w", s.path, cur.Revision, datasource.ErrConflict)
-	case expect != "" && !cur.Exists:
-		return fmt.Errorf("file %s: missing, expected revision %.12s: %w", s.path, expect, datasource.ErrConflict)
-	case expect != "" && cur.Revision != expect:
-		return fmt.Errorf("file %s: revision %.12s, expected %.12s: %w", s.path, cur.Revision, expect, datasource.ErrConflict)
-	}
-	return nil
+	return datasource.CheckExpected("file "+s.path, cur, expect)
 }
 
 // lock takes the in-process mutex, then the cross-process file lock.
@@ -241,46 +225,6 @@ func (s *Source) lock(ctx context.Context) (unlock func(), err error) {
 		release()
 		s.mu.Unlock()
 	}, nil
-}
-
-// writeAtomic writes data to a temporary file beside target and renames it
-// over target, so that readers see the old or the new content, never a mix.
-func writeAtomic(target string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(target)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes a rename or removal durable. Not every platform can sync a
-// directory; the content itself is already synced, so failures are ignored.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }
 
 // Close makes later calls fail with datasource.ErrClosed and ends running Watch calls.

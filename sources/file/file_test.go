@@ -33,10 +33,10 @@ func TestRead(t *testing.T) {
 	}
 	mustWrite(t, path, `["a"]`)
 	snap, err = s.Read(bg)
-	if err != nil || !snap.Exists || string(snap.Data) != `["a"]` || snap.Revision != Revision([]byte(`["a"]`)) {
+	if err != nil || !snap.Exists || string(snap.Data) != `["a"]` || snap.Revision != datasource.ContentRevision([]byte(`["a"]`)) {
 		t.Fatalf("present file: %+v, %v", snap, err)
 	}
-	if Revision([]byte(`["a"]`)) == Revision([]byte(`["b"]`)) {
+	if datasource.ContentRevision([]byte(`["a"]`)) == datasource.ContentRevision([]byte(`["b"]`)) {
 		t.Fatal("different content, same revision")
 	}
 	mustWrite(t, path, strings.Repeat("x", 17))
@@ -59,7 +59,7 @@ func TestWriteCompareAndSet(t *testing.T) {
 	a := []byte(`["a"]`)
 
 	snap, err := s.Write(bg, a, "")
-	if err != nil || snap.Revision != Revision(a) || !snap.Exists {
+	if err != nil || snap.Revision != datasource.ContentRevision(a) || !snap.Exists {
 		t.Fatalf("create: %+v, %v", snap, err)
 	}
 	tests := []struct {
@@ -68,8 +68,8 @@ func TestWriteCompareAndSet(t *testing.T) {
 		wantErr error
 	}{
 		{"must-not-exist on existing file", "", datasource.ErrConflict},
-		{"stale revision", Revision([]byte("old")), datasource.ErrConflict},
-		{"current revision", Revision(a), nil},
+		{"stale revision", datasource.ContentRevision([]byte("old")), datasource.ErrConflict},
+		{"current revision", datasource.ContentRevision(a), nil},
 		{"any revision", datasource.AnyRevision, nil},
 	}
 	for _, tt := range tests {
@@ -139,7 +139,7 @@ func TestDelete(t *testing.T) {
 	path := tempPath(t)
 	s := newSource(t, path)
 	snap, _ := s.Write(bg, []byte(`["a"]`), "")
-	if err := s.Delete(bg, Revision([]byte("other"))); !errors.Is(err, datasource.ErrConflict) {
+	if err := s.Delete(bg, datasource.ContentRevision([]byte("other"))); !errors.Is(err, datasource.ErrConflict) {
 		t.Fatalf("stale delete: %v", err)
 	}
 	if err := s.Delete(bg, snap.Revision); err != nil {

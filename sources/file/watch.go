@@ -38,17 +38,14 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 	}
 	s.follow(w, ws)
 
-	last := from
+	changes := datasource.NewChanges(from, emit)
 	check := func() error {
 		snap, err := s.Read(ctx)
 		if err != nil {
 			return err
 		}
 		s.follow(w, ws) // a symlink may now point elsewhere
-		if snap.Exists != last.Exists || snap.Revision != last.Revision {
-			last = snap
-			emit(snap)
-		}
+		changes.Emit(snap)
 		return nil
 	}
 	// The file may have changed between the caller's Read and the watch

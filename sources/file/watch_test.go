@@ -52,7 +52,7 @@ func TestWatchSeesEveryKindOfChange(t *testing.T) {
 			ch := watchInto(t, s, from)
 			tt.change(t, path)
 			got := until(t, ch, tt.name, tt.want)
-			if got.Exists && got.Revision != Revision(got.Data) {
+			if got.Exists && got.Revision != datasource.ContentRevision(got.Data) {
 				t.Fatalf("revision %s does not match content", got.Revision)
 			}
 		})

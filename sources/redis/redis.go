@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,7 +24,7 @@ type Source struct {
 	key     string
 	channel string
 	owned   bool
-	secrets []string // redacted from errors, only known when Dial built the client
+	secrets datasource.Secrets // redacted from errors, only known when Dial built the client
 	log     *slog.Logger
 	health  time.Duration
 	closed  atomic.Bool
@@ -100,10 +99,10 @@ func Dial(ctx context.Context, opts *goredis.UniversalOptions, key, channel stri
 		return nil, errors.New("redis: no addresses")
 	}
 	client := goredis.NewUniversalClient(opts)
-	secrets := []string{opts.Password, opts.SentinelPassword}
+	secrets := datasource.Secrets{opts.Password, opts.SentinelPassword}
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
-		return nil, fmt.Errorf("redis: dial %s: %w", strings.Join(opts.Addrs, ","), redact(err, secrets...))
+		return nil, fmt.Errorf("redis: dial %s: %w", strings.Join(opts.Addrs, ","), secrets.Error(err))
 	}
 	s, err := New(client, key, channel, sopts...)
 	if err != nil {
@@ -120,16 +119,6 @@ func (s *Source) Key() string { return s.key }
 // Channel returns the channel on which changes are published.
 func (s *Source) Channel() string { return s.channel }
 
-// Revision returns the revision this package gives a payload: its hex SHA-256.
-func Revision(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
-func snapshotOf(data []byte) datasource.Snapshot {
-	return datasource.Snapshot{Data: data, Revision: Revision(data), Exists: true}
-}
-
 // Read GETs the key; a missing key is Snapshot{Exists: false}.
 func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 	if s.closed.Load() {
@@ -142,7 +131,7 @@ func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 	if err != nil {
 		return datasource.Snapshot{}, s.errorf("read", err)
 	}
-	return snapshotOf(data), nil
+	return datasource.ContentSnapshot(data), nil
 }
 
 // Watch subscribes to the channel and emits each published payload that
@@ -172,24 +161,16 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 	stop := context.AfterFunc(ctx, func() { ps.Close() })
 	defer stop()
 
-	last := from
-	deliver := func(snap datasource.Snapshot) {
-		if !same(snap, last) {
-			emit(snap)
-			last = snap
-		}
-	}
+	changes := datasource.NewChanges(from, emit)
 	reread := func() error {
 		snap, err := s.Read(ctx)
 		if err != nil {
 			return err
 		}
-		deliver(snap)
+		changes.Emit(snap)
 		return nil
 	}
-	// checking: a probe (or, without one, a ping) of a silent subscription is
-	// out, and must come back before the next period ends.
-	checking := false
+	silence := datasource.NewSilence(s.health)
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, s.health)
 		if err != nil {
@@ -203,21 +184,22 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 				// The user may not use the probe channel: fall back to a
 				// ping, which proves the connection alive but not that the
 				// writers' messages still reach it.
-				s.log.Warn("no permission for the probe channel; checking the subscription with PING", "probe", probe, "err", redact(err, s.secrets...))
-				useProbe, checking = false, false
+				s.log.Warn("no permission for the probe channel; checking the subscription with PING", "probe", probe, "err", s.secrets.Error(err))
+				useProbe = false
+				silence.Heard()
 				continue
 			}
 			var ne net.Error
 			if !errors.As(err, &ne) || !ne.Timeout() {
 				return s.errorf("subscription", err)
 			}
-			if checking {
-				return fmt.Errorf("redis: subscription to %q: its check did not come back within %s", s.channel, s.health)
+			if err := silence.Elapsed(fmt.Sprintf("redis: subscription to %q (probe or ping)", s.channel)); err != nil {
+				return err
 			}
 			if useProbe {
 				err := s.sendProbe(ctx, probe)
 				if noPermission(err) {
-					s.log.Warn("no permission to publish the probe; checking the subscription with PING", "probe", probe, "err", redact(err, s.secrets...))
+					s.log.Warn("no permission to publish the probe; checking the subscription with PING", "probe", probe, "err", s.secrets.Error(err))
 					useProbe = false
 				} else if err != nil {
 					return err
@@ -228,7 +210,6 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 					return s.errorf("ping subscription", err)
 				}
 			}
-			checking = true
 			continue
 		}
 		switch m := msg.(type) {
@@ -243,31 +224,25 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 				return err
 			}
 		case *goredis.Message:
-			if m.Channel == probe {
-				// The subscription hears what is published now: re-read the
-				// key, which a lost message may have left unseen.
-				checking = false
+			if m.Channel != s.channel && m.Channel != probe {
+				continue
+			}
+			silence.Heard()
+			if m.Channel == probe || m.Payload == "" {
+				// A probe came back: the subscription hears what is published
+				// now, so re-read the key, which a lost message may have left
+				// unseen. An empty message is a deletion, or a key set to "":
+				// only the key can tell.
 				if err := reread(); err != nil {
 					return err
 				}
 				continue
 			}
-			if m.Channel != s.channel {
-				continue
-			}
-			checking = false
-			if m.Payload == "" {
-				// Empty message: a deletion, or a key set to "". Only the key can tell.
-				if err := reread(); err != nil {
-					return err
-				}
-				continue
-			}
-			deliver(snapshotOf([]byte(m.Payload)))
+			changes.Emit(datasource.ContentSnapshot([]byte(m.Payload)))
 		case *goredis.Pong:
 			// The answer to the fallback ping: the connection is alive, so
 			// re-read the key, which a lost message may have left unseen.
-			checking = false
+			silence.Heard()
 			if err := reread(); err != nil {
 				return err
 			}
@@ -320,7 +295,7 @@ func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasou
 	if err != nil {
 		return datasource.Snapshot{}, err
 	}
-	return snapshotOf(append([]byte(nil), data...)), nil
+	return datasource.ContentSnapshot(append([]byte(nil), data...)), nil
 }
 
 // Delete removes the key and publishes an empty message, in one MULTI/EXEC, if
@@ -353,10 +328,10 @@ func (s *Source) cas(ctx context.Context, expect string, ops func(goredis.Pipeli
 		case err != nil:
 			return s.errorf("read", err)
 		default:
-			stored = Revision(cur)
+			stored = datasource.ContentRevision(cur)
 		}
 		if stored != expect {
-			return fmt.Errorf("redis: key %q: expected revision %q, stored %q: %w", s.key, expect, stored, datasource.ErrConflict)
+			return fmt.Errorf("redis: key %q: expected revision %.12q, stored %.12q: %w", s.key, expect, stored, datasource.ErrConflict)
 		}
 		_, err = tx.TxPipelined(ctx, queue)
 		return err
@@ -390,48 +365,9 @@ func (s *Source) errorf(op string, err error) error {
 	if s.closed.Load() && errors.Is(err, goredis.ErrClosed) {
 		return datasource.ErrClosed
 	}
-	return fmt.Errorf("redis: %s %q: %w", op, s.key, redact(err, s.secrets...))
+	return fmt.Errorf("redis: %s %q: %w", op, s.key, s.secrets.Error(err))
 }
 
 // Redact implements datasource.Redactor: it removes the passwords Dial was
 // given from msg.
-func (s *Source) Redact(msg string) string {
-	for _, sec := range s.secrets {
-		if sec != "" {
-			msg = strings.ReplaceAll(msg, sec, "REDACTED")
-		}
-	}
-	return msg
-}
-
-func same(a, b datasource.Snapshot) bool {
-	if a.Exists != b.Exists {
-		return false
-	}
-	return !a.Exists || a.Revision == b.Revision
-}
-
-// redact removes secrets from an error's text in case a lower layer ever
-// echoes one; the chain is kept for errors.Is.
-func redact(err error, secrets ...string) error {
-	msg := err.Error()
-	changed := false
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			msg = strings.ReplaceAll(msg, s, "REDACTED")
-			changed = true
-		}
-	}
-	if !changed {
-		return err
-	}
-	return redactedError{msg: msg, err: err}
-}
-
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }
+func (s *Source) Redact(msg string) string { return s.secrets.Redact(msg) }

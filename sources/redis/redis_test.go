@@ -78,11 +78,11 @@ func TestNewRejectsBadArguments(t *testing.T) {
 }
 
 func TestRevisionIsPayloadHash(t *testing.T) {
-	a, b := redis.Revision([]byte(`[{"resource":"a"}]`)), redis.Revision([]byte(`[{"resource":"b"}]`))
+	a, b := datasource.ContentRevision([]byte(`[{"resource":"a"}]`)), datasource.ContentRevision([]byte(`[{"resource":"b"}]`))
 	if a == b || len(a) != 64 {
 		t.Fatalf("revisions %q %q: want distinct 64-hex-digit hashes", a, b)
 	}
-	if redis.Revision([]byte(`[{"resource":"a"}]`)) != a {
+	if datasource.ContentRevision([]byte(`[{"resource":"a"}]`)) != a {
 		t.Fatal("revision of equal payloads differs")
 	}
 }
@@ -99,7 +99,7 @@ func TestWriteCompareAndSet(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	if w1.Revision != redis.Revision([]byte("[1]")) {
+	if w1.Revision != datasource.ContentRevision([]byte("[1]")) {
 		t.Fatalf("revision %s is not the payload hash", w1.Revision)
 	}
 	if _, err := s.Write(ctx, []byte("[x]"), ""); !errors.Is(err, datasource.ErrConflict) {
@@ -121,7 +121,7 @@ func TestWriteCompareAndSet(t *testing.T) {
 	if err := s.Delete(ctx, w2.Revision); !errors.Is(err, datasource.ErrConflict) {
 		t.Fatalf("stale delete: %v, want ErrConflict", err)
 	}
-	if err := s.Delete(ctx, redis.Revision([]byte("[3]"))); err != nil {
+	if err := s.Delete(ctx, datasource.ContentRevision([]byte("[3]"))); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
 	if n, _ := c.Exists(ctx, key).Result(); n != 0 {
@@ -191,7 +191,7 @@ func TestWatchFollowsJavaStyleWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := w.Next(t)
-	if string(got.Data) != "[java]" || got.Revision != redis.Revision([]byte("[java]")) {
+	if string(got.Data) != "[java]" || got.Revision != datasource.ContentRevision([]byte("[java]")) {
 		t.Fatalf("emit %+v, want [java]", got)
 	}
 	// Republishing the same payload is not a change.
