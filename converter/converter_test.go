@@ -52,6 +52,12 @@ func TestDecodeUnreadable(t *testing.T) {
 		{"yaml scalar", "just: [unclosed", []string{"YAML"}},
 		{"control character in string", "[{\"resource\":\"a\x01\"}]", []string{"control character"}},
 		{"trailing garbage", `[] x`, []string{"after the end"}},
+		{"invalid UTF-8 names its byte offset", "[{\"resource\":\"caf\xff\",\"count\":1}]", []string{"invalid UTF-8", "byte offset 17", "line 1, column 18"}},
+		{"invalid UTF-8 in YAML", "- resource: a\n  count: 1\n- resource: \xc3(\n", []string{"invalid UTF-8", "byte offset 37", "line 3, column 13"}},
+		{"invalid UTF-8 in a comment", "// caf\xe9\n[]", []string{"invalid UTF-8", "byte offset 6"}},
+		{"UTF-16 LE with its byte-order mark", "\xff\xfe[\x00]\x00", []string{"UTF-16 is not supported"}},
+		{"UTF-16 BE with its byte-order mark", "\xfe\xff\x00[\x00]", []string{"UTF-16 is not supported"}},
+		{"UTF-16 LE without a byte-order mark", "[\x00{\x00}\x00]\x00", []string{"UTF-16 is not supported"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,7 +32,11 @@
 // ByRuleType picks a codec by the rule-type names Spring Cloud Alibaba uses
 // (flow, degrade, param-flow, system, authority, gw-flow, gw-api-group).
 //
-// Decode returns an error wrapping ErrUnreadable only when nothing can be read.
+// Decode returns an error wrapping ErrUnreadable only when nothing can be read,
+// which includes a payload that is not UTF-8: invalid bytes are reported with
+// their offset (never replaced by U+FFFD, which would rename a resource in
+// silence), and UTF-16 is refused as such.
+//
 // Encode writes canonical Sentinel JSON: compact, fields in a fixed order, no
 // HTML escaping, rules in the given order; Java Sentinel reads it.
 package converter
