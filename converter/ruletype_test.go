@@ -39,7 +39,7 @@ func TestByRuleType(t *testing.T) {
 		if got := reflect.TypeOf(v); got != want[name] {
 			t.Errorf("%s decodes to %v, want %v", name, got, want[name])
 		}
-		if out, err := c.Encode(v); err != nil || string(out) != "[]" {
+		if out, err := c.Encode(v); err != nil || string(out) != "[]\n" {
 			t.Errorf("%s: Encode = %s, %v", name, out, err)
 		}
 	}
@@ -62,7 +62,7 @@ func TestByRuleTypeRoundTrip(t *testing.T) {
 		t.Errorf("intervalSec = %d", rules[0].IntervalSec)
 	}
 	out, err := c.Encode(v)
-	if err != nil || !strings.Contains(string(out), `"interval":2,"intervalUnit":2`) {
+	if err != nil || !strings.Contains(compact(t, out), `"interval":2,"intervalUnit":2`) {
 		t.Errorf("options must reach the typed codec: %s %v", out, err)
 	}
 	again, _, _ := c.Decode(out)

@@ -178,7 +178,7 @@ func getCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return c.failf("encode: %v", err)
 	}
-	_, _ = stdout.Write(append(out, '\n'))
+	_, _ = stdout.Write(out)
 	if len(rep.Rejected) > 0 {
 		return exitRejected
 	}
