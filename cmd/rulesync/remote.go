@@ -88,6 +88,18 @@ func (sf *sourceFlags) open(ctx context.Context) (datasource.WritableSource, err
 	}
 }
 
+// describe names the source the flags name, for messages.
+func (sf *sourceFlags) describe() string {
+	switch {
+	case sf.file != "":
+		return sf.file
+	case sf.etcd != "":
+		return "etcd key " + sf.key
+	default:
+		return "Redis key " + sf.key
+	}
+}
+
 func split(list string) []string {
 	var out []string
 	for _, s := range strings.Split(list, ",") {
@@ -202,7 +214,7 @@ func putCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	defer src.Close()
 	name := c.fs.Arg(0)
-	data, err := readInput(name, stdin)
+	data, err := readInput(ctx, name, stdin)
 	if err != nil {
 		return c.failf("%v", err)
 	}
@@ -242,9 +254,11 @@ func putCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	return exitOK
 }
 
-// diffCmd compares a file with what is stored, rule by rule.
+// diffCmd compares a file with what is stored, rule by rule. Rules that
+// either side rejects are left out of the comparison and reported on stderr.
 func diffCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newRemoteCmd("diff", stdout, stderr)
+	missingEmpty := c.fs.Bool("missing-as-empty", false, "compare with no rules when nothing is stored (default: fail)")
 	codec, src, code := c.setup(ctx, args, 1, nil)
 	if code != exitOK {
 		return code
@@ -254,22 +268,37 @@ func diffCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return c.failf("%v", err)
 	}
+	storedLabel := "stored: " + c.src.describe()
 	var stored any
-	if snap.Exists {
-		if stored, _, err = codec.Decode(snap.Data); err != nil {
+	var storedRep converter.Report
+	switch {
+	case snap.Exists:
+		if stored, storedRep, err = codec.Decode(snap.Data); err != nil {
 			return c.failf("stored value: %v", err)
 		}
+		writeReport(stderr, "stored", storedRep)
+		storedLabel += " (revision " + snap.Revision + ")"
+	case *missingEmpty:
+		storedLabel += " (nothing stored)"
+	default:
+		return c.failf("nothing stored at %s; pass -missing-as-empty to compare with no rules", c.src.describe())
 	}
 	name := c.fs.Arg(0)
-	data, err := readInput(name, stdin)
+	data, err := readInput(ctx, name, stdin)
 	if err != nil {
 		return c.failf("%v", err)
 	}
-	local, _, err := codec.Decode(data)
+	local, localRep, err := codec.Decode(data)
 	if err != nil {
 		return c.failf("%s: %v", name, err)
 	}
+	writeReport(stderr, name, localRep)
+	leftOut := len(storedRep.Rejected) + len(localRep.Rejected)
 	if codec.Equal(stored, local) {
+		if leftOut > 0 {
+			fmt.Fprintf(stdout, "no difference among the accepted rules; %d rejected rule(s) left out (see above)\n", leftOut)
+			return exitRejected
+		}
 		fmt.Fprintln(stdout, "no difference")
 		return exitOK
 	}
@@ -281,6 +310,7 @@ func diffCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return c.failf("%v", err)
 	}
+	fmt.Fprintf(stdout, "--- %s\n+++ %s\n", storedLabel, name)
 	differ := false
 	for _, r := range a {
 		if !slices.Contains(b, r) {
