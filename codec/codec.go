@@ -18,7 +18,9 @@ type Codec[T any] interface {
 	// and listed in the report. Empty input ("", whitespace, "[]", "null")
 	// decodes to an empty, non-nil value.
 	Decode(data []byte) (T, Report, error)
-	// Encode writes v as canonical Sentinel JSON that Java Sentinel reads.
+	// Encode writes v as canonical Sentinel JSON that Java Sentinel reads
+	// (indented, ending in a newline; see the package doc for which fields
+	// it writes).
 	Encode(v T) ([]byte, error)
 	// Equal reports whether two decoded values mean the same rules.
 	Equal(a, b T) bool

@@ -1,6 +1,8 @@
 package converter
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"slices"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/engine/authority"
+	"github.com/rulesync/rulesync/engine/degrade"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/gateway"
 	"github.com/rulesync/rulesync/engine/param"
@@ -52,12 +55,18 @@ func TestDecodeUnreadable(t *testing.T) {
 		{"yaml scalar", "just: [unclosed", []string{"YAML"}},
 		{"control character in string", "[{\"resource\":\"a\x01\"}]", []string{"control character"}},
 		{"trailing garbage", `[] x`, []string{"after the end"}},
+		{"invalid UTF-8 names its byte offset", "[{\"resource\":\"caf\xff\",\"count\":1}]", []string{"invalid UTF-8", "byte offset 17", "line 1, column 18"}},
+		{"invalid UTF-8 in YAML", "- resource: a\n  count: 1\n- resource: \xc3(\n", []string{"invalid UTF-8", "byte offset 37", "line 3, column 13"}},
+		{"invalid UTF-8 in a comment", "// caf\xe9\n[]", []string{"invalid UTF-8", "byte offset 6"}},
+		{"UTF-16 LE with its byte-order mark", "\xff\xfe[\x00]\x00", []string{"UTF-16 is not supported"}},
+		{"UTF-16 BE with its byte-order mark", "\xfe\xff\x00[\x00]", []string{"UTF-16 is not supported"}},
+		{"UTF-16 LE without a byte-order mark", "[\x00{\x00}\x00]\x00", []string{"UTF-16 is not supported"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rules, _, err := Flow().Decode([]byte(tt.in))
 			if !errors.Is(err, codec.ErrUnreadable) {
-				t.Fatalf("err = %v, want one wrapping ErrUnreadable (rules %v)", err, rules)
+				t.Fatalf("err = %v, want one wrapping codec.ErrUnreadable (rules %v)", err, rules)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
@@ -71,7 +80,7 @@ func TestDecodeUnreadable(t *testing.T) {
 func TestDecodeMaxBytes(t *testing.T) {
 	in := []byte(`[{"resource":"a","count":1}]`)
 	if _, _, err := Flow(WithMaxBytes(10)).Decode(in); !errors.Is(err, codec.ErrUnreadable) || !strings.Contains(err.Error(), "limit") {
-		t.Errorf("over the limit: err = %v, want ErrUnreadable naming the limit", err)
+		t.Errorf("over the limit: err = %v, want codec.ErrUnreadable naming the limit", err)
 	}
 	if rules, _, err := Flow(WithMaxBytes(len(in))).Decode(in); err != nil || len(rules) != 1 {
 		t.Errorf("at the limit: %v, %v", rules, err)
@@ -295,7 +304,7 @@ func TestParam(t *testing.T) {
 	}
 	// A rule built in Go with a nil item list is written with [], not null.
 	out, err := Param().Encode([]param.Rule{{Resource: "x", Count: 1, DurationInSec: 1}})
-	if err != nil || !strings.Contains(string(out), `"paramFlowItemList":[]`) {
+	if err != nil || !strings.Contains(compact(t, out), `"paramFlowItemList":[]`) {
 		t.Errorf("encode = %s, %v", out, err)
 	}
 }
@@ -401,7 +410,7 @@ func TestGatewayDashboardEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`"interval":2`, `"intervalUnit":2`, `"intervalSec":7200`} {
-		if !strings.Contains(string(out), want) {
+		if !strings.Contains(compact(t, out), want) {
 			t.Errorf("%s lacks %s", out, want)
 		}
 	}
@@ -429,15 +438,15 @@ func TestAPIDefinitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	const want = `[{"apiName":"a","predicateItems":[{"pattern":"/x","matchStrategy":1},{"items":[{"pattern":"/y","matchStrategy":0}]},{"items":[]},{"pattern":"","matchStrategy":0}]}]`
-	if string(out) != want {
+	if compact(t, out) != want {
 		t.Errorf("encode =\n%s\nwant\n%s", out, want)
 	}
 }
 
 func TestEncode(t *testing.T) {
 	out, err := Flow().Encode(nil)
-	if err != nil || string(out) != "[]" {
-		t.Errorf("nil encodes as %s, %v; want []", out, err)
+	if err != nil || string(out) != "[]\n" {
+		t.Errorf("nil encodes as %q, %v; want \"[]\\n\"", out, err)
 	}
 	r := flow.DefaultRule()
 	r.Resource, r.Count = "GET:/a?x=1&y=<2>", 3
@@ -445,10 +454,103 @@ func TestEncode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `[{"resource":"GET:/a?x=1&y=<2>","limitApp":"default","grade":1,"count":3,"strategy":0,"controlBehavior":0,"warmUpPeriodSec":10,"maxQueueingTimeMs":500,"clusterMode":false}]`
+	const want = `[
+  {
+    "resource": "GET:/a?x=1&y=<2>",
+    "limitApp": "default",
+    "grade": 1,
+    "count": 3,
+    "strategy": 0,
+    "controlBehavior": 0,
+    "warmUpPeriodSec": 10,
+    "maxQueueingTimeMs": 500,
+    "clusterMode": false
+  }
+]
+`
 	if string(out) != want {
 		t.Errorf("encode =\n%s\nwant\n%s", out, want)
 	}
+}
+
+// Encode leaves a field out only where Java Sentinel's field is null by
+// default (and where false and absent mean the same to every Java reader);
+// everything Java writes, we write, including every field whose Java default
+// differs from Go's zero value and every field the dashboard's entity classes
+// unbox without a null check.
+func TestEncodeKeepsWhatJavaReadersNeed(t *testing.T) {
+	keys := func(t *testing.T, out []byte) map[string]bool {
+		t.Helper()
+		var list []map[string]any
+		if err := json.Unmarshal(out, &list); err != nil || len(list) != 1 {
+			t.Fatalf("%s: %v", out, err)
+		}
+		got := map[string]bool{}
+		for k := range list[0] {
+			got[k] = true
+		}
+		return got
+	}
+	check := func(t *testing.T, out []byte, want, absent []string) {
+		t.Helper()
+		got := keys(t, out)
+		for _, k := range want {
+			if !got[k] {
+				t.Errorf("%q is missing from %s", k, out)
+			}
+		}
+		for _, k := range absent {
+			if got[k] {
+				t.Errorf("%q (null by default in Java) is written in %s", k, out)
+			}
+		}
+	}
+	enc := func(t *testing.T, c interface{ Encode(any) ([]byte, error) }, v any) []byte {
+		t.Helper()
+		out, err := c.Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	codecs := map[string]interface{ Encode(any) ([]byte, error) }{
+		"flow": anyEncoder[[]flow.Rule]{Flow()}, "degrade": anyEncoder[[]degrade.Rule]{Degrade()},
+		"system": anyEncoder[[]system.Rule]{System()}, "param-flow": anyEncoder[[]param.Rule]{Param()},
+		"gw-flow": anyEncoder[[]gateway.Rule]{GatewayFlow()},
+	}
+	codec := func(name string) interface{ Encode(any) ([]byte, error) } { return codecs[name] }
+	t.Run("flow", func(t *testing.T) {
+		r := flow.DefaultRule()
+		r.Resource = "a"
+		check(t, enc(t, codec("flow"), []flow.Rule{r}),
+			[]string{"resource", "limitApp", "grade", "count", "strategy", "controlBehavior", "warmUpPeriodSec", "maxQueueingTimeMs", "clusterMode"},
+			[]string{"id", "refResource", "clusterConfig"})
+	})
+	t.Run("degrade", func(t *testing.T) {
+		r := degrade.DefaultRule()
+		r.Resource = "a"
+		check(t, enc(t, codec("degrade"), []degrade.Rule{r}),
+			[]string{"resource", "limitApp", "grade", "count", "timeWindow", "minRequestAmount", "slowRatioThreshold", "statIntervalMs"},
+			[]string{"id"})
+	})
+	t.Run("system", func(t *testing.T) {
+		check(t, enc(t, codec("system"), []system.Rule{system.DefaultRule()}),
+			[]string{"highestSystemLoad", "highestCpuUsage", "qps", "avgRt", "maxThread"}, []string{"id"})
+	})
+	t.Run("param", func(t *testing.T) {
+		r := param.DefaultRule()
+		r.Resource = "a"
+		check(t, enc(t, codec("param-flow"), []param.Rule{r}),
+			[]string{"resource", "limitApp", "grade", "paramIdx", "count", "controlBehavior", "maxQueueingTimeMs", "burstCount", "durationInSec", "paramFlowItemList", "clusterMode"},
+			[]string{"id", "clusterConfig"})
+	})
+	t.Run("gateway", func(t *testing.T) {
+		r := gateway.DefaultRule()
+		r.Resource = "a"
+		check(t, enc(t, codec("gw-flow"), []gateway.Rule{r}),
+			[]string{"resource", "resourceMode", "grade", "count", "intervalSec", "controlBehavior", "burst", "maxQueueingTimeoutMs"},
+			[]string{"paramItem"})
+	})
 }
 
 func TestEqualIsOrderSensitive(t *testing.T) {
@@ -539,7 +641,7 @@ func TestDashboardEntityEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	const want = `[{"id":4,"rule":{"id":4,"resource":"r","limitApp":"a","strategy":0}},{"rule":{"resource":"s","limitApp":"b","strategy":1}}]`
-	if string(out) != want {
+	if compact(t, out) != want {
 		t.Errorf("encode =\n%s\nwant\n%s", out, want)
 	}
 	back, rep, err := Authority().Decode(out)
@@ -564,3 +666,19 @@ func TestSmallInt(t *testing.T) {
 		}
 	}
 }
+
+// compact returns the JSON text out without insignificant space, for tests
+// that compare an encoding with a one-line expectation.
+func compact(t *testing.T, out []byte) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, out); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return b.String()
+}
+
+// anyEncoder sees a family codec's Encode through any, for table-driven tests.
+type anyEncoder[T any] struct{ c codec.Codec[T] }
+
+func (a anyEncoder[T]) Encode(v any) ([]byte, error) { return a.c.Encode(v.(T)) }

@@ -32,7 +32,43 @@
 // Code that holds a rule type's name at run time finds its codec in the
 // rule-type table of package ruleapply (ruleapply.LookupRuleType).
 //
-// Decode returns an error wrapping ErrUnreadable only when nothing can be read.
-// Encode writes canonical Sentinel JSON: compact, fields in a fixed order, no
-// HTML escaping, rules in the given order; Java Sentinel reads it.
+// Decode returns an error wrapping codec.ErrUnreadable only when nothing can be read,
+// which includes a payload that is not UTF-8: invalid bytes are reported with
+// their offset (never replaced by U+FFFD, which would rename a resource in
+// silence), and UTF-16 is refused as such.
+//
+// # What Encode writes
+//
+// Encode writes canonical Sentinel JSON: indented by two spaces, one key per
+// line, fields in a fixed order, no HTML escaping, rules in the given order,
+// ending in a newline. Canonical means the same rules always give the same
+// bytes, so a write-back over a hand-edited file is a stable, diffable text.
+//
+// A field is left out only where Java Sentinel leaves it out, so that what we
+// write reads back with the same meaning in every Java reader. Java writes
+// rules with fastjson, which skips null fields and writes every primitive
+// field, defaults included; the dashboard writes its entity objects in full.
+// So Encode leaves out exactly the fields that are null in Java by default:
+// id when there is none, flow refResource, clusterConfig when it was never
+// set, a gateway rule's paramItem and an item's fieldName and pattern when
+// empty, a system rule's resource and limitApp. It also leaves out regex when
+// false: fastjson writes "regex":false, but absent reads as false in the rule
+// classes and in the dashboard's entities alike. Every other field is written
+// even at its default, for two reasons:
+//
+//   - Many Java defaults are not Go's zero value (flow grade 1, limitApp
+//     "default", warmUpPeriodSec 10, maxQueueingTimeMs 500; degrade
+//     minRequestAmount 5, slowRatioThreshold 1.0, statIntervalMs 1000; every
+//     system threshold -1; param durationInSec 1; gateway intervalSec 1,
+//     maxQueueingTimeoutMs 500; cluster fallbackToLocalWhenFail true,
+//     sampleCount 10, ...). Left out, they would read as zero in any reader
+//     that starts from zero values, including Go's encoding/json.
+//   - The dashboard reads pushed rules into entity classes whose fields are
+//     boxed (Integer, Double) and unboxes several of them without a null
+//     check when it turns an entity into a rule: FlowRuleEntity grade, count
+//     and strategy, DegradeRuleEntity grade, count and timeWindow. An absent
+//     key there is a NullPointerException, not a default. A param rule's
+//     paramIdx has no Java default at all (it is required), and
+//     paramFlowItemList is written as [] rather than left out, since parts of
+//     Java iterate it without a null check.
 package converter

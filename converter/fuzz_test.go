@@ -10,7 +10,7 @@ import (
 )
 
 // fuzzCodec seeds f with every file of testdata/<dir> and checks, for any
-// input, that Decode does not panic, fails only with ErrUnreadable, keeps its
+// input, that Decode does not panic, fails only with codec.ErrUnreadable, keeps its
 // report consistent, and that what it accepted encodes and decodes back to
 // equal rules with a clean report.
 func fuzzCodec[T any](f *testing.F, dir string, c codec.Codec[[]T], alts ...codec.Codec[[]T]) {
@@ -27,7 +27,7 @@ func fuzzCodec[T any](f *testing.F, dir string, c codec.Codec[[]T], alts ...code
 		rules, rep, err := c.Decode(data)
 		if err != nil {
 			if !errors.Is(err, codec.ErrUnreadable) {
-				t.Fatalf("error %v does not wrap ErrUnreadable", err)
+				t.Fatalf("error %v does not wrap codec.ErrUnreadable", err)
 			}
 			return
 		}

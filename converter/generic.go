@@ -272,7 +272,8 @@ func (c *familyCodec[T]) Equal(a, b []T) bool {
 	return true
 }
 
-// encodeJSON writes v compactly without HTML escaping; a nil list is [].
+// encodeJSON writes the canonical text of rules: indented by two spaces, one
+// key per line, without HTML escaping, ending in a newline; a nil list is [].
 func encodeJSON[T any](rules []T) ([]byte, error) {
 	if rules == nil {
 		rules = []T{}
@@ -280,8 +281,9 @@ func encodeJSON[T any](rules []T) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // "<" in a resource name must stay readable
+	enc.SetIndent("", "  ")
 	if err := enc.Encode(rules); err != nil {
 		return nil, fmt.Errorf("converter: encode: %w", err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return buf.Bytes(), nil
 }

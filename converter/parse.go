@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -561,12 +560,20 @@ func (p *parser) slowStr(start int) string {
 	if !escaped {
 		b := raw[1 : len(raw)-1]
 		if !utf8.Valid(b) {
-			return strings.ToValidUTF8(string(b), "\uFFFD")
+			// Replacing the bytes would change a resource name in silence.
+			off := start + 1 + invalidUTF8(b)
+			p.fail(off, "invalid UTF-8 at byte offset %d", off)
+			return ""
 		}
 		return p.text(b)
 	}
-	// Escapes are rare in rule files; the standard library knows them all
-	// (including surrogate pairs) and replaces invalid UTF-8 as we do.
+	if !utf8.Valid(raw) {
+		off := start + invalidUTF8(raw)
+		p.fail(off, "invalid UTF-8 at byte offset %d", off)
+		return ""
+	}
+	// Escapes are rare in rule files; the standard library knows them all,
+	// including surrogate pairs (a lone surrogate escape becomes U+FFFD).
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		p.fail(start, "invalid escape in string")

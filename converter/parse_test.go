@@ -12,10 +12,9 @@ func TestParserStrings(t *testing.T) {
 		{`"a\"b"`, `a"b`},
 		{`"tab\tnl\n"`, "tab\tnl\n"},
 		{`"\u00e9\u4e2d"`, "é中"},
-		{`"\ud83d\ude00"`, "😀"},                  // surrogate pair
-		{`"\ud800"`, "\ufffd"},                   // lone surrogate
-		{"\"caf\xc3\xa9\"", "café"},              // raw UTF-8
-		{"\"bad\xff\xfebyte\"", "bad\ufffdbyte"}, // invalid UTF-8 is replaced
+		{`"\ud83d\ude00"`, "😀"},     // surrogate pair
+		{`"\ud800"`, "\ufffd"},      // lone surrogate
+		{"\"caf\xc3\xa9\"", "café"}, // raw UTF-8
 		{`"// not a comment /* nor this */"`, "// not a comment /* nor this */"},
 	}
 	for _, tt := range tests {
@@ -47,6 +46,7 @@ func TestParserErrors(t *testing.T) {
 		{"[1] /* x", "never closed"},
 		{"[\"\t\"]", "control character 0x09"},
 		{"[\x00]", "byte 0x00"},
+		{"[\"bad\xff\xfebyte\"]", "line 1, column 6: invalid UTF-8 at byte offset 5"},
 		{"[", "unexpected end of input"},
 		{"{", "unexpected end of input inside an object"},
 	}

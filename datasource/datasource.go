@@ -47,16 +47,29 @@ func (h Health) String() string {
 
 // Status is a point-in-time view of a datasource.
 type Status struct {
-	Name     string
-	Revision string // revision of the last snapshot taken from the source
-	Exists   bool   // whether that snapshot had a value
+	Name string
+	// Revision is the revision of the payload whose rules are in force: the
+	// last one applied from the source or a write. It is empty before
+	// anything was applied and while the rules came from the local snapshot.
+	Revision string
+	Exists   bool // whether that payload had a value (a deletion kept by WithKeepOnDelete counts as applied)
+	// LatestRevision is the revision of the newest snapshot taken from the
+	// source. It equals Revision unless the source now holds a payload that
+	// could not be applied; LatestError then says why, until a later
+	// snapshot is applied. Writes compare and set against this revision.
+	LatestRevision string
+	LatestError    error
 	// LastSuccess is when a value was last applied from the source or a write.
 	LastSuccess time.Time
 	// LastError is the most recent failure (read, watch, decode); a later
 	// successful load clears it. Sources keep credentials out of their errors.
-	LastError     error
-	RuleCount     int // rules in force (see Counter)
-	Rejected      int // rules left out of the last applied payload
+	LastError error
+	RuleCount int // rules in force (see Counter)
+	Rejected  int // rules left out of the last applied payload
+	// Cleared is, while no rules are in force because a change removed every
+	// rule (an empty payload, one whose every rule was rejected, a deletion),
+	// how many rules that change removed; 0 while rules are in force.
+	Cleared       int
 	Health        Health
 	UsingSnapshot bool // the rules in force came from the local snapshot, not the source
 }
@@ -173,8 +186,7 @@ func (d *DataSource[T]) Start(ctx context.Context) error {
 	if connected {
 		startErr = d.apply(snap)
 	} else {
-		startErr = d.redact(fmt.Errorf("datasource %q: initial read: %w", d.o.name, err))
-		d.sourceError(startErr)
+		startErr = d.sourceError("initial read", err)
 	}
 	if startErr != nil && d.o.snapshotDir != "" && !d.hasGood() {
 		if d.loadSnapshot(startErr) {
@@ -211,7 +223,7 @@ func (d *DataSource[T]) run(ctx context.Context, connected bool) {
 				if ctx.Err() != nil {
 					return
 				}
-				d.sourceError(fmt.Errorf("datasource %q: read: %w", d.o.name, err))
+				d.sourceError("read", err)
 				d.setHealth(HealthBackingOff)
 				if !sleep(ctx, bo.next()) {
 					return
@@ -253,7 +265,7 @@ func (d *DataSource[T]) run(ctx context.Context, connected bool) {
 		if emitted.Load() || time.Since(began) > d.o.backoffMax {
 			bo.reset()
 		}
-		d.sourceError(fmt.Errorf("datasource %q: watch: %w", d.o.name, err))
+		d.sourceError("watch", err)
 		failed = true
 		d.setHealth(HealthBackingOff)
 		if !sleep(ctx, bo.next()) {
@@ -397,7 +409,7 @@ func (d *DataSource[T]) applyWatched(ctx context.Context, s Snapshot) error {
 	fresh, err := d.src.Read(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			d.sourceError(fmt.Errorf("datasource %q: read after a late echo: %w", d.o.name, err))
+			d.sourceError("read after a late echo", err)
 		}
 		return err
 	}
@@ -420,7 +432,12 @@ func (d *DataSource[T]) applyLocked(s Snapshot, fullRead bool) error {
 			// newer revision must be remembered so that the next Write expects it.
 			if s.Revision != d.seen.Revision {
 				d.seen.Revision = s.Revision
-				d.updateStatus(func(st *Status) { st.Revision = s.Revision })
+				d.updateStatus(func(st *Status) {
+					if st.LatestError == nil {
+						st.Revision = s.Revision // the same payload, so the same rules, are in force
+					}
+					st.LatestRevision = s.Revision
+				})
 			}
 			return nil
 		}
@@ -428,40 +445,61 @@ func (d *DataSource[T]) applyLocked(s Snapshot, fullRead bool) error {
 	d.seen = Snapshot{Data: bytes.Clone(s.Data), Revision: s.Revision, Exists: s.Exists}
 	d.seenSet = true
 	d.gen++
+	before := d.Status().RuleCount
 
 	if !s.Exists {
+		rep := d.emptyReport()
 		if d.haveGood && d.o.keepOnDelete {
 			d.updateStatus(func(st *Status) {
-				st.Revision, st.Exists, st.LastError, st.LastSuccess = s.Revision, false, nil, time.Now()
+				st.Revision, st.Exists, st.LatestRevision, st.LatestError = s.Revision, false, s.Revision, nil
+				st.LastError, st.LastSuccess = nil, time.Now()
 			})
-			d.emit(Event{Kind: Deleted, Revision: s.Revision})
-			d.log.Info("source value deleted; keeping rules")
+			rep.Notes = append(rep.Notes, "value deleted; the rules in force are kept (WithKeepOnDelete)")
+			d.emit(Event{Kind: Deleted, Revision: s.Revision, Report: &rep})
+			d.log.Info("source value deleted; keeping the rules in force", "rules", before)
 			return nil
 		}
 		first := !d.haveGood
-		d.publish(d.emptyValue(), codec.Report{}, s, nil)
 		if first {
-			d.emit(Event{Kind: Loaded, Revision: s.Revision})
-			d.log.Info("source value missing; starting empty")
+			rep.Notes = append(rep.Notes, "no value at the source: starting empty")
 		} else {
-			d.emit(Event{Kind: Deleted, Revision: s.Revision})
-			d.log.Info("source value deleted; rules cleared")
+			rep.Notes = append(rep.Notes, "value deleted: rules cleared")
+		}
+		d.publish(d.emptyValue(), rep, s, nil, before)
+		switch {
+		case first:
+			d.emit(Event{Kind: Loaded, Revision: s.Revision, Report: &rep})
+			d.log.Info("no value at the source yet; starting with no rules and watching for one")
+		case before > 0:
+			d.emit(Event{Kind: Deleted, Revision: s.Revision, Report: &rep})
+			d.log.Warn("source value deleted; every rule cleared", "removed", before)
+		default:
+			d.emit(Event{Kind: Deleted, Revision: s.Revision, Report: &rep})
+			d.log.Info("source value deleted; there were no rules to clear")
 		}
 		return nil
 	}
 
 	v, rep, err := d.codec.Decode(s.Data)
 	if err != nil {
-		err = fmt.Errorf("datasource %q: revision %q: %w", d.o.name, s.Revision, err)
+		full := fmt.Errorf("datasource %q: revision %q: %w", d.o.name, s.Revision, err)
+		var inForce string
 		d.updateStatus(func(st *Status) {
-			st.Revision, st.Exists, st.LastError = s.Revision, true, err
+			st.LatestRevision, st.LatestError, st.LastError = s.Revision, full, full
+			inForce = st.Revision
 		})
-		d.emit(Event{Kind: Unreadable, Revision: s.Revision, Err: err})
-		d.log.Warn("payload unreadable; keeping last good rules", "revision", s.Revision, "err", err)
-		return err
+		d.emit(Event{Kind: Unreadable, Revision: s.Revision, Err: full})
+		// The logger already names the datasource and the line the revision:
+		// err is the decoder's own message.
+		if d.haveGood {
+			d.log.Error("payload unreadable; the rules in force stay", "revision", s.Revision, "rules", before, "in_force", inForce, "err", err)
+		} else {
+			d.log.Error("payload unreadable; no rules are in force, none were loaded yet", "revision", s.Revision, "err", err)
+		}
+		return full
 	}
 	first := !d.haveGood
-	changed := d.publish(v, rep, s, s.Data)
+	changed := d.publish(v, rep, s, s.Data, before)
 	r := rep
 	switch {
 	case first:
@@ -471,24 +509,54 @@ func (d *DataSource[T]) applyLocked(s Snapshot, fullRead bool) error {
 	}
 	if len(rep.Rejected) > 0 {
 		d.emit(Event{Kind: Rejected, Revision: s.Revision, Report: &r})
-		d.log.Warn("some rules rejected", "revision", s.Revision, "report", rep.String())
 	}
-	if changed || first {
-		d.log.Info("rules applied", "revision", s.Revision, "rules", rep.Accepted, "rejected", len(rep.Rejected))
-	}
+	d.logApplied(s.Revision, d.count(v), before, rep, changed || first)
 	return nil
 }
 
+// logApplied writes the one line of an applied payload. The Rejected event
+// that may come with a Loaded or Updated one is the same apply and gets no
+// line of its own; the report is printed here, once.
+func (d *DataSource[T]) logApplied(rev string, n, before int, rep codec.Report, changed bool) {
+	attrs := []any{"revision", rev, "rules", n}
+	noisy := len(rep.Rejected) > 0 || len(rep.UnknownKeys) > 0
+	if noisy || len(rep.Notes) > 0 {
+		attrs = append(attrs, "report", rep.String())
+	}
+	switch {
+	case changed && n == 0 && before > 0:
+		d.log.Warn("every rule cleared", append(attrs, "removed", before)...)
+	case !changed && noisy:
+		d.log.Warn("rules unchanged; the payload has problems", attrs...)
+	case !changed:
+		d.log.Debug("rules unchanged", attrs...)
+	case len(rep.Rejected) > 0:
+		d.log.Warn("rules applied; some rules rejected", attrs...)
+	case noisy:
+		d.log.Warn("rules applied; some keys unknown", attrs...)
+	default:
+		d.log.Info("rules applied", attrs...)
+	}
+}
+
 // publish hands v to the property and records success. persist, when not nil,
-// is the payload to keep in the snapshot dir.
-func (d *DataSource[T]) publish(v T, rep codec.Report, s Snapshot, persist []byte) bool {
+// is the payload to keep in the snapshot dir; before is the number of rules
+// in force until now.
+func (d *DataSource[T]) publish(v T, rep codec.Report, s Snapshot, persist []byte, before int) bool {
 	changed := d.prop.Update(v)
 	d.haveGood = true
 	n := d.count(v)
 	d.updateStatus(func(st *Status) {
 		st.Revision, st.Exists = s.Revision, s.Exists
+		st.LatestRevision, st.LatestError = s.Revision, nil
 		st.LastSuccess, st.LastError = time.Now(), nil
 		st.RuleCount, st.Rejected = n, len(rep.Rejected)
+		switch {
+		case n > 0:
+			st.Cleared = 0
+		case before > 0:
+			st.Cleared = before
+		}
 		st.UsingSnapshot = false
 	})
 	if d.o.snapshotDir != "" {
@@ -534,11 +602,14 @@ func (d *DataSource[T]) loadSnapshot(cause error) bool {
 	return true
 }
 
-func (d *DataSource[T]) sourceError(err error) {
-	err = d.redact(err)
-	d.updateStatus(func(st *Status) { st.LastError = err })
-	d.emit(Event{Kind: SourceError, Err: err})
-	d.log.Warn("source failed", "err", err)
+// sourceError records that op (a read, a watch) failed with err, and
+// returns the error as Status and the event carry it.
+func (d *DataSource[T]) sourceError(op string, err error) error {
+	full := d.redact(fmt.Errorf("datasource %q: %s: %w", d.o.name, op, err))
+	d.updateStatus(func(st *Status) { st.LastError = full })
+	d.emit(Event{Kind: SourceError, Err: full})
+	d.log.Warn("source failed", "op", op, "err", d.redact(err))
+	return full
 }
 
 func (d *DataSource[T]) setHealth(h Health) {
@@ -563,6 +634,15 @@ func (d *DataSource[T]) emit(e Event) {
 	for _, o := range d.o.observers {
 		o.Observe(e)
 	}
+}
+
+// emptyReport is the report of an empty payload, for a value that does not exist.
+func (d *DataSource[T]) emptyReport() codec.Report {
+	_, rep, err := d.codec.Decode(nil)
+	if err != nil {
+		return codec.Report{}
+	}
+	return rep
 }
 
 // emptyValue is what a cleared rule set looks like: the codec's decoding of an

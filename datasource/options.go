@@ -13,7 +13,8 @@ type EventKind int
 
 // Event kinds, in rough order of a datasource's life.
 const (
-	// Loaded: the first value was applied (from the source or, see SnapshotUsed, a local snapshot).
+	// Loaded: the first value was applied (from the source or, see SnapshotUsed, a local snapshot);
+	// also when the source has no value at start, which starts empty.
 	Loaded EventKind = iota + 1
 	// Updated: a new value reached the property.
 	Updated
@@ -50,11 +51,14 @@ func (k EventKind) String() string {
 // Event is one thing an Observer is told.
 type Event struct {
 	Kind     EventKind
-	Name     string        // the datasource's name (WithName)
-	Revision string        // the revision concerned, if any
-	Report   *codec.Report // set for Loaded, Updated, Rejected and SnapshotUsed
-	Err      error         // set for Unreadable, SourceError and SnapshotUsed
-	Time     time.Time
+	Name     string // the datasource's name (WithName)
+	Revision string // the revision concerned, if any
+	// Report is never nil for Loaded, Updated, Rejected, Deleted and
+	// SnapshotUsed. For a value that does not exist (Loaded of a missing key,
+	// Deleted) it is the report of an empty payload with a note saying so.
+	Report *codec.Report
+	Err    error // set for Unreadable, SourceError and SnapshotUsed
+	Time   time.Time
 }
 
 // Observer receives events. It is called synchronously on the goroutine that

@@ -1,6 +1,8 @@
 package ruleapply_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -45,7 +47,7 @@ func TestLookupRuleType(t *testing.T) {
 		if got := reflect.TypeOf(v); got != want[name] {
 			t.Errorf("%s decodes to %v, want %v", name, got, want[name])
 		}
-		if out, err := c.Encode(v); err != nil || string(out) != "[]" {
+		if out, err := c.Encode(v); err != nil || string(out) != "[]\n" {
 			t.Errorf("%s: Encode = %s, %v", name, out, err)
 		}
 	}
@@ -65,7 +67,7 @@ func TestAnyCodecRoundTrip(t *testing.T) {
 		t.Errorf("intervalSec = %d", rules[0].IntervalSec)
 	}
 	out, err := c.Encode(v)
-	if err != nil || !strings.Contains(string(out), `"interval":2,"intervalUnit":2`) {
+	if err != nil || !strings.Contains(compact(t, out), `"interval":2,"intervalUnit":2`) {
 		t.Errorf("options must reach the typed codec: %s %v", out, err)
 	}
 	again, _, _ := c.Decode(out)
@@ -75,4 +77,14 @@ func TestAnyCodecRoundTrip(t *testing.T) {
 	if _, err := c.Encode([]flow.Rule{}); err == nil {
 		t.Error("encoding another family's rules must fail")
 	}
+}
+
+// compact returns the JSON text out without insignificant space.
+func compact(t *testing.T, out []byte) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, out); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return b.String()
 }

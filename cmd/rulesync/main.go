@@ -12,20 +12,25 @@
 //	rulesync diff -type flow -file /etc/app/flow.json rules.json
 //	rulesync watch -type flow -etcd 127.0.0.1:2379 -key /sentinel/flow
 //
-// A file argument of "-" (or none, for validate and convert) reads standard
-// input. validate exits 0 when every rule is accepted, 1 when some are
+// Flags come before the file argument: parsing stops at the first argument
+// that is not a flag. A file argument of "-" (or none, for validate and
+// convert) reads standard input. Files and standard input are read with the
+// file source's size check (4 MiB, file.DefaultMaxSize), so that a file the
+// service would refuse is refused here too. validate exits 0 when every rule is accepted, 1 when some are
 // rejected (or, with -strict, when a key is unknown), 2 when the input cannot
 // be read at all or the command line is wrong. convert writes the accepted
 // rules in canonical Sentinel JSON (-dashboard: what the dashboard stores;
 // -yaml: YAML) and exits like validate, reporting to standard error. put
 // stores nothing from a file with a rejected rule, and compares and sets
 // against the revision it read (or -if-revision): a conflict exits 3. diff
-// exits 1 when the rules differ.
+// labels its sides (--- stored, +++ the file), reports on standard error the
+// rules either side rejects (and exits 1 when there are any), exits 1 when the
+// rules differ, and fails (exit 2) when nothing is stored, unless
+// -missing-as-empty.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,6 +44,7 @@ import (
 	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/ruleapply"
+	"github.com/rulesync/rulesync/sources/file"
 )
 
 // Exit codes.
@@ -61,7 +67,7 @@ const usage = `usage:
   rulesync convert  -type TYPE [-dashboard] [-yaml] [-strict] [FILE]
   rulesync get      -type TYPE SOURCE [-raw]
   rulesync put      -type TYPE SOURCE [-if-revision REV | -force] [-dashboard] FILE
-  rulesync diff     -type TYPE SOURCE FILE
+  rulesync diff     -type TYPE SOURCE [-missing-as-empty] FILE
   rulesync watch    -type TYPE SOURCE
   rulesync types
 
@@ -70,6 +76,7 @@ SOURCE is -file PATH, -etcd ENDPOINTS -key KEY, or -redis ADDRS -key KEY -channe
 [-master NAME], with -username and -password-env VAR (or -password-file FILE) where
 the server wants them; "rulesync get -h" lists every parameter of every backend.
 FILE "-" reads standard input (validate and convert: also no FILE).
+Flags come before FILE. Files larger than 4 MiB are refused, as the file source does.
 `
 
 // run is the command with its process surroundings passed in, for tests.
@@ -85,7 +92,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return exitOK
 	case "validate", "convert":
-		return decodeCmd(cmd, rest, stdin, stdout, stderr)
+		return decodeCmd(ctx, cmd, rest, stdin, stdout, stderr)
 	case "get":
 		return getCmd(ctx, rest, stdout, stderr)
 	case "put":
@@ -104,7 +111,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 // decodeCmd runs validate and convert, which share reading and reporting.
-func decodeCmd(cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func decodeCmd(ctx context.Context, cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rulesync "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ruleType := fs.String("type", "", "rule type: "+strings.Join(ruleapply.RuleTypeNames(), ", "))
@@ -135,7 +142,7 @@ func decodeCmd(cmd string, args []string, stdin io.Reader, stdout, stderr io.Wri
 		return exitFailed
 	}
 	name := fs.Arg(0)
-	data, err := readInput(name, stdin)
+	data, err := readInput(ctx, name, stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "rulesync %s: %v\n", cmd, err)
 		return exitFailed
@@ -178,22 +185,41 @@ func decodeCmd(cmd string, args []string, stdin io.Reader, stdout, stderr io.Wri
 	return exitOK
 }
 
-// readInput reads the named file, or stdin for "" and "-".
-func readInput(name string, stdin io.Reader) ([]byte, error) {
+// readInput reads the named file, or stdin for "" and "-", through the file
+// source's own size check (file.DefaultMaxSize), so that the commands refuse
+// exactly what a service reading the file would.
+func readInput(ctx context.Context, name string, stdin io.Reader) ([]byte, error) {
 	if name == "" || name == "-" {
-		return io.ReadAll(stdin)
+		data, err := file.ReadAll(stdin, 0)
+		if err != nil {
+			return nil, fmt.Errorf("standard input: %w", err)
+		}
+		return data, nil
 	}
-	data, err := os.ReadFile(name)
-	if errors.Is(err, os.ErrNotExist) {
+	src, err := file.New(name)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	snap, err := src.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !snap.Exists {
 		return nil, fmt.Errorf("%s: no such file", name)
 	}
-	return data, err
+	return snap.Data, nil
 }
 
 // writeReport prints the decode report one finding per line, so that it
 // reads well in a terminal and greps well in CI logs.
 func writeReport(w io.Writer, name string, rep codec.Report) {
-	fmt.Fprintf(w, "%s: %s, %d of %d rules accepted\n", name, rep.Format, rep.Accepted, rep.Total)
+	if rep.Total == 0 {
+		// "", whitespace, null and [] all mean: no rules of this type.
+		fmt.Fprintf(w, "%s: %s, empty payload: clears this rule type\n", name, rep.Format)
+	} else {
+		fmt.Fprintf(w, "%s: %s, %d of %d rules accepted\n", name, rep.Format, rep.Accepted, rep.Total)
+	}
 	for _, rj := range rep.Rejected {
 		fmt.Fprintf(w, "  rejected: %s\n", rj)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,7 +83,7 @@ func TestConvert(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stdout, `"intervalSec":120`) || strings.Contains(stdout, "intervalUnit") {
+	if !strings.Contains(compact(stdout), `"intervalSec":120`) || strings.Contains(stdout, "intervalUnit") {
 		t.Fatalf("convert to Sentinel JSON = %s", stdout)
 	}
 	if !strings.Contains(stderr, "1 of 1 rules accepted") {
@@ -104,7 +105,7 @@ func TestConvert(t *testing.T) {
 
 	// Back to the dashboard form: the largest exact unit.
 	code, stdout, _ = runCmd(t, `[{"resource":"r","count":10,"intervalSec":7200}]`, "convert", "-type", "gw-flow", "-dashboard")
-	if code != exitOK || !strings.Contains(stdout, `"interval":2,"intervalUnit":2`) {
+	if code != exitOK || !strings.Contains(compact(stdout), `"interval":2,"intervalUnit":2`) {
 		t.Fatalf("exit %d, dashboard form = %s", code, stdout)
 	}
 
@@ -125,5 +126,20 @@ func TestTypes(t *testing.T) {
 	code, stdout, _ := runCmd(t, "", "types")
 	if code != exitOK || strings.Join(strings.Fields(stdout), ",") != strings.Join(ruleapply.RuleTypeNames(), ",") {
 		t.Fatalf("exit %d, types = %q", code, stdout)
+	}
+}
+
+// compact removes the layout of the JSON texts in s (one or more, one after
+// another), for checks against one-line expectations.
+func compact(s string) string {
+	var b bytes.Buffer
+	dec := json.NewDecoder(strings.NewReader(s))
+	for {
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return b.String() + s[dec.InputOffset():]
+		}
+		_ = json.Compact(&b, v)
+		b.WriteByte('\n')
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -104,6 +105,28 @@ func (sf *sourceFlags) register(fs *flag.FlagSet) {
 	}
 }
 
+// describe names the source the flags chose, for messages: the backend,
+// its primary parameter and the other parameters given, secrets left out.
+func (sf *sourceFlags) describe() string {
+	for _, name := range sf.backends.Names() {
+		if v := *sf.primary[name]; v != "" {
+			parts := []string{name, v}
+			var keys []string
+			for k, p := range sf.params {
+				if p.v != "" && !strings.HasSuffix(k, "-env") && !strings.HasSuffix(k, "-file") {
+					keys = append(keys, k)
+				}
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				parts = append(parts, k+"="+sf.params[k].v)
+			}
+			return strings.Join(parts, " ")
+		}
+	}
+	return "no source"
+}
+
 // open connects to the source the flags name.
 func (sf *sourceFlags) open(ctx context.Context) (datasource.WritableSource, error) {
 	var chosen []string
@@ -171,7 +194,7 @@ func (c *remoteCmd) setup(ctx context.Context, args []string, nargs int, opts fu
 	if opts != nil {
 		copts = opts()
 	}
-	codec, err := codecFor(*c.ruleType, copts...)
+	rc, err := codecFor(*c.ruleType, copts...)
 	if err != nil {
 		return nil, nil, c.failf("%v", err)
 	}
@@ -179,14 +202,14 @@ func (c *remoteCmd) setup(ctx context.Context, args []string, nargs int, opts fu
 	if err != nil {
 		return nil, nil, c.failf("%v", err)
 	}
-	return codec, src, exitOK
+	return rc, src, exitOK
 }
 
 // getCmd prints the rules stored at the source.
 func getCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newRemoteCmd("get", stdout, stderr)
 	raw := c.fs.Bool("raw", false, "print the stored bytes as they are")
-	codec, src, code := c.setup(ctx, args, 0, nil)
+	rc, src, code := c.setup(ctx, args, 0, nil)
 	if code != exitOK {
 		return code
 	}
@@ -203,16 +226,16 @@ func getCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_, _ = stdout.Write(snap.Data)
 		return exitOK
 	}
-	rules, rep, err := codec.Decode(snap.Data)
+	rules, rep, err := rc.Decode(snap.Data)
 	if err != nil {
 		return c.failf("stored value: %v", err)
 	}
 	writeReport(stderr, "stored", rep)
-	out, err := codec.Encode(rules)
+	out, err := rc.Encode(rules)
 	if err != nil {
 		return c.failf("encode: %v", err)
 	}
-	_, _ = stdout.Write(append(out, '\n'))
+	_, _ = stdout.Write(out)
 	if len(rep.Rejected) > 0 {
 		return exitRejected
 	}
@@ -225,7 +248,7 @@ func putCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	ifRev := c.fs.String("if-revision", "", "store only if the stored revision is still this one (default: the revision read just before writing)")
 	force := c.fs.Bool("force", false, "store whatever is stored now (no compare-and-set)")
 	dashboard := c.fs.Bool("dashboard", false, "store what the Sentinel dashboard stores (interval units, entity wrappers)")
-	codec, src, code := c.setup(ctx, args, 1, func() []converter.Option {
+	rc, src, code := c.setup(ctx, args, 1, func() []converter.Option {
 		if *dashboard {
 			return []converter.Option{converter.WithDashboardFormat()}
 		}
@@ -236,11 +259,11 @@ func putCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	defer src.Close()
 	name := c.fs.Arg(0)
-	data, err := readInput(name, stdin)
+	data, err := readInput(ctx, name, stdin)
 	if err != nil {
 		return c.failf("%v", err)
 	}
-	rules, rep, err := codec.Decode(data)
+	rules, rep, err := rc.Decode(data)
 	if err != nil {
 		return c.failf("%s: %v", name, err)
 	}
@@ -249,7 +272,7 @@ func putCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "rulesync put: %s has rejected rules; nothing stored\n", name)
 		return exitRejected
 	}
-	out, err := codec.Encode(rules)
+	out, err := rc.Encode(rules)
 	if err != nil {
 		return c.failf("encode: %v", err)
 	}
@@ -276,10 +299,12 @@ func putCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	return exitOK
 }
 
-// diffCmd compares a file with what is stored, rule by rule.
+// diffCmd compares a file with what is stored, rule by rule. Rules that
+// either side rejects are left out of the comparison and reported on stderr.
 func diffCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := newRemoteCmd("diff", stdout, stderr)
-	codec, src, code := c.setup(ctx, args, 1, nil)
+	missingEmpty := c.fs.Bool("missing-as-empty", false, "compare with no rules when nothing is stored (default: fail)")
+	rc, src, code := c.setup(ctx, args, 1, nil)
 	if code != exitOK {
 		return code
 	}
@@ -288,33 +313,49 @@ func diffCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return c.failf("%v", err)
 	}
+	storedLabel := "stored: " + c.src.describe()
 	var stored any
-	if snap.Exists {
-		if stored, _, err = codec.Decode(snap.Data); err != nil {
+	var storedRep codec.Report
+	switch {
+	case snap.Exists:
+		if stored, storedRep, err = rc.Decode(snap.Data); err != nil {
 			return c.failf("stored value: %v", err)
 		}
+		writeReport(stderr, "stored", storedRep)
+		storedLabel += " (revision " + snap.Revision + ")"
+	case *missingEmpty:
+		storedLabel += " (nothing stored)"
+	default:
+		return c.failf("nothing stored at %s; pass -missing-as-empty to compare with no rules", c.src.describe())
 	}
 	name := c.fs.Arg(0)
-	data, err := readInput(name, stdin)
+	data, err := readInput(ctx, name, stdin)
 	if err != nil {
 		return c.failf("%v", err)
 	}
-	local, _, err := codec.Decode(data)
+	local, localRep, err := rc.Decode(data)
 	if err != nil {
 		return c.failf("%s: %v", name, err)
 	}
-	if codec.Equal(stored, local) {
+	writeReport(stderr, name, localRep)
+	leftOut := len(storedRep.Rejected) + len(localRep.Rejected)
+	if rc.Equal(stored, local) {
+		if leftOut > 0 {
+			fmt.Fprintf(stdout, "no difference among the accepted rules; %d rejected rule(s) left out (see above)\n", leftOut)
+			return exitRejected
+		}
 		fmt.Fprintln(stdout, "no difference")
 		return exitOK
 	}
-	a, err := canonicalRules(codec, stored)
+	a, err := canonicalRules(rc, stored)
 	if err != nil {
 		return c.failf("%v", err)
 	}
-	b, err := canonicalRules(codec, local)
+	b, err := canonicalRules(rc, local)
 	if err != nil {
 		return c.failf("%v", err)
 	}
+	fmt.Fprintf(stdout, "--- %s\n+++ %s\n", storedLabel, name)
 	differ := false
 	for _, r := range a {
 		if !slices.Contains(b, r) {
@@ -337,8 +378,8 @@ func diffCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 // canonicalRules encodes rules and splits the list into one compact JSON
 // text per rule, so that equal rules compare equal as strings.
-func canonicalRules(codec codec.Codec[any], rules any) ([]string, error) {
-	out, err := codec.Encode(rules)
+func canonicalRules(rc codec.Codec[any], rules any) ([]string, error) {
+	out, err := rc.Encode(rules)
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +401,7 @@ func canonicalRules(codec codec.Codec[any], rules any) ([]string, error) {
 // watchCmd follows the source and prints every event, until ctx ends.
 func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newRemoteCmd("watch", stdout, stderr)
-	codec, src, code := c.setup(ctx, args, 0, nil)
+	rc, src, code := c.setup(ctx, args, 0, nil)
 	if code != exitOK {
 		return code
 	}
@@ -377,7 +418,7 @@ func watchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		fmt.Fprintln(stdout, line)
 	})
-	ds := datasource.New(src, codec, datasource.WithName(*c.ruleType), datasource.WithObserver(show),
+	ds := datasource.New(src, rc, datasource.WithName(*c.ruleType), datasource.WithObserver(show),
 		datasource.WithLogger(slog.New(slog.DiscardHandler)))
 	defer ds.Close()
 	if err := ds.Start(ctx); err != nil && ctx.Err() == nil {

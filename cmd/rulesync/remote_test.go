@@ -51,7 +51,7 @@ func TestRemoteCommandsOnFile(t *testing.T) {
 	rev1 := revisionOf(t, stderr)
 
 	code, stdout, stderr := runCmd(t, "", append([]string{"get"}, src...)...)
-	if code != exitOK || !strings.Contains(stdout, `"resource":"a"`) || revisionOf(t, stderr) != rev1 {
+	if code != exitOK || !strings.Contains(compact(stdout), `"resource":"a"`) || revisionOf(t, stderr) != rev1 {
 		t.Fatalf("get: exit %d, %s, %s", code, stdout, stderr)
 	}
 	if code, stdout, _ := runCmd(t, "", append(append([]string{"diff"}, src...), v1)...); code != exitOK || !strings.Contains(stdout, "no difference") {
@@ -98,7 +98,7 @@ func TestRemoteCommandsOnFile(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("put from stdin: exit %d, %s", code, stderr)
 	}
-	if code, stdout, _ := runCmd(t, "", append([]string{"get", "-raw"}, src...)...); code != exitOK || !strings.Contains(stdout, `"resource":"c"`) {
+	if code, stdout, _ := runCmd(t, "", append([]string{"get", "-raw"}, src...)...); code != exitOK || !strings.Contains(compact(stdout), `"resource":"c"`) {
 		t.Fatalf("get -raw: exit %d, %s", code, stdout)
 	}
 }
@@ -189,7 +189,7 @@ func checkPutGet(t *testing.T, src []string, rules string) {
 	}
 	rev := revisionOf(t, stderr)
 	code, stdout, stderr := runCmd(t, "", append([]string{"get"}, src...)...)
-	if code != exitOK || !strings.Contains(stdout, `"resource":"GET:/orders"`) || revisionOf(t, stderr) != rev {
+	if code != exitOK || !strings.Contains(compact(stdout), `"resource":"GET:/orders"`) || revisionOf(t, stderr) != rev {
 		t.Fatalf("get: exit %d, %s, %s", code, stdout, stderr)
 	}
 	if code, _, stderr := runCmd(t, "", append(append([]string{"put", "-if-revision", "not-" + rev}, src...), rules)...); code != exitConflict {

@@ -29,7 +29,7 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8090", "gateway listen address")
+	addr := flag.String("addr", "127.0.0.1:8090", "gateway listen address (port 0: any free port, logged)")
 	productAddr := flag.String("product-addr", "127.0.0.1:0", "listen address of the in-process product upstream (port 0: any free port)")
 	httpbinAddr := flag.String("httpbin-addr", "127.0.0.1:0", "listen address of the in-process httpbin upstream (port 0: any free port)")
 	rules := flag.String("rules", "examples/gateway/gateway-rules.json", "gateway flow rules file; watched for changes")
@@ -80,11 +80,17 @@ func run(ctx context.Context, addr, productAddr, httpbinAddr string, cfg config)
 	}
 	defer g.Close()
 
-	hs := &http.Server{Addr: addr, Handler: g.handler, ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: g.handler, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.ListenAndServe() }()
-	cfg.logger.Info("gateway listening", "addr", "http://"+addr, "product", productURL.String(), "httpbin", httpbinURL.String(),
-		"rules", cfg.rulesPath, "apis", cfg.apisPath)
+	go func() { errc <- hs.Serve(ln) }()
+	// The pid is this process's own: under go run, the pid a shell shows is
+	// the go command's, and killing it leaves the gateway running.
+	cfg.logger.Info("gateway listening", "addr", "http://"+ln.Addr().String(), "pid", os.Getpid(),
+		"product", productURL.String(), "httpbin", httpbinURL.String(), "rules", cfg.rulesPath, "apis", cfg.apisPath)
 	select {
 	case err := <-errc:
 		return err

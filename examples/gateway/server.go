@@ -72,15 +72,16 @@ func newGateway(ctx context.Context, cfg config) (*gatewayServer, error) {
 		e.Close()
 		return nil, err
 	}
+	// The datasources log what happens to each file, one line per event
+	// (see the datasource package doc).
 	g.apis = datasource.New(apiSrc, converter.APIDefinitions(),
-		datasource.WithName(cfg.apisPath), datasource.WithLogger(cfg.logger),
-		datasource.WithObserver(logEvents(cfg.logger, "API definitions")))
+		datasource.WithName(cfg.apisPath), datasource.WithLogger(cfg.logger))
 	g.unbinds = append(g.unbinds, ruleapply.Bind(g.apis.Property(), ruleapply.GatewayAPI.Loader(e),
 		ruleapply.WithName("gw-api-group"), ruleapply.WithLogger(cfg.logger)))
-	if err := g.apis.Start(ctx); err != nil {
-		g.Close()
-		return nil, err
-	}
+	// A file that cannot be read at startup is logged by its datasource,
+	// which keeps watching it: the gateway starts without it and applies it
+	// once it is fixed.
+	_ = g.apis.Start(ctx)
 
 	ruleSrc, err := file.New(cfg.rulesPath)
 	if err != nil {
@@ -88,14 +89,10 @@ func newGateway(ctx context.Context, cfg config) (*gatewayServer, error) {
 		return nil, err
 	}
 	g.rules = datasource.New(ruleSrc, converter.GatewayFlow(),
-		datasource.WithName(cfg.rulesPath), datasource.WithLogger(cfg.logger),
-		datasource.WithObserver(logEvents(cfg.logger, "gateway rules")))
+		datasource.WithName(cfg.rulesPath), datasource.WithLogger(cfg.logger))
 	g.unbinds = append(g.unbinds, ruleapply.Bind(g.rules.Property(), e.Gateway(),
 		ruleapply.WithName("gw-flow"), ruleapply.WithLogger(cfg.logger)))
-	if err := g.rules.Start(ctx); err != nil {
-		g.Close()
-		return nil, err
-	}
+	_ = g.rules.Start(ctx)
 
 	proxy := &httputil.ReverseProxy{
 		Rewrite: g.rewrite,
@@ -113,22 +110,6 @@ func newGateway(ctx context.Context, cfg config) (*gatewayServer, error) {
 	}
 	g.handler = httpgw.New(e, opts...)(g.notFoundUnlessRouted(proxy))
 	return g, nil
-}
-
-// logEvents logs what the datasource does with each version of a file.
-func logEvents(l *slog.Logger, what string) datasource.Observer {
-	return datasource.ObserverFunc(func(ev datasource.Event) {
-		switch ev.Kind {
-		case datasource.Loaded, datasource.Updated:
-			l.Info(what+" applied", "event", ev.Kind.String(), "report", ev.Report.String())
-		case datasource.Rejected:
-			l.Warn(what+": some entries rejected; the others apply", "report", ev.Report.String())
-		case datasource.Unreadable:
-			l.Error(what+": file unreadable; the previous version stays in force", "err", ev.Err)
-		case datasource.Deleted:
-			l.Warn(what + ": file deleted; cleared")
-		}
-	})
 }
 
 // routeFor returns the route of a request path, or nil.

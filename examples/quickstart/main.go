@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -20,7 +21,7 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address (port 0: any free port, logged)")
 	rules := flag.String("rules", "examples/quickstart/rules.json", "flow rules file (Sentinel JSON or YAML); watched for changes")
 	flag.Parse()
 
@@ -41,11 +42,18 @@ func run(ctx context.Context, addr string, cfg config) error {
 	}
 	defer s.Close()
 
-	hs := &http.Server{Addr: addr, Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.ListenAndServe() }()
-	cfg.logger.Info("quickstart listening", "addr", "http://"+addr, "rules", cfg.rulesPath,
-		"try", "curl -i http://"+addr+"/hello")
+	go func() { errc <- hs.Serve(ln) }()
+	// The pid is this process's own: under go run, the pid a shell shows is
+	// the go command's, and killing it leaves this server running.
+	url := "http://" + ln.Addr().String()
+	cfg.logger.Info("quickstart listening", "addr", url, "pid", os.Getpid(), "rules", cfg.rulesPath,
+		"try", "curl -i "+url+"/hello")
 	select {
 	case err := <-errc:
 		return err

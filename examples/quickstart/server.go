@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,17 +60,9 @@ func newServer(ctx context.Context, cfg config) (*server, error) {
 	}
 	e := engine.New(eopts...)
 	codec := converter.Flow()
+	// The datasource logs what happens to the file, one line per event (see
+	// the datasource package doc); the observer only passes events on.
 	observe := func(ev datasource.Event) {
-		switch ev.Kind {
-		case datasource.Unreadable:
-			cfg.logger.Error("rules file unreadable; the previous limits stay in force", "revision", ev.Revision, "err", ev.Err)
-		case datasource.Rejected:
-			cfg.logger.Warn("some rules were rejected; the others apply", "report", ev.Report.String())
-		case datasource.Loaded, datasource.Updated:
-			cfg.logger.Info("flow rules applied", "event", ev.Kind.String(), "revision", short(ev.Revision), "report", ev.Report.String())
-		case datasource.Deleted:
-			cfg.logger.Warn("rules file deleted; flow rules cleared")
-		}
 		if cfg.observer != nil {
 			cfg.observer(ev)
 		}
@@ -82,12 +75,10 @@ func newServer(ctx context.Context, cfg config) (*server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector)
 	unbind := ruleapply.Bind(ds.Property(), e.Flow(), ruleapply.WithName("flow"), ruleapply.WithLogger(cfg.logger))
-	if err := ds.Start(ctx); err != nil {
-		unbind()
-		ds.Close()
-		e.Close()
-		return nil, err
-	}
+	// A file that cannot be read at startup is logged by the datasource,
+	// which keeps watching it: the service starts with no limits and applies
+	// the file once it is fixed, as it would after a bad edit later on.
+	_ = ds.Start(ctx)
 	return &server{engine: e, rules: ds, codec: codec, unbind: unbind, log: cfg.logger, prom: reg}, nil
 }
 
@@ -130,7 +121,7 @@ func (s *server) hello(w http.ResponseWriter, r *http.Request) {
 }
 
 // getRules returns the rules in force as canonical Sentinel JSON; the ETag is
-// the revision to send back in If-Match.
+// their revision, to send back in If-Match.
 func (s *server) getRules(w http.ResponseWriter, _ *http.Request) {
 	rules, _ := s.rules.Property().Get()
 	body, err := s.codec.Encode(rules)
@@ -140,12 +131,13 @@ func (s *server) getRules(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("ETag", `"`+s.rules.Status().Revision+`"`)
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(body)
+	w.Write(append(body, '\n'))
 }
 
 // putRules replaces the rules through the datasource with compare-and-set:
 // If-Match must carry the revision the client read ("*" overwrites), and a
-// stale one is answered with 409 Conflict instead of a silent overwrite.
+// stale one is answered with 409 Conflict instead of a silent overwrite. The
+// reply carries the decode report, as a watched edit would log it.
 func (s *server) putRules(w http.ResponseWriter, r *http.Request) {
 	match := strings.Trim(r.Header.Get("If-Match"), `"`)
 	if match == "" {
@@ -157,17 +149,33 @@ func (s *server) putRules(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "body unreadable or larger than 1 MiB"})
 		return
 	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "empty body: send the rules as a JSON list, or [] to clear every rule"})
+		return
+	}
 	rules, rep, err := s.codec.Decode(body)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
-	if len(rep.Rejected) > 0 {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "some rules are invalid; nothing was written", "report": rep.String()})
+	if rep.Total == 0 && !bytes.Contains(body, []byte("[")) {
+		// null, or a YAML document with nothing in it: it would clear every
+		// rule, and clearing must be asked for explicitly.
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the body holds no list of rules: send [] to clear every rule"})
 		return
 	}
-	if match != "*" && match != s.rules.Status().Revision {
-		writeJSON(w, http.StatusConflict, map[string]string{"error": "the rules changed since you read them; GET them again", "revision": s.rules.Status().Revision})
+	if len(rep.Rejected) > 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "some rules are invalid; nothing was written", "report": reportJSON(rep)})
+		return
+	}
+	st := s.rules.Status()
+	if match != "*" && match != st.LatestRevision {
+		out := map[string]any{"error": "the rules changed since you read them; GET them again", "revision": st.LatestRevision}
+		if st.LatestError != nil && match == st.Revision {
+			out["error"] = fmt.Sprintf("the file now holds revision %s, which cannot be read (%v); the rules in force are still those of %s. "+
+				`Fix the file, or replace it: send If-Match: "%s" (or "*")`, st.LatestRevision, st.LatestError, st.Revision, st.LatestRevision)
+		}
+		writeJSON(w, http.StatusConflict, out)
 		return
 	}
 	if match == "*" {
@@ -184,15 +192,43 @@ func (s *server) putRules(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 	default:
 		w.Header().Set("ETag", `"`+s.rules.Status().Revision+`"`)
-		writeJSON(w, http.StatusOK, map[string]any{"applied": len(rules)})
+		writeJSON(w, http.StatusOK, map[string]any{"applied": len(rules), "report": reportJSON(rep)})
 	}
 }
 
+// reportJSON is a decode report as the admin API shows it: what the read
+// path logs, field by field.
+func reportJSON(rep codec.Report) map[string]any {
+	rejected := make([]map[string]any, len(rep.Rejected))
+	for i, rj := range rep.Rejected {
+		rejected[i] = map[string]any{"index": rj.Index, "resource": rj.Resource, "reason": rj.Reason}
+	}
+	unknown := make([]map[string]any, len(rep.UnknownKeys))
+	for i, u := range rep.UnknownKeys {
+		unknown[i] = map[string]any{"index": u.Index, "key": u.Key}
+	}
+	notes := rep.Notes
+	if notes == nil {
+		notes = []string{}
+	}
+	return map[string]any{
+		"format": rep.Format, "total": rep.Total, "accepted": rep.Accepted,
+		"rejected": rejected, "unknownKeys": unknown, "notes": notes, "summary": rep.String(),
+	}
+}
+
+// status shows the datasource's Status: the revision and count of the rules in
+// force, and, while the file holds something that cannot be applied, its
+// revision and error.
 func (s *server) status(w http.ResponseWriter, _ *http.Request) {
 	st := s.rules.Status()
 	out := map[string]any{
 		"name": st.Name, "revision": st.Revision, "exists": st.Exists, "rules": st.RuleCount,
-		"rejected": st.Rejected, "health": st.Health.String(), "lastSuccess": st.LastSuccess,
+		"rejected": st.Rejected, "cleared": st.Cleared, "health": st.Health.String(), "lastSuccess": st.LastSuccess,
+		"latestRevision": st.LatestRevision,
+	}
+	if st.LatestError != nil {
+		out["latestError"] = st.LatestError.Error()
 	}
 	if st.LastError != nil {
 		out["lastError"] = st.LastError.Error()
@@ -200,15 +236,13 @@ func (s *server) status(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// writeJSON answers v as indented JSON, leaving <, > and & as they are
+// (resource names and messages hold them; this is not HTML).
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
-func short(rev string) string {
-	if len(rev) > 12 {
-		return rev[:12]
-	}
-	return rev
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }

@@ -31,9 +31,18 @@ type harness struct {
 
 func newHarness(t *testing.T, rules string) *harness {
 	t.Helper()
-	h := &harness{t: t, path: filepath.Join(t.TempDir(), "rules.json"), clock: stat.NewManualClock(10_000_000), logs: &bytes.Buffer{}}
-	if err := os.WriteFile(h.path, []byte(rules), 0o644); err != nil {
-		t.Fatal(err)
+	return newHarnessAt(t, filepath.Join(t.TempDir(), "rules.json"), &rules)
+}
+
+// newHarnessAt starts the service on the rules file path, written first
+// with *rules unless rules is nil (the file does not exist).
+func newHarnessAt(t *testing.T, path string, rules *string) *harness {
+	t.Helper()
+	h := &harness{t: t, path: path, clock: stat.NewManualClock(10_000_000), logs: &bytes.Buffer{}}
+	if rules != nil {
+		if err := os.WriteFile(h.path, []byte(*rules), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: h.logs, mu: &h.mu}, nil))
 	srv, err := newServer(context.Background(), config{rulesPath: h.path, logger: logger, clock: h.clock,
@@ -143,7 +152,7 @@ func TestLiveEditChangesEnforcement(t *testing.T) {
 	h.mu.Lock()
 	logs := h.logs.String()
 	h.mu.Unlock()
-	if !strings.Contains(logs, "previous limits stay in force") {
+	if !strings.Contains(logs, "payload unreadable; the rules in force stay") {
 		t.Fatalf("broken edit not logged:\n%s", logs)
 	}
 
@@ -190,7 +199,7 @@ func TestAdminWriteIsCompareAndSet(t *testing.T) {
 		t.Fatalf("after the write: %d of 5 passed, want 3", got)
 	}
 	data, _ := os.ReadFile(h.path)
-	if !strings.Contains(string(data), `"count":3`) {
+	if !strings.Contains(string(data), `"count": 3`) {
 		t.Fatalf("file not written: %s", data)
 	}
 	if code := h.do("PUT", "/admin/rules", `[{"resource":"GET:/hello","count":7}]`, "If-Match", "*").StatusCode; code != http.StatusOK {

@@ -15,7 +15,8 @@
 // never see a torn file. The lock is flock(2) on a sidecar file named
 // ".<name>.lock" next to the file on Unix (it is left in place: deleting a
 // flock file would let two writers lock different files); elsewhere the
-// sidecar is created with O_EXCL and removed on unlock.
+// sidecar is created with O_EXCL and removed on unlock. In a repository, let
+// version control ignore it (this repository's .gitignore has ".*.lock").
 //
 // Tools should replace the file by rename. A file written in place is briefly
 // empty or partial; the debounce (WithDebounce) normally hides that, but a

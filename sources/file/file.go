@@ -127,20 +127,58 @@ func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 	if fi.Size() > s.maxSize {
 		return datasource.Snapshot{}, s.tooLarge(fi.Size())
 	}
-	var buf bytes.Buffer
-	buf.Grow(int(fi.Size()) + 1)
-	// The limit guards against a file that grows between Stat and the read.
-	if _, err := buf.ReadFrom(io.LimitReader(f, s.maxSize+1)); err != nil {
+	// The limit also guards against a file that grows between Stat and the read.
+	data, err := readLimited(f, s.maxSize, fi.Size())
+	if errors.Is(err, datasource.ErrTooLarge) {
+		return datasource.Snapshot{}, fmt.Errorf("file %s: %w", s.path, err)
+	}
+	if err != nil {
 		return datasource.Snapshot{}, fmt.Errorf("file: read %s: %w", s.path, err)
 	}
-	if int64(buf.Len()) > s.maxSize {
-		return datasource.Snapshot{}, s.tooLarge(int64(buf.Len()))
+	return datasource.ContentSnapshot(data), nil
+}
+
+// ReadAll reads r to its end with the size check Read applies to a file: at
+// most limit bytes (DefaultMaxSize when limit <= 0); more is an error
+// wrapping datasource.ErrTooLarge that names the limit. Tools that take rules
+// from standard input use it to refuse what a file source would refuse.
+func ReadAll(r io.Reader, limit int64) ([]byte, error) {
+	if limit <= 0 {
+		limit = DefaultMaxSize
 	}
-	return datasource.ContentSnapshot(buf.Bytes()), nil
+	return readLimited(r, limit, 0)
+}
+
+// readLimited reads r, failing once it has more than limit bytes; sizeHint
+// presizes the buffer.
+func readLimited(r io.Reader, limit, sizeHint int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if sizeHint > 0 {
+		buf.Grow(int(sizeHint) + 1)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) > limit {
+		return nil, fmt.Errorf("more than the limit of %s: %w", limitText(limit), datasource.ErrTooLarge)
+	}
+	return buf.Bytes(), nil
 }
 
 func (s *Source) tooLarge(size int64) error {
-	return fmt.Errorf("file %s: %d bytes exceeds the limit of %d bytes: %w", s.path, size, s.maxSize, datasource.ErrTooLarge)
+	return fmt.Errorf("file %s: %d bytes exceeds the limit of %s: %w", s.path, size, limitText(s.maxSize), datasource.ErrTooLarge)
+}
+
+// limitText writes a size limit in bytes, and in KiB or MiB when it is a
+// whole number of them: "4194304 bytes (4 MiB)".
+func limitText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d bytes (%d MiB)", n, n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d bytes (%d KiB)", n, n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // Write replaces the file's content with data if its current revision is
