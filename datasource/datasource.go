@@ -125,7 +125,7 @@ func New[T any](src Source, codec codec.Codec[T], opts ...Option) *DataSource[T]
 	}
 	log := o.logger
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = slog.Default()
 	}
 	d := &DataSource[T]{
 		src:   src,

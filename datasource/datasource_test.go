@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rulesync/rulesync/internal/syncbuf"
 )
 
 func start(t *testing.T, f *fakeSource, opts ...Option) (*DataSource[[]string], *recorder) {
@@ -723,4 +726,22 @@ func TestRestoredContentWithOwnOldRevisionIsApplied(t *testing.T) {
 	f.mu.Unlock()
 	f.events <- snapA
 	eventually(t, "the restored content to apply", func() bool { return slices.Equal(get(d), []string{"a"}) })
+}
+
+// TestDefaultLoggerIsSlogDefault: without WithLogger a datasource logs
+// through slog.Default(), as the engine, ruleapply and the sources do, so
+// that a stalled watch is never silent by default.
+func TestDefaultLoggerIsSlogDefault(t *testing.T) {
+	var buf syncbuf.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	d := New[[]string](newFake(), nameCodec{}, WithName("default-logger"))
+	defer d.Close()
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "datasource=default-logger") {
+		t.Fatalf("nothing logged through slog.Default(): %q", buf.String())
+	}
 }

@@ -26,6 +26,6 @@
 // Observers (WithObserver) are for programs that act on events: metrics,
 // health checks, tests. An observer that logs the same events again prints
 // every fact twice; one that wants other wording should be given a logger
-// that discards (the default) and log on its own. ruleapply logs only what
+// that discards (slog.New(slog.DiscardHandler)) and log on its own. ruleapply logs only what
 // the engine's managers reject, which the codec has not already reported.
 package datasource

@@ -119,7 +119,8 @@ func WithName(name string) Option {
 	}
 }
 
-// WithLogger sets the logger; the default discards everything.
+// WithLogger sets the logger (default slog.Default(), like every other
+// part of rulesync); slog.New(slog.DiscardHandler) silences it.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.logger = l }
 }
