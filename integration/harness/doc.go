@@ -11,9 +11,9 @@
 // redis-server. RedisSentinel with WithReplica also starts a replica that the
 // sentinel promotes once the master dies, for failover tests.
 //
-// The package imports the standard library only: it speaks RESP2 to Redis and
-// JSON over HTTP to etcd's gateway itself, so that a module whose tests use it
-// inherits no SDK. Clients for tests come from the sources' own modules:
+// The package imports nothing beyond the standard library (and this module's
+// internal packages): it speaks RESP2 to Redis and JSON over HTTP to etcd's
+// gateway itself, so that a module whose tests use it inherits no SDK. Clients for tests come from the sources' own modules:
 // github.com/rulesync/rulesync/sources/redis/redistest (go-redis) and
 // github.com/rulesync/rulesync/sources/etcd/etcdtest (the etcd client).
 //

@@ -165,7 +165,7 @@ func readValue(r *bufio.Reader, depth int) (any, error) {
 		for range n {
 			v, err := readValue(r, depth+1)
 			if err != nil {
-				return nil, err
+				return nil, unexpectedEOF(err, 1)
 			}
 			items = append(items, v)
 		}
