@@ -107,8 +107,9 @@ func (s *EtcdServer) token(ctx context.Context) (string, error) {
 	return etcdAuthenticate(ctx, s.Endpoints[0], s.User, s.Password)
 }
 
-// enableAuth creates user with the root role and turns auth on; etcd keeps
-// this in its data directory, so restarts need nothing more.
+// enableAuth creates user with the root role (and a root user with the same
+// password, which etcd requires, when user is another name) and turns auth
+// on; etcd keeps this in its data directory, so restarts need nothing more.
 func (s *EtcdServer) enableAuth(user, password string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
@@ -116,11 +117,18 @@ func (s *EtcdServer) enableAuth(user, password string) error {
 	if err := etcdCall(ctx, ep, "", "/v3/auth/role/add", map[string]string{"name": "root"}, nil); err != nil && !etcdErrorIs(err, "role name already exists") {
 		return fmt.Errorf("add role root: %w", err)
 	}
-	if err := etcdCall(ctx, ep, "", "/v3/auth/user/add", map[string]string{"name": user, "password": password}, nil); err != nil {
-		return fmt.Errorf("add user %s: %w", user, err)
+	users := []string{user}
+	if user != "root" {
+		// etcd refuses to enable auth until a user named root exists.
+		users = append(users, "root")
 	}
-	if err := etcdCall(ctx, ep, "", "/v3/auth/user/grant", map[string]string{"user": user, "role": "root"}, nil); err != nil {
-		return fmt.Errorf("grant root to %s: %w", user, err)
+	for _, u := range users {
+		if err := etcdCall(ctx, ep, "", "/v3/auth/user/add", map[string]string{"name": u, "password": password}, nil); err != nil {
+			return fmt.Errorf("add user %s: %w", u, err)
+		}
+		if err := etcdCall(ctx, ep, "", "/v3/auth/user/grant", map[string]string{"user": u, "role": "root"}, nil); err != nil {
+			return fmt.Errorf("grant root to %s: %w", u, err)
+		}
 	}
 	if err := etcdCall(ctx, ep, "", "/v3/auth/enable", struct{}{}, nil); err != nil {
 		return fmt.Errorf("auth enable: %w", err)

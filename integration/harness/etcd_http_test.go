@@ -89,3 +89,21 @@ func TestEtcdProbe(t *testing.T) {
 		t.Fatalf("after resume: %v", err)
 	}
 }
+
+// WithUser names the user; etcd also needs a root user before auth can be
+// enabled, which the harness creates with the same password.
+func TestEtcdWithUser(t *testing.T) {
+	s := Etcd(t, WithUser("alice"), WithPassword("s3cret"))
+	if s.User != "alice" {
+		t.Fatalf("user %q, want alice", s.User)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	token, err := etcdAuthenticate(ctx, s.Endpoints[0], "alice", "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := etcdPut(ctx, s.Endpoints[0], token, "k", "v"); err != nil {
+		t.Fatalf("put as alice: %v", err)
+	}
+}
