@@ -3,20 +3,27 @@
 //
 // Each constructor (Redis, Etcd, RedisCluster, RedisSentinel) returns servers
 // that are ready to serve, on loopback ports, and registers their shutdown
-// with t.Cleanup. Where a Docker daemon answers, the official image runs under
-// testcontainers-go; otherwise the local binary (Debian's redis-server and
+// with t.Cleanup. Where a Docker daemon answers, the official image runs
+// through the docker CLI; otherwise the local binary (Debian's redis-server and
 // etcd, see scripts/setup-servers.sh) runs as a child process with a private
 // temp directory. RULESYNC_SERVERS chooses explicitly: "docker", "local" or
 // "auto" (the default). RedisCluster and RedisSentinel always run the local
 // redis-server. RedisSentinel with WithReplica also starts a replica that the
 // sentinel promotes once the master dies, for failover tests.
 //
+// The package imports nothing beyond the standard library (and this module's
+// internal packages): it speaks RESP2 to Redis and JSON over HTTP to etcd's
+// gateway itself, so that a module whose tests use it inherits no SDK. Clients for tests come from the sources' own modules:
+// github.com/rulesync/rulesync/sources/redis/redistest (go-redis) and
+// github.com/rulesync/rulesync/sources/etcd/etcdtest (the etcd client).
+//
 // A server that cannot be found skips the test, unless RULESYNC_REQUIRE_SERVERS=1
 // (CI), where it fails it: a suite that silently skips there proves nothing.
 //
 // Fault tests use Kill (SIGKILL, no goodbye to clients), Stop (graceful),
-// Restart (same port, same data directory) and Pause/Resume (SIGSTOP/SIGCONT:
-// connections stay open but nothing answers, like a partition). etcd keeps its data across a restart.
+// Restart (same port, same data directory) and Pause/Resume (SIGSTOP/SIGCONT,
+// docker pause for a container: connections stay open but nothing answers,
+// like a partition). etcd keeps its data across a restart.
 // Redis runs without persistence by default and comes back empty, which is what a
 // cache-style Redis without AOF does after a crash, and the harder case for a
 // client; WithPersistence turns on the append-only file so that it comes back

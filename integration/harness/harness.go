@@ -36,9 +36,9 @@ type Server interface {
 	// Restart starts the server again on the same port with the same data
 	// directory, stopping it first if it still runs, and waits until it answers.
 	Restart() error
-	// Pause freezes the server (SIGSTOP): connections stay open but nothing
-	// answers, like a network partition. Resume (SIGCONT) undoes it. Containers
-	// return errors.ErrUnsupported.
+	// Pause freezes the server (SIGSTOP; docker pause for a container):
+	// connections stay open but nothing answers, like a network partition.
+	// Resume (SIGCONT, docker unpause) undoes it.
 	Pause() error
 	// Resume continues a paused server.
 	Resume() error

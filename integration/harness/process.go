@@ -96,9 +96,11 @@ func (p *process) pause(on bool) error {
 	if !p.running() {
 		return errors.New("not running")
 	}
-	sig := syscall.SIGCONT
-	if on {
-		sig = syscall.SIGSTOP
+	if !on {
+		return p.cmd.Process.Signal(syscall.SIGCONT)
 	}
-	return p.cmd.Process.Signal(sig)
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	return waitStopped(p.cmd.Process.Pid)
 }

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	goredis "github.com/redis/go-redis/v9"
 )
 
 // RedisImage is the official image used when Docker is available.
@@ -114,24 +112,18 @@ func writeConf(dir, name string, lines []string) (string, error) {
 	return path, nil
 }
 
-// Client returns a go-redis client for the server, closed when t ends.
-func (s *RedisServer) Client(t testing.TB) *goredis.Client {
-	c := goredis.NewClient(s.Options())
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// Options returns client options for the server.
-func (s *RedisServer) Options() *goredis.Options {
-	return &goredis.Options{Addr: s.Addr, Password: s.Password}
-}
-
+// ping checks that the server answers PING with PONG, after AUTH when it has
+// a password: a server that accepts connections but not the password is not
+// ready for the tests.
 func (s *RedisServer) ping(ctx context.Context) error {
-	o := s.Options()
-	o.MaxRetries = -1
-	c := goredis.NewClient(o)
-	defer c.Close()
-	return c.Ping(ctx).Err()
+	v, err := redisDo(ctx, s.Addr, s.Password, "PING")
+	if err != nil {
+		return err
+	}
+	if v != "PONG" {
+		return fmt.Errorf("PING answered %v, want PONG", v)
+	}
+	return nil
 }
 
 // redisQuote quotes a config value the way redis.conf parses double-quoted strings.

@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
-
-	goredis "github.com/redis/go-redis/v9"
 )
 
 // clusterSlots is the number of hash slots in a Redis Cluster.
@@ -99,7 +98,7 @@ func RedisCluster(t testing.TB, opts ...Option) *RedisClusterServer {
 func (c *RedisClusterServer) form(ctx context.Context) error {
 	for i, n := range c.Nodes {
 		lo, hi := i*clusterSlots/len(c.Nodes), (i+1)*clusterSlots/len(c.Nodes)-1
-		if err := c.do(ctx, n, "CLUSTER", "ADDSLOTSRANGE", lo, hi); err != nil {
+		if err := c.do(ctx, n, "CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi)); err != nil {
 			return fmt.Errorf("%s: add slots %d-%d: %w", n.Addr, lo, hi, err)
 		}
 	}
@@ -110,7 +109,7 @@ func (c *RedisClusterServer) form(ctx context.Context) error {
 				return err
 			}
 			// The bus port must be given: MEET assumes port+10000 otherwise.
-			if err := c.do(ctx, a, "CLUSTER", "MEET", host, port, c.busPorts[i+1+j]); err != nil {
+			if err := c.do(ctx, a, "CLUSTER", "MEET", host, port, strconv.Itoa(c.busPorts[i+1+j])); err != nil {
 				return fmt.Errorf("%s: meet %s: %w", a.Addr, b.Addr, err)
 			}
 		}
@@ -119,10 +118,9 @@ func (c *RedisClusterServer) form(ctx context.Context) error {
 }
 
 // do runs one command on node n over a connection of its own.
-func (c *RedisClusterServer) do(ctx context.Context, n *RedisServer, args ...any) error {
-	cl := goredis.NewClient(n.Options())
-	defer cl.Close()
-	return cl.Do(ctx, args...).Err()
+func (c *RedisClusterServer) do(ctx context.Context, n *RedisServer, args ...string) error {
+	_, err := redisDo(ctx, n.Addr, n.Password, args...)
+	return err
 }
 
 // WaitHealthy waits until every node reports cluster_state:ok, serves all
@@ -159,39 +157,109 @@ func (c *RedisClusterServer) healthy(ctx context.Context) error {
 }
 
 func (c *RedisClusterServer) nodeHealthy(ctx context.Context, n *RedisServer) error {
-	o := n.Options()
-	o.MaxRetries = -1
-	cl := goredis.NewClient(o)
-	defer cl.Close()
-	info, err := cl.ClusterInfo(ctx).Result()
+	cl, err := dialRedis(ctx, n.Addr, n.Password)
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(info, "cluster_state:ok") {
+	defer cl.close()
+	info, err := cl.do("CLUSTER", "INFO")
+	if err != nil {
+		return err
+	}
+	if s, _ := info.(string); !strings.Contains(s, "cluster_state:ok") {
 		return errors.New("cluster_state is not ok")
 	}
-	slots, err := cl.ClusterSlots(ctx).Result()
+	slots, err := clusterSlotRanges(cl)
 	if err != nil {
 		return err
 	}
 	if err := coverAll(slots); err != nil {
 		return err
 	}
-	nodes, err := cl.ClusterNodes(ctx).Result()
+	v, err := cl.do("CLUSTER", "NODES")
 	if err != nil {
 		return err
+	}
+	nodes, err := replyString(v)
+	if err != nil {
+		return fmt.Errorf("CLUSTER NODES: %w", err)
 	}
 	return allLinked(nodes, len(c.Nodes))
 }
 
+// slotRange is one entry of CLUSTER SLOTS: slots start to end (inclusive),
+// served by addrs[0], the master, and copied to the replicas that follow.
+type slotRange struct {
+	start, end int64
+	addrs      []string
+}
+
+// clusterSlotRanges asks for CLUSTER SLOTS. Each entry is
+// [start, end, [ip, port, id, ...], ...]; only the addresses matter here.
+func clusterSlotRanges(c *respConn) ([]slotRange, error) {
+	v, err := c.do("CLUSTER", "SLOTS")
+	if err != nil {
+		return nil, err
+	}
+	entries, err := replyArray(v)
+	if err != nil {
+		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
+	}
+	ranges := make([]slotRange, 0, len(entries))
+	for _, e := range entries {
+		r, err := parseSlotRange(e)
+		if err != nil {
+			return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
+		}
+		ranges = append(ranges, r)
+	}
+	return ranges, nil
+}
+
+func parseSlotRange(v any) (slotRange, error) {
+	var r slotRange
+	f, err := replyArray(v)
+	if err != nil {
+		return r, err
+	}
+	if len(f) < 2 {
+		return r, fmt.Errorf("%w: slot range of %d elements", errProtocol, len(f))
+	}
+	if r.start, err = replyInt(f[0]); err != nil {
+		return r, err
+	}
+	if r.end, err = replyInt(f[1]); err != nil {
+		return r, err
+	}
+	for _, n := range f[2:] {
+		node, err := replyArray(n)
+		if err != nil {
+			return r, err
+		}
+		if len(node) < 2 {
+			return r, fmt.Errorf("%w: slot node of %d elements", errProtocol, len(node))
+		}
+		ip, err := replyString(node[0])
+		if err != nil {
+			return r, err
+		}
+		port, err := replyInt(node[1])
+		if err != nil {
+			return r, err
+		}
+		r.addrs = append(r.addrs, net.JoinHostPort(ip, strconv.FormatInt(port, 10)))
+	}
+	return r, nil
+}
+
 // coverAll checks that the ranges of CLUSTER SLOTS serve every slot once.
-func coverAll(slots []goredis.ClusterSlot) error {
+func coverAll(slots []slotRange) error {
 	var seen [clusterSlots]bool
 	for _, r := range slots {
-		if len(r.Nodes) == 0 {
-			return fmt.Errorf("slots %d-%d have no node", r.Start, r.End)
+		if len(r.addrs) == 0 {
+			return fmt.Errorf("slots %d-%d have no node", r.start, r.end)
 		}
-		for s := r.Start; s <= r.End && s < clusterSlots; s++ {
+		for s := max(r.start, 0); s <= r.end && s < clusterSlots; s++ {
 			seen[s] = true
 		}
 	}
@@ -245,42 +313,35 @@ func (c *RedisClusterServer) NodeForKey(ctx context.Context, key string) (*Redis
 }
 
 func (c *RedisClusterServer) ownerAsSeenBy(ctx context.Context, n *RedisServer, key string) (*RedisServer, error) {
-	o := n.Options()
-	o.MaxRetries = -1
-	cl := goredis.NewClient(o)
-	defer cl.Close()
-	slot, err := cl.ClusterKeySlot(ctx, key).Result()
+	cl, err := dialRedis(ctx, n.Addr, n.Password)
 	if err != nil {
 		return nil, err
 	}
-	ranges, err := cl.ClusterSlots(ctx).Result()
+	defer cl.close()
+	v, err := cl.do("CLUSTER", "KEYSLOT", key)
+	if err != nil {
+		return nil, err
+	}
+	slot, err := replyInt(v)
+	if err != nil {
+		return nil, fmt.Errorf("CLUSTER KEYSLOT: %w", err)
+	}
+	ranges, err := clusterSlotRanges(cl)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range ranges {
-		if int64(r.Start) > slot || slot > int64(r.End) || len(r.Nodes) == 0 {
+		if r.start > slot || slot > r.end || len(r.addrs) == 0 {
 			continue
 		}
 		for _, node := range c.Nodes {
-			if node.Addr == r.Nodes[0].Addr {
+			if node.Addr == r.addrs[0] {
 				return node, nil
 			}
 		}
-		return nil, fmt.Errorf("slot %d is served by %s, not a harness node", slot, r.Nodes[0].Addr)
+		return nil, fmt.Errorf("slot %d is served by %s, not a harness node", slot, r.addrs[0])
 	}
 	return nil, fmt.Errorf("slot %d is not served", slot)
-}
-
-// ClusterOptions returns cluster client options for the cluster.
-func (c *RedisClusterServer) ClusterOptions() *goredis.ClusterOptions {
-	return &goredis.ClusterOptions{Addrs: append([]string(nil), c.Addrs...), Password: c.Password}
-}
-
-// ClusterClient returns a go-redis cluster client, closed when t ends.
-func (c *RedisClusterServer) ClusterClient(t testing.TB) *goredis.ClusterClient {
-	cl := goredis.NewClusterClient(c.ClusterOptions())
-	t.Cleanup(func() { cl.Close() })
-	return cl
 }
 
 // logs gathers the tail of every node's output for failure messages.

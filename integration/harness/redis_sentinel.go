@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	goredis "github.com/redis/go-redis/v9"
 )
 
 // SentinelMasterName is the name under which RedisSentinel's sentinel
@@ -29,7 +27,8 @@ type RedisSentinelServer struct {
 	// Once the sentinel has promoted it, it is the master.
 	Replica *RedisServer
 	// Sentinel is the sentinel process (redis-server --sentinel). Talk to it
-	// with SentinelClient: it answers SENTINEL commands, not data commands.
+	// with a sentinel client (redistest.SentinelClient in sources/redis): it
+	// answers SENTINEL commands, not data commands.
 	Sentinel *RedisServer
 	// MasterName is the name clients ask the sentinel for.
 	MasterName string
@@ -179,11 +178,13 @@ func newSentinel(t testing.TB, master, replica *RedisServer, cfg config) (*Redis
 // sentinelNames checks that the sentinel at addr answers
 // SENTINEL GET-MASTER-ADDR-BY-NAME with one of masters.
 func sentinelNames(ctx context.Context, addr string, masters ...string) error {
-	c := goredis.NewSentinelClient(&goredis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	got, err := c.GetMasterAddrByName(ctx, SentinelMasterName).Result()
+	v, err := redisDo(ctx, addr, "", "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SentinelMasterName)
 	if err != nil {
 		return err
+	}
+	got, err := replyStrings(v)
+	if err != nil {
+		return fmt.Errorf("SENTINEL GET-MASTER-ADDR-BY-NAME: %w", err)
 	}
 	if len(got) != 2 || !slices.Contains(masters, net.JoinHostPort(got[0], got[1])) {
 		return fmt.Errorf("sentinel names master %v, want %s", got, strings.Join(masters, " or "))
@@ -195,13 +196,19 @@ func sentinelNames(ctx context.Context, addr string, masters ...string) error {
 // master's replicas, seen as up (flags exactly "slave": no s_down, no
 // disconnected) with its link to the master up.
 func sentinelHasReplica(ctx context.Context, addr, replica string) error {
-	c := goredis.NewSentinelClient(&goredis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	replicas, err := c.Replicas(ctx, SentinelMasterName).Result()
+	v, err := redisDo(ctx, addr, "", "SENTINEL", "REPLICAS", SentinelMasterName)
 	if err != nil {
 		return err
 	}
-	for _, r := range replicas {
+	replicas, err := replyArray(v)
+	if err != nil {
+		return fmt.Errorf("SENTINEL REPLICAS: %w", err)
+	}
+	for _, e := range replicas {
+		r, err := replyMap(e)
+		if err != nil {
+			return fmt.Errorf("SENTINEL REPLICAS: %w", err)
+		}
 		if net.JoinHostPort(r["ip"], r["port"]) != replica {
 			continue
 		}
@@ -240,11 +247,11 @@ func replicationUp(ctx context.Context, master, replica *RedisServer) error {
 
 // infoReplication returns the fields of s's INFO replication.
 func infoReplication(ctx context.Context, s *RedisServer) (map[string]string, error) {
-	o := s.Options()
-	o.MaxRetries = -1
-	c := goredis.NewClient(o)
-	defer c.Close()
-	info, err := c.Info(ctx, "replication").Result()
+	v, err := redisDo(ctx, s.Addr, s.Password, "INFO", "replication")
+	var info string
+	if err == nil {
+		info, err = replyString(v)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: info replication: %w", s.Addr, err)
 	}
@@ -302,30 +309,4 @@ func (s *RedisSentinelServer) WaitMaster(ctx context.Context, want *RedisServer)
 		return fmt.Errorf("harness: %s not master: %w", want.Addr, err)
 	}
 	return nil
-}
-
-// FailoverOptions returns options for a client that finds the master through
-// the sentinel.
-func (s *RedisSentinelServer) FailoverOptions() *goredis.FailoverOptions {
-	return &goredis.FailoverOptions{
-		MasterName:    s.MasterName,
-		SentinelAddrs: append([]string(nil), s.SentinelAddrs...),
-		Password:      s.Password,
-	}
-}
-
-// FailoverClient returns a go-redis client that asks the sentinel for the
-// master, closed when t ends.
-func (s *RedisSentinelServer) FailoverClient(t testing.TB) *goredis.Client {
-	c := goredis.NewFailoverClient(s.FailoverOptions())
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// SentinelClient returns a client for the sentinel's own commands, closed
-// when t ends.
-func (s *RedisSentinelServer) SentinelClient(t testing.TB) *goredis.SentinelClient {
-	c := goredis.NewSentinelClient(&goredis.Options{Addr: s.SentinelAddrs[0]})
-	t.Cleanup(func() { c.Close() })
-	return c
 }

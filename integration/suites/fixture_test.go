@@ -14,7 +14,9 @@ import (
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/internal/syncbuf"
 	"github.com/rulesync/rulesync/sources/etcd"
+	"github.com/rulesync/rulesync/sources/etcd/etcdtest"
 	"github.com/rulesync/rulesync/sources/redis"
+	"github.com/rulesync/rulesync/sources/redis/redistest"
 )
 
 // fixture is one config center under test, seen two ways: through our source
@@ -73,7 +75,7 @@ func newEtcdFixture(t testing.TB, key string) fixture {
 // backoff keeps fault tests fast.
 func (f *etcdFixture) client(t testing.TB) *clientv3.Client {
 	t.Helper()
-	c, err := clientv3.New(f.srv.Config())
+	c, err := clientv3.New(etcdtest.Config(f.srv))
 	if err != nil {
 		t.Fatalf("etcd client: %v", err)
 	}
@@ -149,7 +151,7 @@ func newRedisFixture(t testing.TB, key string) fixture {
 	srv := harness.Redis(t)
 	f := &redisFixture{
 		srv:     srv,
-		client:  func(t testing.TB) goredis.UniversalClient { return srv.Client(t) },
+		client:  func(t testing.TB) goredis.UniversalClient { return redistest.Client(t, srv) },
 		key:     "sentinel:" + key,
 		channel: "sentinel:" + key + ":channel",
 		log:     slog.New(slog.DiscardHandler),
@@ -172,7 +174,7 @@ func newRedisFixture(t testing.TB, key string) fixture {
 func newRedisClusterFixture(t testing.TB, key string) fixture {
 	c := harness.RedisCluster(t)
 	f := &redisFixture{
-		client:   func(t testing.TB) goredis.UniversalClient { return c.ClusterClient(t) },
+		client:   func(t testing.TB) goredis.UniversalClient { return redistest.ClusterClient(t, c) },
 		key:      "sentinel:" + key,
 		log:      slog.New(slog.DiscardHandler),
 		killRuns: 6,
@@ -215,7 +217,7 @@ func newRedisSentinelFixture(t testing.TB, key string) fixture {
 	s := harness.RedisSentinel(t)
 	f := &redisFixture{
 		srv:     s.Master,
-		client:  func(t testing.TB) goredis.UniversalClient { return s.FailoverClient(t) },
+		client:  func(t testing.TB) goredis.UniversalClient { return redistest.FailoverClient(t, s) },
 		key:     "sentinel:" + key,
 		channel: "sentinel:" + key + ":channel",
 		log:     slog.New(slog.DiscardHandler),

@@ -7,6 +7,7 @@ import (
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/sources/redis"
+	"github.com/rulesync/rulesync/sources/redis/redistest"
 )
 
 // Round trip with Java Sentinel's RedisDataSource conventions, in raw commands:
@@ -16,9 +17,9 @@ func TestRedisJavaRoundTrip(t *testing.T) {
 	srv := harness.Redis(t)
 	ctx := opCtx(t)
 	const key, channel = "sentinel-flow-rules", "sentinel-flow-rules-channel"
-	raw := srv.Client(t)
+	raw := redistest.Client(t, srv)
 
-	src, err := redis.New(srv.Client(t), key, channel)
+	src, err := redis.New(redistest.Client(t, srv), key, channel)
 	if err != nil {
 		t.Fatal(err)
 	}

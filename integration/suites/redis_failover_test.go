@@ -14,6 +14,7 @@ import (
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/integration/harness"
+	"github.com/rulesync/rulesync/sources/redis/redistest"
 )
 
 // failoverHealth is the sources' health-check period in the failover test:
@@ -37,7 +38,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	s := harness.RedisSentinel(t, harness.WithReplica())
 	f := &redisFixture{
 		srv:     s.Master,
-		client:  func(t testing.TB) goredis.UniversalClient { return s.FailoverClient(t) },
+		client:  func(t testing.TB) goredis.UniversalClient { return redistest.FailoverClient(t, s) },
 		key:     "sentinel:failover-flow-rules",
 		channel: "sentinel:failover-flow-rules:channel",
 		log:     slog.New(slog.DiscardHandler),
@@ -54,13 +55,13 @@ func TestRedisSentinelFailover(t *testing.T) {
 	}
 	a.waitResources(t, "before")
 	b.waitResources(t, "before")
-	stored, err := s.Master.Client(t).Get(ctx, f.key).Bytes()
+	stored, err := redistest.Client(t, s.Master).Get(ctx, f.key).Bytes()
 	if err != nil {
 		t.Fatalf("master: get %s: %v", f.key, err)
 	}
 	// Killed before the replica had the rules, the master would take them
 	// along: wait until the replica holds exactly what the master stored.
-	replica := s.Replica.Client(t)
+	replica := redistest.Client(t, s.Replica)
 	waitUntil(t, converge, "the replica "+s.Replica.Addr+" to receive the rules written on the master",
 		func() (bool, string) {
 			got, err := replica.Get(ctx, f.key).Bytes()
@@ -126,7 +127,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 
 	// The Java way, through a client created after the failover.
 	java := rulesJSON("java")
-	javaPut(t, s.FailoverClient(t), f.key, f.channel, java)
+	javaPut(t, redistest.FailoverClient(t, s), f.key, f.channel, java)
 	javaSeen := func(name string, r *rig) {
 		t.Helper()
 		r.waitResources(t, "java")
@@ -159,7 +160,7 @@ func TestRedisSentinelGracefulFailoverMovesSubscription(t *testing.T) {
 	s := harness.RedisSentinel(t, harness.WithReplica())
 	f := &redisFixture{
 		srv:     s.Master,
-		client:  func(t testing.TB) goredis.UniversalClient { return s.FailoverClient(t) },
+		client:  func(t testing.TB) goredis.UniversalClient { return redistest.FailoverClient(t, s) },
 		key:     "sentinel:graceful-flow-rules",
 		channel: "sentinel:graceful-flow-rules:channel",
 		log:     slog.New(slog.DiscardHandler),
@@ -167,10 +168,10 @@ func TestRedisSentinelGracefulFailoverMovesSubscription(t *testing.T) {
 	}
 	ctx := opCtx(t)
 	r := startRig(t, f.Source(t))
-	javaPut(t, s.FailoverClient(t), f.key, f.channel, rulesJSON("before"))
+	javaPut(t, redistest.FailoverClient(t, s), f.key, f.channel, rulesJSON("before"))
 	r.waitResources(t, "before")
 
-	if err := s.SentinelClient(t).Failover(ctx, s.MasterName).Err(); err != nil {
+	if err := redistest.SentinelClient(t, s).Failover(ctx, s.MasterName).Err(); err != nil {
 		t.Fatalf("SENTINEL FAILOVER: %v", err)
 	}
 	fctx, cancel := context.WithTimeout(ctx, failoverDeadline)
@@ -178,11 +179,11 @@ func TestRedisSentinelGracefulFailoverMovesSubscription(t *testing.T) {
 	if err := s.WaitMaster(fctx, s.Replica); err != nil {
 		t.Fatalf("sentinel did not promote the replica: %v\n%s", err, s.Sentinel.Logs())
 	}
-	javaPut(t, s.FailoverClient(t), f.key, f.channel, rulesJSON("after"))
+	javaPut(t, redistest.FailoverClient(t, s), f.key, f.channel, rulesJSON("after"))
 	// Two health-check periods (a silent one, then one for the probe to come
 	// back) plus the sync loop's first backoff, well below the sentinel's 10 s
 	// INFO period that would otherwise demote the old master.
-	oldMaster, newMaster := s.Master.Client(t), s.Replica.Client(t)
+	oldMaster, newMaster := redistest.Client(t, s.Master), redistest.Client(t, s.Replica)
 	waitUntil(t, 5*time.Second, "a change published on the new master to reach the engine, and the subscription to move there", func() (bool, string) {
 		onNew, _ := subscribers(ctx, newMaster, f.channel)
 		if slices.Equal(r.resources(), []string{"after"}) && onNew == 1 {

@@ -7,6 +7,7 @@ import (
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/sources/etcd"
+	"github.com/rulesync/rulesync/sources/etcd/etcdtest"
 )
 
 var payload = []byte(`[{"resource":"GET:/orders","limitApp":"default","grade":1,"count":100,"strategy":0,"controlBehavior":0}]`)
@@ -14,7 +15,7 @@ var payload = []byte(`[{"resource":"GET:/orders","limitApp":"default","grade":1,
 // BenchmarkRead: one linearizable GET of the key on loopback.
 func BenchmarkRead(b *testing.B) {
 	srv := harness.Etcd(b)
-	s, err := etcd.New(srv.Client(b), "/bench/read")
+	s, err := etcd.New(etcdtest.Client(b, srv), "/bench/read")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func BenchmarkRead(b *testing.B) {
 // BenchmarkWriteCAS: one compare-and-set transaction (includes etcd's WAL fsync).
 func BenchmarkWriteCAS(b *testing.B) {
 	srv := harness.Etcd(b)
-	s, err := etcd.New(srv.Client(b), "/bench/write")
+	s, err := etcd.New(etcdtest.Client(b, srv), "/bench/write")
 	if err != nil {
 		b.Fatal(err)
 	}

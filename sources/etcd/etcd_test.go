@@ -17,13 +17,14 @@ import (
 	"github.com/rulesync/rulesync/datasource/sourcetest"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/sources/etcd"
+	"github.com/rulesync/rulesync/sources/etcd/etcdtest"
 )
 
 const waitFor = 10 * time.Second
 
 func newSource(t *testing.T, srv *harness.EtcdServer, key string) (*etcd.Source, *clientv3.Client) {
 	t.Helper()
-	c := srv.Client(t)
+	c := etcdtest.Client(t, srv)
 	s, err := etcd.New(c, key)
 	if err != nil {
 		t.Fatal(err)
@@ -344,7 +345,7 @@ func TestWatchForeignRevision(t *testing.T) {
 // a progress report; one that does not come back ends Watch with an error.
 func TestWatchDetectsFrozenServer(t *testing.T) {
 	srv := harness.Etcd(t)
-	c := srv.Client(t) // the harness client sets no keepalive
+	c := etcdtest.Client(t, srv) // the harness client sets no keepalive
 	// Long enough for a loaded machine to answer a progress request within
 	// one period.
 	const period = 500 * time.Millisecond

@@ -11,6 +11,7 @@ import (
 	"github.com/rulesync/rulesync/datasource/sourcetest"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/sources/redis"
+	"github.com/rulesync/rulesync/sources/redis/redistest"
 )
 
 // TestWatchWithChannelRestrictedUser: an ACL user allowed the rules key and
@@ -19,12 +20,12 @@ import (
 // subscription checked (with a ping instead of a probe) and the key re-read.
 func TestWatchWithChannelRestrictedUser(t *testing.T) {
 	srv := harness.Redis(t)
-	admin := srv.Client(t)
+	admin := redistest.Client(t, srv)
 	ctx := ctxT(t)
 	if err := admin.Do(ctx, "ACL", "SETUSER", "reader", "on", ">reader-pw", "~"+key, "&"+channel, "+@all").Err(); err != nil {
 		t.Fatal(err)
 	}
-	o := srv.Options()
+	o := redistest.Options(srv)
 	o.Username, o.Password = "reader", "reader-pw"
 	c := goredis.NewClient(o)
 	t.Cleanup(func() { c.Close() })

@@ -7,6 +7,7 @@ import (
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/sources/redis"
+	"github.com/rulesync/rulesync/sources/redis/redistest"
 )
 
 var payload = []byte(`[{"resource":"GET:/orders","limitApp":"default","grade":1,"count":100,"strategy":0,"controlBehavior":0}]`)
@@ -14,7 +15,7 @@ var payload = []byte(`[{"resource":"GET:/orders","limitApp":"default","grade":1,
 // BenchmarkRead: one GET and the payload hash.
 func BenchmarkRead(b *testing.B) {
 	srv := harness.Redis(b)
-	s, err := redis.New(srv.Client(b), "bench-read", "bench-read-channel")
+	s, err := redis.New(redistest.Client(b, srv), "bench-read", "bench-read-channel")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func BenchmarkRead(b *testing.B) {
 // BenchmarkWriteCAS: WATCH, GET, hash compare, MULTI/SET/PUBLISH/EXEC.
 func BenchmarkWriteCAS(b *testing.B) {
 	srv := harness.Redis(b)
-	s, err := redis.New(srv.Client(b), "bench-write", "bench-write-channel")
+	s, err := redis.New(redistest.Client(b, srv), "bench-write", "bench-write-channel")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/rulesync/rulesync/datasource/sourcetest"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/sources/redis"
+	"github.com/rulesync/rulesync/sources/redis/redistest"
 )
 
 const (
@@ -31,7 +32,7 @@ func ctxT(t *testing.T) context.Context {
 
 func newSource(t *testing.T, srv *harness.RedisServer, opts ...redis.Option) (*redis.Source, *goredis.Client) {
 	t.Helper()
-	c := srv.Client(t)
+	c := redistest.Client(t, srv)
 	s, err := redis.New(c, key, channel, opts...)
 	if err != nil {
 		t.Fatal(err)

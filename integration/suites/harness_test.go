@@ -1,22 +1,31 @@
-package harness
+package suites
+
+// The harness's own self-tests that use a client SDK to prove a server works
+// live here rather than in the harness package: the harness module must not
+// require go-redis or the etcd client.
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/rulesync/rulesync/integration/harness"
+	"github.com/rulesync/rulesync/sources/etcd/etcdtest"
+	"github.com/rulesync/rulesync/sources/redis/redistest"
 )
 
-func TestRedisKillRestart(t *testing.T) {
-	s := Redis(t, WithPassword(`p"w\d`))
+func TestHarnessRedisKillRestart(t *testing.T) {
+	s := harness.Redis(t, harness.WithPassword(`p"w\d`))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := s.Client(t)
+	c := redistest.Client(t, s)
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("set: %v", err)
 	}
@@ -37,7 +46,7 @@ func TestRedisKillRestart(t *testing.T) {
 	if n, err := c.Exists(ctx, "k").Result(); err != nil || n != 0 {
 		t.Fatalf("after restart: exists=%d err=%v, want 0 <nil>", n, err)
 	}
-	wrong := s.Options()
+	wrong := redistest.Options(s)
 	wrong.Password = "wrong"
 	wrong.MaxRetries = -1
 	if err := goredisPing(ctx, wrong); err == nil {
@@ -45,11 +54,11 @@ func TestRedisKillRestart(t *testing.T) {
 	}
 }
 
-func TestEtcdKillRestartKeepsData(t *testing.T) {
-	s := Etcd(t, WithPassword("s3cret"))
+func TestHarnessEtcdKillRestartKeepsData(t *testing.T) {
+	s := harness.Etcd(t, harness.WithPassword("s3cret"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := s.Client(t)
+	c := etcdtest.Client(t, s)
 	if _, err := c.Put(ctx, "k", "v"); err != nil {
 		t.Fatalf("put: %v", err)
 	}
@@ -67,7 +76,7 @@ func TestEtcdKillRestartKeepsData(t *testing.T) {
 		t.Fatalf("after restart got %v, want k=v kept", resp.Kvs)
 	}
 
-	cfg := s.Config()
+	cfg := etcdtest.Config(s)
 	cfg.Password = "wrong"
 	_, err = clientv3.New(cfg)
 	if err == nil || !errors.Is(err, rpctypes.ErrAuthFailed) {
@@ -81,11 +90,11 @@ func goredisPing(ctx context.Context, o *goredis.Options) error {
 	return c.Ping(ctx).Err()
 }
 
-func TestRedisPersistenceKeepsData(t *testing.T) {
-	s := Redis(t, WithPersistence())
+func TestHarnessRedisPersistenceKeepsData(t *testing.T) {
+	s := harness.Redis(t, harness.WithPersistence())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := s.Client(t)
+	c := redistest.Client(t, s)
 	if err := c.Set(ctx, "k", "kept", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -100,11 +109,11 @@ func TestRedisPersistenceKeepsData(t *testing.T) {
 	}
 }
 
-func TestRedisClusterForms(t *testing.T) {
-	c := RedisCluster(t, WithPassword("cl"))
+func TestHarnessRedisClusterForms(t *testing.T) {
+	c := harness.RedisCluster(t, harness.WithPassword("cl"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cc := c.ClusterClient(t)
+	cc := redistest.ClusterClient(t, c)
 	// Enough keys to land on every node.
 	owners := map[string]bool{}
 	for i := range 30 {
@@ -118,23 +127,23 @@ func TestRedisClusterForms(t *testing.T) {
 		}
 		owners[n.Addr] = true
 		// The node named as owner holds the key itself (no redirection).
-		if v, err := n.Client(t).Get(ctx, key).Int(); err != nil || v != i {
+		if v, err := redistest.Client(t, n).Get(ctx, key).Int(); err != nil || v != i {
 			t.Fatalf("get %s from its node %s: %d %v, want %d", key, n.Addr, v, err, i)
 		}
 	}
-	if len(owners) != clusterMasters {
-		t.Fatalf("30 keys landed on %d nodes, want all %d", len(owners), clusterMasters)
+	if len(owners) != len(c.Nodes) {
+		t.Fatalf("30 keys landed on %d nodes, want all %d", len(owners), len(c.Nodes))
 	}
 	for _, n := range c.Nodes {
-		slots, err := n.Client(t).ClusterSlots(ctx).Result()
+		slots, err := redistest.Client(t, n).ClusterSlots(ctx).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := coverAll(slots); err != nil {
+		if err := coversAllSlots(slots); err != nil {
 			t.Fatalf("%s: %v", n.Addr, err)
 		}
 	}
-	wrong := c.ClusterOptions()
+	wrong := redistest.ClusterOptions(c)
 	wrong.Password = "wrong"
 	wc := goredis.NewClusterClient(wrong)
 	defer wc.Close()
@@ -145,11 +154,11 @@ func TestRedisClusterForms(t *testing.T) {
 
 // A killed node comes back with its node ID and slots (nodes.conf), and the
 // cluster serves its keys again once healthy.
-func TestRedisClusterNodeKillRestart(t *testing.T) {
-	c := RedisCluster(t)
+func TestHarnessRedisClusterNodeKillRestart(t *testing.T) {
+	c := harness.RedisCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cc := c.ClusterClient(t)
+	cc := redistest.ClusterClient(t, c)
 	const key = "doomed"
 	n, err := c.NodeForKey(ctx, key)
 	if err != nil {
@@ -170,7 +179,7 @@ func TestRedisClusterNodeKillRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := c.WaitHealthy(ctx); err != nil {
-		t.Fatalf("after restart: %v\n%s", err, c.logs())
+		t.Fatalf("after restart: %v\n%s", err, clusterLogs(c))
 	}
 	if again, err := c.NodeForKey(ctx, key); err != nil || again != n {
 		t.Fatalf("after restart the key is on %v (%v), want %s", again, err, n.Addr)
@@ -180,11 +189,11 @@ func TestRedisClusterNodeKillRestart(t *testing.T) {
 	}
 }
 
-func TestRedisSentinelReportsMaster(t *testing.T) {
-	s := RedisSentinel(t, WithPassword("se"))
+func TestHarnessRedisSentinelReportsMaster(t *testing.T) {
+	s := harness.RedisSentinel(t, harness.WithPassword("se"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	addr, err := s.SentinelClient(t).GetMasterAddrByName(ctx, s.MasterName).Result()
+	addr, err := redistest.SentinelClient(t, s).GetMasterAddrByName(ctx, s.MasterName).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,18 +203,18 @@ func TestRedisSentinelReportsMaster(t *testing.T) {
 	// The sentinel reaches the master with its password: once the down-after
 	// period has passed without an answer it would flag it s_down.
 	time.Sleep(1500 * time.Millisecond)
-	m, err := s.SentinelClient(t).Master(ctx, s.MasterName).Result()
+	m, err := redistest.SentinelClient(t, s).Master(ctx, s.MasterName).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m["flags"] != "master" {
 		t.Fatalf("sentinel flags the master %q, want master (is the password applied?)\n%s", m["flags"], s.Sentinel.Logs())
 	}
-	fc := s.FailoverClient(t)
+	fc := redistest.FailoverClient(t, s)
 	if err := fc.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("set through the sentinel: %v", err)
 	}
-	if v, err := s.Master.Client(t).Get(ctx, "k").Result(); err != nil || v != "v" {
+	if v, err := redistest.Client(t, s.Master).Get(ctx, "k").Result(); err != nil || v != "v" {
 		t.Fatalf("master holds %q %v, want v", v, err)
 	}
 	// A killed master comes back at the address the sentinel still names.
@@ -223,14 +232,14 @@ func TestRedisSentinelReportsMaster(t *testing.T) {
 // WithReplica: the replica syncs with the password-protected master, the
 // sentinel knows it, and once the master is killed (and stays dead) the
 // sentinel promotes it and a failover client writes there.
-func TestRedisSentinelReplicaFailover(t *testing.T) {
-	s := RedisSentinel(t, WithPassword("se"), WithReplica())
+func TestHarnessRedisSentinelReplicaFailover(t *testing.T) {
+	s := harness.RedisSentinel(t, harness.WithPassword("se"), harness.WithReplica())
 	if s.Replica == nil {
 		t.Fatal("WithReplica started no replica")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	fc := s.FailoverClient(t)
+	fc := redistest.FailoverClient(t, s)
 	// WAIT counts the acknowledgements of the writes of its own connection,
 	// hence one connection for both.
 	conn := fc.Conn()
@@ -241,7 +250,7 @@ func TestRedisSentinelReplicaFailover(t *testing.T) {
 	if n, err := conn.Do(ctx, "WAIT", 1, 10_000).Int(); err != nil || n != 1 {
 		t.Fatalf("WAIT 1: %d replicas acknowledged (%v), want 1 (is masterauth applied?)\n%s", n, err, s.Replica.Logs())
 	}
-	if v, err := s.Replica.Client(t).Get(ctx, "k").Result(); err != nil || v != "v" {
+	if v, err := redistest.Client(t, s.Replica).Get(ctx, "k").Result(); err != nil || v != "v" {
 		t.Fatalf("replica holds %q %v, want v", v, err)
 	}
 	if err := s.Master.Kill(); err != nil {
@@ -253,7 +262,40 @@ func TestRedisSentinelReplicaFailover(t *testing.T) {
 	if err := fc.Set(ctx, "k", "promoted", 0).Err(); err != nil {
 		t.Fatalf("set through the sentinel after the failover: %v", err)
 	}
-	if v, err := s.Replica.Client(t).Get(ctx, "k").Result(); err != nil || v != "promoted" {
+	if v, err := redistest.Client(t, s.Replica).Get(ctx, "k").Result(); err != nil || v != "promoted" {
 		t.Fatalf("promoted replica holds %q %v, want promoted", v, err)
 	}
+}
+
+// coversAllSlots checks that the ranges of CLUSTER SLOTS, as go-redis reads
+// them, serve every one of the 16384 slots.
+func coversAllSlots(slots []goredis.ClusterSlot) error {
+	var seen [16384]bool
+	for _, r := range slots {
+		if len(r.Nodes) == 0 {
+			return fmt.Errorf("slots %d-%d have no node", r.Start, r.End)
+		}
+		for s := max(r.Start, 0); s <= r.End && s < len(seen); s++ {
+			seen[s] = true
+		}
+	}
+	for s, ok := range seen {
+		if !ok {
+			return fmt.Errorf("slot %d is not served", s)
+		}
+	}
+	return nil
+}
+
+// clusterLogs gathers the tail of every node's output for failure messages.
+func clusterLogs(c *harness.RedisClusterServer) string {
+	var b strings.Builder
+	for _, n := range c.Nodes {
+		logs := n.Logs()
+		if len(logs) > 1500 {
+			logs = "..." + logs[len(logs)-1500:]
+		}
+		fmt.Fprintf(&b, "--- %s\n%s\n", n.Addr, logs)
+	}
+	return b.String()
 }
