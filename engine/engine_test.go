@@ -251,14 +251,21 @@ func TestConcurrentEntryExitWhileReloading(t *testing.T) {
 	e := engine.New() // the real clock: this test is about races, not numbers
 	defer e.Close()
 	e.Flow().Load([]flow.Rule{qps("res", 1e9)})
-	var wg sync.WaitGroup
+	var wg, started sync.WaitGroup
 	stop := make(chan struct{})
 	errs := make(chan error, 4)
 	for g := range 4 {
 		wg.Add(1)
+		started.Add(1)
 		go func() {
 			defer wg.Done()
 			ctx := engine.WithOrigin(context.Background(), []string{"a", "b"}[g%2])
+			first := true
+			defer func() {
+				if first { // ended before its first call passed
+					started.Done()
+				}
+			}()
 			for {
 				select {
 				case <-stop:
@@ -271,9 +278,16 @@ func TestConcurrentEntryExitWhileReloading(t *testing.T) {
 					return
 				}
 				en.Exit()
+				if first {
+					// The reloads below must race with calls in flight, and
+					// the resource's node must exist for the final check.
+					started.Done()
+					first = false
+				}
 			}
 		}()
 	}
+	started.Wait()
 	for i := range 300 {
 		rules := []flow.Rule{qps("res", 1e9), qps("other", float64(i))}
 		if i%3 == 0 {
