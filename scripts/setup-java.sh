@@ -9,8 +9,10 @@
 # ~/.m2 needs no network), then online. Idempotent; concurrent runs are
 # serialised with a lock so that they build once.
 #
-# Usage: scripts/setup-java.sh [--print-jar]
-#   --print-jar  print the jar's path on stdout (everything else goes to stderr)
+# Usage: scripts/setup-java.sh [--print-jar] [--no-install]
+#   --print-jar   print the jar's path on stdout (everything else goes to stderr)
+#   --no-install  build if a JDK and Maven are there, but never apt-get them
+#                 (what the test harness asks for)
 #
 # Environment:
 #   RULESYNC_SKIP_SERVER_INSTALL=1  never install packages or run Maven: a jar
@@ -24,9 +26,11 @@
 set -euo pipefail
 
 print_jar=0
+no_install=0
 for arg in "$@"; do
   case "$arg" in
     --print-jar) print_jar=1 ;;
+    --no-install) no_install=1 ;;
     *) echo "setup-java: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -56,6 +60,10 @@ if [ "${RULESYNC_SKIP_SERVER_INSTALL:-0}" = 1 ]; then
 fi
 
 if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+  if [ "$no_install" = 1 ]; then
+    echo "setup-java: java or mvn not on PATH (run scripts/setup-java.sh to install them)" >&2
+    exit 3
+  fi
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "setup-java: java or mvn missing and apt-get is not available; install a JDK (11+) and Maven" >&2
     exit 3
