@@ -42,8 +42,9 @@ const javaReadyTimeout = 2 * time.Minute
 // JDK 18 it follows the locale, and Sentinel's cluster codec encodes strings
 // (namespace, string params) with String.getBytes() in that charset, so under
 // LANG=C a non-ASCII value goes out as '?'.
+// JVM warnings go to stderr (-Xlog's default is stdout, the protocol's).
 var javaDefaultOpts = []string{"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-Xmx256m",
-	"-Dfile.encoding=UTF-8"}
+	"-Dfile.encoding=UTF-8", "-Xlog:all=warning:stderr"}
 
 // errJavaExited: the Java program ended; Next and Send fail with it.
 var errJavaExited = errors.New("java interop program exited")
@@ -107,6 +108,10 @@ func startJava(t testing.TB, mode string, args ...string) (*JavaProc, error) {
 	}
 	p.q.signal = make(chan struct{}, 1)
 	jvm := append([]string(nil), javaDefaultOpts...)
+	// The class-data archive scripts/setup-java.sh records beside the jar.
+	if jsa := strings.TrimSuffix(jar, ".jar") + ".jsa"; fileExists(jsa) {
+		jvm = append(jvm, "-XX:SharedArchiveFile="+jsa)
+	}
 	jvm = append(jvm, strings.Fields(os.Getenv(EnvJavaOpts))...)
 	var flags []string
 	for _, a := range args {
@@ -394,6 +399,11 @@ func (q *lineQueue) pop() (json.RawMessage, bool) {
 		return raw, false
 	}
 	return nil, q.closed
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // javaBinary finds java: $JAVA_HOME/bin/java, else on PATH.

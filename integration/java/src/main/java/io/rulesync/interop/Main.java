@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * </pre>
  *
  * Modes: read, publish, token-server, token-client, command-app (see each
- * class). stdout carries only the protocol: one {@code READY <json>} line once
+ * class), and warmup (used by the setup script to record a class-data archive). stdout carries only the protocol: one {@code READY <json>} line once
  * the mode is usable, then JSON object lines (results and events; errors as
  * {"event":"error"}; a start failure as {"event":"fatal"} and exit code 2).
  * Everything else goes to stderr. stdin carries one command per line; EOF,
@@ -62,7 +62,7 @@ public final class Main {
             fatal(e);
             return;
         }
-        if (m instanceof PublishMode && ((PublishMode) m).oneShot()) {
+        if (m instanceof WarmupMode || m instanceof PublishMode && ((PublishMode) m).oneShot()) {
             close(m);
             System.exit(0);
         }
@@ -81,6 +81,8 @@ public final class Main {
                 return new TokenClientMode(f);
             case "command-app":
                 return new CommandAppMode(f);
+            case "warmup":
+                return new WarmupMode(f);
             default:
                 throw new IllegalArgumentException("unknown mode " + name
                     + " (want read, publish, token-server, token-client or command-app)");
