@@ -741,8 +741,8 @@ func TestJavaTokenServerWireReplies(t *testing.T) {
 func TestJavaCommandApp(t *testing.T) {
 	ctx := javaCtx(t)
 	type beat struct {
-		method, contentType string
-		form                url.Values
+		method, contentType, host string
+		form                      url.Values
 	}
 	beats := make(chan beat, 16)
 	var once sync.Once
@@ -753,7 +753,7 @@ func TestJavaCommandApp(t *testing.T) {
 				t.Logf("heartbeat: %s %s %s form=%v", r.Method, r.URL.RequestURI(), r.Header.Get("Content-Type"), r.PostForm)
 			})
 			select {
-			case beats <- beat{r.Method, r.Header.Get("Content-Type"), r.PostForm}:
+			case beats <- beat{r.Method, r.Header.Get("Content-Type"), r.Host, r.PostForm}:
 			default:
 			}
 		}
@@ -790,6 +790,10 @@ func TestJavaCommandApp(t *testing.T) {
 			b.form.Get("port") != strconv.Itoa(apiPort) || b.form.Get("v") != "1.8.9" || b.form.Get("hostname") == "" {
 			t.Fatalf("heartbeat %+v", b)
 		}
+		// Java's SimpleHttpClient sends "Host: localhost" whatever the dashboard's address.
+		if b.host != "localhost" || b.contentType != "application/x-www-form-urlencoded; charset=UTF-8" {
+			t.Fatalf("heartbeat Host %q Content-Type %q", b.host, b.contentType)
+		}
 		if _, err := strconv.ParseInt(b.form.Get("version"), 10, 64); err != nil {
 			t.Fatalf("heartbeat version %q: %v", b.form.Get("version"), err)
 		}
@@ -813,5 +817,22 @@ func TestJavaMissingSkipsOrFails(t *testing.T) {
 				t.Fatalf("skipped=%v failed=%v msg=%q", r.skipped, r.failed, r.msg)
 			}
 		})
+	}
+}
+
+// SIGTERM stops a mode through the same clean-up as stdin EOF.
+func TestJavaTerminate(t *testing.T) {
+	ctx := javaCtx(t)
+	port, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := Java(t, "token-server", "--port="+strconv.Itoa(port[0]))
+	if err := srv.Terminate(); err == nil {
+		t.Fatal("exit status 0 after SIGTERM, want the JVM's 143")
+	}
+	m, err := srv.NextMatch(ctx, func(m map[string]any) bool { return m["event"] == "exit" })
+	if err != nil || m["reason"] != "signal" {
+		t.Fatalf("exit line %v (%v), want reason signal\n%s", m, err, srv.Logs())
 	}
 }

@@ -55,7 +55,11 @@ public final class Main {
             return;
         }
         final Mode m = mode;
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> close(m), "interop-shutdown"));
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (close(m)) {
+                Out.line(Out.obj("event", "exit", "reason", "signal"));
+            }
+        }, "interop-shutdown"));
         try {
             m.start();
         } catch (Throwable e) {
@@ -176,14 +180,17 @@ public final class Main {
             e.printStackTrace();
         }
         close(m);
-        Out.line(Out.obj("event", "exit"));
+        Out.line(Out.obj("event", "exit", "reason", "eof"));
         System.exit(0);
     }
 
-    private static void close(Mode m) {
+    /** Closes m once; true for the call that did. */
+    private static boolean close(Mode m) {
         if (CLOSED.compareAndSet(false, true)) {
             m.close();
+            return true;
         }
+        return false;
     }
 
     private static void fatal(Throwable e) {
