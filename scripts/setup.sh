@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything `make test` needs on a fresh Debian machine, and does
 # nothing slow when it is already there: Go modules, then the real servers the
-# integration suites start (scripts/setup-servers.sh).
+# integration suites start and the Java peers of the interop tests, each from
+# a script of its own (RULESYNC_SKIP_SERVER_INSTALL=1 makes them install
+# nothing; the suites then skip, or fail with RULESYNC_REQUIRE_SERVERS=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,7 @@ fi
 
 for m in $(scripts/modules.sh); do (cd "$m" && GOWORK=off go mod download); done
 
-if [ -x scripts/setup-servers.sh ]; then
-  scripts/setup-servers.sh
-fi
+for script in setup-servers.sh setup-java.sh; do
+  echo "setup: $script"
+  "scripts/$script"
+done

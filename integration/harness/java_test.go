@@ -3,6 +3,7 @@ package harness
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -301,7 +302,7 @@ func TestJavaReadRedisAllFamilies(t *testing.T) {
 			if up.Cause != "update" || !strings.Contains(string(up.Rules), tc.want) {
 				t.Fatalf("update %s %s, want rules containing %s", up.Cause, up.Rules, tc.want)
 			}
-			if v, err := r.Client(t).Get(ctx, key).Result(); err != nil || v != tc.payload {
+			if v, err := redisGet(ctx, r, key); err != nil || v != tc.payload {
 				t.Fatalf("key holds %q (%v), want the payload", v, err)
 			}
 		})
@@ -351,7 +352,6 @@ func nextRules(ctx context.Context, t *testing.T, p *JavaProc) rulesLine {
 func TestJavaReadRedisSemantics(t *testing.T) {
 	ctx := javaCtx(t)
 	r := Redis(t)
-	c := r.Client(t)
 	host, port, _ := net.SplitHostPort(r.Addr)
 	rd := Java(t, "read", "--family=flow", "--backend=redis", "--host="+host, "--port="+port,
 		"--rule-key=k", "--channel=ch")
@@ -359,10 +359,7 @@ func TestJavaReadRedisSemantics(t *testing.T) {
 	publish := func(payload string) {
 		t.Helper()
 		// What a Go writer does: the message carries the rules themselves.
-		pipe := c.TxPipeline()
-		pipe.Set(ctx, "k", payload, 0)
-		pipe.Publish(ctx, "ch", payload)
-		if _, err := pipe.Exec(ctx); err != nil {
+		if err := redisSetPublish(ctx, r, "k", "ch", payload); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -423,8 +420,7 @@ func TestJavaReadEtcd(t *testing.T) {
 				opts = append(opts, WithPassword("s3cret"))
 			}
 			e := Etcd(t, opts...)
-			c := e.Client(t)
-			if _, err := c.Put(ctx, "/sentinel/flow", `[{"resource":"start","count":1}]`); err != nil {
+			if err := etcdPutKey(ctx, e, "/sentinel/flow", `[{"resource":"start","count":1}]`); err != nil {
 				t.Fatal(err)
 			}
 			args := []string{"--backend=etcd", "--endpoints=" + strings.Join(e.Endpoints, ","), "--key=/sentinel/flow"}
@@ -449,9 +445,9 @@ func TestJavaReadEtcd(t *testing.T) {
 				!strings.Contains(string(l.Rules), `"maxQueueingTimeMs":500`) {
 				t.Fatalf("update %+v", l)
 			}
-			got, err := c.Get(ctx, "/sentinel/flow")
-			if err != nil || len(got.Kvs) != 1 || got.Kvs[0].ModRevision != res.Revision {
-				t.Fatalf("etcd holds %v (%v), want revision %d", got.Kvs, err, res.Revision)
+			_, rev, err := etcdGetKey(ctx, e, "/sentinel/flow")
+			if err != nil || rev != res.Revision {
+				t.Fatalf("etcd holds revision %d (%v), want revision %d", rev, err, res.Revision)
 			}
 			if err := pub.Call(ctx, "delete", nil); err != nil {
 				t.Fatal(err)
@@ -485,9 +481,9 @@ func TestJavaPublishOneShot(t *testing.T) {
 	if !strings.Contains(out, `"event":"published"`) || !strings.Contains(out, `"ok":true`) {
 		t.Fatalf("output %s", out)
 	}
-	got, err := e.Client(t).Get(ctx, "one-shot")
-	if err != nil || len(got.Kvs) != 1 || string(got.Kvs[0].Value) != payload {
-		t.Fatalf("etcd holds %v (%v), want the file's bytes", got.Kvs, err)
+	got, _, err := etcdGetKey(ctx, e, "one-shot")
+	if err != nil || got != payload {
+		t.Fatalf("etcd holds %q (%v), want the file's bytes", got, err)
 	}
 }
 
@@ -835,4 +831,62 @@ func TestJavaTerminate(t *testing.T) {
 	if err != nil || m["reason"] != "signal" {
 		t.Fatalf("exit line %v (%v), want reason signal\n%s", m, err, srv.Logs())
 	}
+}
+
+// redisGet reads key with the harness's own client: what Java wrote is
+// checked without an SDK of ours in between.
+func redisGet(ctx context.Context, r *RedisServer, key string) (string, error) {
+	v, err := redisDo(ctx, r.Addr, r.Password, "GET", key)
+	if err != nil {
+		return "", err
+	}
+	return replyString(v)
+}
+
+// redisSetPublish stores payload at key and publishes it on channel in one
+// MULTI/EXEC, as Sentinel's documentation tells Java writers to.
+func redisSetPublish(ctx context.Context, r *RedisServer, key, channel, payload string) error {
+	c, err := dialRedis(ctx, r.Addr, r.Password)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	for _, cmd := range [][]string{{"MULTI"}, {"SET", key, payload}, {"PUBLISH", channel, payload}, {"EXEC"}} {
+		if _, err := c.do(cmd...); err != nil {
+			return fmt.Errorf("%s: %w", cmd[0], err)
+		}
+	}
+	return nil
+}
+
+// etcdPutKey stores value at key through etcd's JSON gateway.
+func etcdPutKey(ctx context.Context, e *EtcdServer, key, value string) error {
+	token, err := e.token(ctx)
+	if err != nil {
+		return err
+	}
+	req := map[string]string{"key": base64.StdEncoding.EncodeToString([]byte(key)), "value": base64.StdEncoding.EncodeToString([]byte(value))}
+	return etcdCall(ctx, e.Endpoints[0], token, "/v3/kv/put", req, nil)
+}
+
+// etcdGetKey reads key and its mod revision through etcd's JSON gateway.
+func etcdGetKey(ctx context.Context, e *EtcdServer, key string) (string, int64, error) {
+	token, err := e.token(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	var resp struct {
+		Kvs []struct {
+			Value       []byte `json:"value"`
+			ModRevision int64  `json:"mod_revision,string"`
+		} `json:"kvs"`
+	}
+	req := map[string]string{"key": base64.StdEncoding.EncodeToString([]byte(key))}
+	if err := etcdCall(ctx, e.Endpoints[0], token, "/v3/kv/range", req, &resp); err != nil {
+		return "", 0, err
+	}
+	if len(resp.Kvs) != 1 {
+		return "", 0, fmt.Errorf("%s: %d values", key, len(resp.Kvs))
+	}
+	return string(resp.Kvs[0].Value), resp.Kvs[0].ModRevision, nil
 }
