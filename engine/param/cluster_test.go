@@ -82,7 +82,7 @@ func TestClusterParamValues(t *testing.T) {
 	m.SetTokenService(ts)
 	s := "ref"
 	calls := [][]any{
-		{RefString(&s)},              // a StringRef goes as its string
+		{RefString(&s)},               // a StringRef goes as its string
 		{[]any{1, nil, "a", int8(2)}}, // a slice: every non-nil element in one request
 		{[]string{}},                  // an empty slice: no request, falls back (passes here)
 		{nil},                         // nil: the rule does not apply

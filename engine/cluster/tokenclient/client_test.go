@@ -72,7 +72,7 @@ func startServer(t *testing.T, addr string, rules ...flow.Rule) *server {
 func newClient(t *testing.T, opts ...tokenclient.Option) *tokenclient.Client {
 	t.Helper()
 	c, err := tokenclient.New(append([]tokenclient.Option{tokenclient.WithLogger(discard), tokenclient.WithNamespace("app"),
-		tokenclient.WithBackoff(20*time.Millisecond, 200*time.Millisecond), tokenclient.WithConnectTimeout(5*time.Second),
+		tokenclient.WithBackoff(20*time.Millisecond, 200*time.Millisecond), tokenclient.WithConnectTimeout(5 * time.Second),
 		tokenclient.WithRequestTimeout(time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)

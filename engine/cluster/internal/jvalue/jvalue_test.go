@@ -46,11 +46,11 @@ func TestParseItems(t *testing.T) {
 		{Object: "1.5", ClassType: "double", Count: 6},
 		{Object: "TRUE", ClassType: "boolean", Count: 7},
 		{Object: "a", ClassType: "char", Count: 8},
-		{Object: "300", ClassType: "byte", Count: 9},  // dropped: out of range
-		{Object: "x", ClassType: "int", Count: 10},    // dropped
+		{Object: "300", ClassType: "byte", Count: 9},    // dropped: out of range
+		{Object: "x", ClassType: "int", Count: 10},      // dropped
 		{Object: "yes", ClassType: "boolean", Count: 1}, // dropped
-		{Object: "7", ClassType: "int", Count: -1},    // dropped
-		{Object: "5", ClassType: "int", Count: 11},    // later item wins
+		{Object: "7", ClassType: "int", Count: -1},      // dropped
+		{Object: "5", ClassType: "int", Count: 11},      // later item wins
 	}
 	items, dropped := ParseItems(r)
 	if len(dropped) != 4 {
