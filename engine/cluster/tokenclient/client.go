@@ -591,8 +591,7 @@ func (c *Client) hold(cn *conn, idx int, cfg *Config) (*conn, int) {
 				continue // the previous one is still out
 			}
 			if err := cn.ping(); err != nil {
-				cn.fail(err)
-				continue
+				continue // a full queue: the next tick tries again; a dead connection shows in done
 			}
 			pingTimer = time.NewTimer(c.opts.pingTimeout)
 			pingDeadline = pingTimer.C

@@ -291,8 +291,8 @@ func remoteKey(nc net.Conn) string {
 }
 
 // serve answers one connection's requests in order. Replies are buffered
-// and flushed when no further request is waiting in the read buffer, so a
-// client that sends many requests gets them back in few writes.
+// and flushed when no further whole request is waiting in the read buffer,
+// so a client that sends many requests gets them back in few writes.
 func (s *Server) serve(cn *conn) {
 	t := &s.tr
 	defer t.wg.Done()
@@ -307,7 +307,7 @@ func (s *Server) serve(cn *conn) {
 	bw := bufio.NewWriterSize(cn.nc, 4096)
 	out := make([]byte, 0, 64)
 	for {
-		if fr.Buffered() == 0 {
+		if !fr.Complete() {
 			// About to wait for the client: a silent one is closed after idleSeconds.
 			_ = cn.nc.SetReadDeadline(time.Now().Add(time.Duration(s.idle.Load()) * time.Second))
 		}
@@ -330,10 +330,14 @@ func (s *Server) serve(cn *conn) {
 		}
 		resp := s.handle(cn, &req)
 		out = wire.AppendResponse(out[:0], &resp)
+		if bw.Available() < len(out) {
+			// The write below flushes first.
+			_ = cn.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		}
 		if _, err := bw.Write(out); err != nil {
 			return
 		}
-		if fr.Buffered() == 0 {
+		if !fr.Complete() {
 			_ = cn.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if err := bw.Flush(); err != nil {
 				return

@@ -136,6 +136,18 @@ func TestWireVectorsAgainstServer(t *testing.T) {
 	}
 }
 
+// A reply is flushed even when part of the next request is already read:
+// the client may wait for the reply before it sends the rest.
+func TestReplyFlushedBeforePartialRequest(t *testing.T) {
+	s := loopbackServer(t)
+	c := dialRaw(t, startLoopback(t, s))
+	ping := unhex(t, "000C 00000000 00 00000003 617070")
+	c.send(append(append([]byte{}, ping...), ping[:3]...))
+	c.expect(unhex(t, "000A 00000000 00 00 00000001"))
+	c.send(ping[3:])
+	c.expect(unhex(t, "000A 00000000 00 00 00000001"))
+}
+
 func TestIdleConnectionClosed(t *testing.T) {
 	tp := property.New(property.WithInitial(TransportConfig{Port: 0, IdleSeconds: 1}))
 	s := newServer(t, stat.SystemClock{}, WithListenHost("127.0.0.1"), WithTransportConfig(tp))

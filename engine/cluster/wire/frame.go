@@ -59,9 +59,24 @@ func (f *FrameReader) Next() ([]byte, error) {
 	return p, nil
 }
 
-// Buffered reports how many bytes are read but not yet returned: a server
-// that answers each frame flushes its replies once nothing is buffered.
+// Buffered reports how many bytes are read but not yet returned.
 func (f *FrameReader) Buffered() int { return f.end - f.start }
+
+// Complete reports whether the next call to Next can return without reading
+// from the stream: a whole frame (or the length of an over-long one) is
+// buffered. A server that answers each frame flushes its replies when it is
+// not, since the client may be waiting for them before it sends more.
+func (f *FrameReader) Complete() bool {
+	if f.skip > 0 {
+		return f.end-f.start >= f.skip+LenSize
+	}
+	n := f.end - f.start
+	if n < LenSize {
+		return false
+	}
+	l := int(binary.BigEndian.Uint16(f.buf[f.start:]))
+	return l > MaxPayload || n >= LenSize+l
+}
 
 // need makes n bytes available at f.start, reading as needed. It returns
 // io.EOF only when the stream ended with no byte of the frame read.

@@ -347,3 +347,46 @@ func TestDecodeAllocationIsBounded(t *testing.T) {
 		t.Errorf("AppendFlowRequest allocates %v times", n)
 	}
 }
+
+type chunks [][]byte
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(*c) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, (*c)[0])
+	(*c)[0] = (*c)[0][n:]
+	if len((*c)[0]) == 0 {
+		*c = (*c)[1:]
+	}
+	return n, nil
+}
+
+func TestFrameReaderComplete(t *testing.T) {
+	frame := unhex(t, requestVectors[1].hex)
+	long := append(unhex(t, "03FF"), make([]byte, 1023)...)
+	in := chunks{
+		append(append([]byte{}, frame...), long[:10]...),
+		append(append([]byte{}, long[10:]...), frame[:5]...),
+		frame[5:],
+	}
+	fr := NewFrameReader(&in)
+	if fr.Complete() {
+		t.Fatal("complete before reading")
+	}
+	if _, err := fr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if !fr.Complete() {
+		t.Fatal("the length of an over-long frame is buffered: Next needs no read")
+	}
+	if _, err := fr.Next(); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatal(err)
+	}
+	if fr.Complete() {
+		t.Fatal("the rest of the skipped frame is not buffered yet")
+	}
+	if p, err := fr.Next(); err != nil || len(p) != len(frame)-LenSize || fr.Complete() {
+		t.Fatalf("frame after the skipped one: %d bytes, %v", len(p), err)
+	}
+}
