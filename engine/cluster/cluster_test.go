@@ -314,3 +314,43 @@ func TestServerKilledUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// An embedded server is its application's token service, with no network:
+// GLOBAL rules count the application's own calls; AVG_LOCAL counts connected
+// clients only, as in Sentinel, so with none connected it blocks.
+func TestEmbeddedServer(t *testing.T) {
+	s, err := tokenserver.New(tokenserver.WithLogger(discard), tokenserver.WithEmbedded("app"), tokenserver.WithClock(stat.NewManualClock(1_000_000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rules := []flow.Rule{clusterFlow("g", 1, 2, flow.ThresholdGlobal, true), clusterFlow("l", 2, 2, flow.ThresholdAvgLocal, false)}
+	nr, ok := s.Rules("app")
+	if !ok {
+		t.Fatal("the embedded application's namespace is not served")
+	}
+	nr.Flow.Update(rules)
+	e := engine.New(engine.WithLogger(discard))
+	defer e.Close()
+	e.Flow().SetTokenService(s)
+	e.Flow().Load(rules)
+	count := func(res string, n int, opts ...engine.EntryOption) int {
+		ok := 0
+		for range n {
+			if en, err := e.Entry(context.Background(), res, opts...); err == nil {
+				ok++
+				en.Exit()
+			}
+		}
+		return ok
+	}
+	if got := count("g", 5); got != 2 {
+		t.Fatalf("GLOBAL count 2: %d passed", got)
+	}
+	if got := count("l", 5); got != 0 {
+		t.Fatalf("AVG_LOCAL with no client connected: %d passed, want 0", got)
+	}
+	if info := s.Info(); !info.Embedded || s.Addr() != nil {
+		t.Fatalf("info %+v, addr %v: embedded, not listening", info, s.Addr())
+	}
+}
