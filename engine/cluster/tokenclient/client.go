@@ -401,10 +401,14 @@ var (
 	_ base.ParamTokenService = (*Client)(nil)
 )
 
-// run connects, holds the connection, and reconnects until Close.
+// run connects, holds the connection, and reconnects until Close. After a
+// lost connection it tries the next server of the list first (then the
+// others, wrapping around), so that a server that cannot even be dialled
+// does not delay the failover by a connect timeout; the recheck in hold
+// brings it back to a preferred server.
 func (c *Client) run() {
 	defer close(c.done)
-	failures := 0
+	failures, startAt := 0, 0
 	for {
 		if c.isClosing() {
 			return
@@ -420,18 +424,24 @@ func (c *Client) run() {
 			}
 		}
 		c.state.Store(StatePending)
-		cn, idx := c.connectAny(cfg, cfg.Servers)
+		cn, idx := c.connectAny(cfg, cfg.Servers, startAt%len(cfg.Servers))
 		if cn == nil {
 			c.state.Store(StateOff)
-			failures++
+			failures, startAt = failures+1, 0
 			if !c.sleep(c.backoff(failures)) {
 				return
 			}
 			continue
 		}
 		since := time.Now()
+		last := idx
 		for cn != nil {
+			last = idx
 			cn, idx = c.hold(cn, idx, cfg)
+		}
+		startAt = last + 1
+		if !slices.Equal(c.cfg.Load().Servers, cfg.Servers) {
+			startAt = 0
 		}
 		// A server that accepts and then drops connections at once must not
 		// make the client spin.
@@ -480,10 +490,12 @@ func (c *Client) sleep(d time.Duration) bool {
 	}
 }
 
-// connectAny tries servers in order and returns the first connection that
-// answers its PING, with its index.
-func (c *Client) connectAny(cfg *Config, servers []string) (*conn, int) {
-	for i, addr := range servers {
+// connectAny tries servers in order from index from, wrapping around, and
+// returns the first connection that answers its PING, with its index.
+func (c *Client) connectAny(cfg *Config, servers []string, from int) (*conn, int) {
+	for k := range servers {
+		i := (from + k) % len(servers)
+		addr := servers[i]
 		cn, err := c.connect(cfg, addr)
 		if err == nil {
 			return cn, i
@@ -611,7 +623,7 @@ func (c *Client) hold(cn *conn, idx int, cfg *Config) (*conn, int) {
 				c.wg.Add(1)
 				go func(p chan probeResult, servers []string) {
 					defer c.wg.Done()
-					n, i := c.connectAny(cfg, servers)
+					n, i := c.connectAny(cfg, servers, 0)
 					p <- probeResult{n, i}
 				}(probe, slices.Clone(cfg.Servers[:idx]))
 			}
