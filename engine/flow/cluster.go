@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -9,33 +10,31 @@ import (
 
 // TokenStatus is a token server's answer to a cluster flow request, with
 // Sentinel's numbers.
-type TokenStatus int
+type TokenStatus = base.TokenStatus
 
 // Token statuses, with Sentinel's numbers.
 const (
-	TokenOK              TokenStatus = 0
-	TokenBlocked         TokenStatus = 1
-	TokenShouldWait      TokenStatus = 2 // pass after waiting WaitMs
-	TokenNoRuleExists    TokenStatus = 3
-	TokenNoRefRuleExists TokenStatus = 4
-	TokenNotAvailable    TokenStatus = 5
-	TokenBadRequest      TokenStatus = -4
-	TokenTooManyRequest  TokenStatus = -2
-	TokenFail            TokenStatus = -1
+	TokenOK              = base.TokenOK
+	TokenBlocked         = base.TokenBlocked
+	TokenShouldWait      = base.TokenShouldWait // pass after waiting WaitMs
+	TokenNoRuleExists    = base.TokenNoRuleExists
+	TokenNoRefRuleExists = base.TokenNoRefRuleExists
+	TokenNotAvailable    = base.TokenNotAvailable
+	TokenBadRequest      = base.TokenBadRequest
+	TokenTooManyRequest  = base.TokenTooManyRequest
+	TokenFail            = base.TokenFail
 )
 
 // TokenResult is the answer to one token request.
-type TokenResult struct {
-	Status TokenStatus
-	WaitMs int64 // for TokenShouldWait
-}
+type TokenResult = base.TokenResult
 
 // TokenService grants tokens for cluster-mode rules: a token client talking to
-// a token server, or an embedded server. RequestToken is called on the hot path
-// of every call to a resource with a cluster rule, so it must bound its own
-// latency; an error counts as a failed request.
+// a token server, an embedded server, or a token service counting elsewhere
+// (Redis). RequestToken is called on the hot path of every call to a resource
+// with a cluster rule, so it must bound its own latency; an error counts as a
+// failed request. ctx is the context the call was entered with (never nil).
 type TokenService interface {
-	RequestToken(flowID, count int64, prioritized bool) (TokenResult, error)
+	RequestToken(ctx context.Context, flowID, count int64, prioritized bool) (TokenResult, error)
 }
 
 type tokenHolder struct{ ts TokenService }
@@ -61,7 +60,11 @@ func (m *Manager) checkCluster(cr *compiledRule, c *base.Context) (reason string
 	if h == nil {
 		return "", fallback
 	}
-	res, err := h.ts.RequestToken(cr.rule.ClusterConfig.FlowID, c.Count, c.Prioritized)
+	ctx := c.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	res, err := h.ts.RequestToken(ctx, cr.rule.ClusterConfig.FlowID, c.Count, c.Prioritized)
 	if err != nil {
 		return "", fallback
 	}

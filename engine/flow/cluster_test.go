@@ -1,6 +1,7 @@
 package flow_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ type fakeTokens struct {
 	calls []int64 // flow ids asked for
 }
 
-func (f *fakeTokens) RequestToken(flowID, count int64, prioritized bool) (flow.TokenResult, error) {
+func (f *fakeTokens) RequestToken(_ context.Context, flowID, count int64, prioritized bool) (flow.TokenResult, error) {
 	f.calls = append(f.calls, flowID)
 	return f.res, f.err
 }

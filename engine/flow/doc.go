@@ -8,4 +8,12 @@
 // Check never takes a lock and does not allocate when the call passes, and Load
 // swaps in a new set while keeping the controller state (warm-up tokens, the
 // pacer's last pass) of every rule that did not change.
+//
+// Cluster-mode rules ask a TokenService (SetTokenService: a token client, an
+// embedded token server, a Redis-backed service; see engine/cluster) and fall
+// back as Sentinel does when it cannot decide: OK passes, SHOULD_WAIT waits
+// and passes, NO_RULE_EXISTS, BAD_REQUEST, FAIL, TOO_MANY_REQUEST and errors
+// check locally when clusterConfig.fallbackToLocalWhenFail is set and pass
+// otherwise, any other status blocks. Local rules of a resource are checked
+// before its cluster rules.
 package flow

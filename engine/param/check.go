@@ -100,6 +100,13 @@ func (r *compiled) release(k *key) {
 }
 
 func (m *Manager) checkRule(c *base.Context, r *compiled, acquire int64) *base.BlockError {
+	if r.cluster {
+		if h := m.tokens.Load(); h != nil {
+			if be, local := m.checkCluster(c, r, h.ts, acquire); !local {
+				return be
+			}
+		}
+	}
 	if r.mode == modeOff {
 		return nil
 	}

@@ -73,10 +73,15 @@
 //     values in flight at once.
 //   - limitApp is carried but not checked, as in Sentinel, whose hot-param
 //     checker ignores it.
-//   - Cluster mode is not implemented yet: a QPS-grade cluster rule is checked
-//     locally when clusterConfig.fallbackToLocalWhenFail is set, and otherwise
-//     lets every call pass (what Sentinel does when no token server answers).
-//     Thread-grade rules are always checked locally, as in Sentinel.
+//   - Cluster mode (QPS grade): with a token service set (SetTokenService,
+//     for example a cluster token client or an embedded token server), the
+//     values of the rule's argument (one value, or the elements of a slice)
+//     are sent in one request. OK passes, BLOCKED blocks, and any other answer
+//     or an error (no server, a timeout, NO_RULE_EXISTS, SHOULD_WAIT...) falls
+//     back to the local check when clusterConfig.fallbackToLocalWhenFail is set
+//     (false by default for param rules) and passes otherwise, as Sentinel's
+//     ParamFlowChecker does. Without a token service the rule falls back the
+//     same way. Thread-grade rules are always checked locally, as in Sentinel.
 //   - A rule with regex set applies to every resource its resource pattern
 //     matches (the whole name, as Java's String.matches), and counts each of
 //     those resources apart.

@@ -30,6 +30,7 @@ type compiled struct {
 	order    int // position among the rules in force
 	idx      int
 	mode     mode
+	cluster  bool           // a QPS-grade cluster rule: a token service decides first
 	count    int64          // the rule's threshold in whole tokens
 	burst    int64          // extra tokens of the bucket
 	durMs    int64          // the bucket's refill period / the rate limiter's unit
@@ -152,6 +153,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 			order:    len(all),
 			idx:      r.ParamIdx,
 			mode:     modeOf(r),
+			cluster:  r.ClusterMode && r.Grade == GradeQPS,
 			count:    threshold(r.Count),
 			burst:    min(int64(r.BurstCount), math.MaxInt64/4),
 			durMs:    min(r.DurationInSec, maxDurationSec) * 1000,

@@ -71,6 +71,8 @@ type Manager struct {
 	mu    sync.Mutex // serializes Load
 	set   atomic.Pointer[ruleSet]
 	memo  int // the manager's memo slot in resource nodes (base.Lookup)
+
+	tokens atomic.Pointer[tokenHolder] // for cluster-mode rules; nil: none
 }
 
 // NewManager returns a Manager with no rules, reading time from clock
