@@ -1,4 +1,4 @@
-package integration
+package redistoken_test
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/rulesync/rulesync/engine/param"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/property"
+	"github.com/rulesync/rulesync/sources/redis/redistest"
 )
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -29,6 +30,13 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 // Sentinel's arithmetic, which the service keeps: the threshold is a rate,
 // compared with the window's average (passed / 10 s) plus the request, so a
 // count c lets 10 x (c - 1) + 1 tokens through one 10 s window.
+// converge bounds how long a test waits for the services to see each other:
+// generous, for a loaded machine.
+const converge = 20 * time.Second
+
+// failoverDeadline bounds a Sentinel failover.
+const failoverDeadline = 30 * time.Second
+
 func tokenFlowRule(id int64, count float64, threshold int) flow.Rule {
 	r := flow.DefaultRule()
 	r.Resource, r.Count, r.ClusterMode = fmt.Sprintf("res-%d", id), count, true
@@ -84,8 +92,8 @@ func passes(t testing.TB, s *redistoken.Service, id int64, n int) int {
 func TestRedisTokenGlobalShared(t *testing.T) {
 	srv := harness.Redis(t)
 	rules := property.New(property.WithInitial([]flow.Rule{tokenFlowRule(1, 2, flow.ThresholdGlobal)}))
-	a := newTokenService(t, srv.Client(t), redistoken.WithFlowRules(rules))
-	b := newTokenService(t, srv.Client(t), redistoken.WithFlowRules(rules))
+	a := newTokenService(t, redistest.Client(t, srv), redistoken.WithFlowRules(rules))
+	b := newTokenService(t, redistest.Client(t, srv), redistoken.WithFlowRules(rules))
 	var statuses []base.TokenStatus
 	for i := range 13 {
 		s := a
@@ -117,7 +125,7 @@ func TestRedisTokenAvgLocal(t *testing.T) {
 	rules := property.New(property.WithInitial([]flow.Rule{tokenFlowRule(1, 2, flow.ThresholdAvgLocal)}))
 	var svcs []*redistoken.Service
 	for range 3 {
-		svcs = append(svcs, newTokenService(t, srv.Client(t), redistoken.WithFlowRules(rules), redistoken.WithHeartbeat(50*time.Millisecond)))
+		svcs = append(svcs, newTokenService(t, redistest.Client(t, srv), redistoken.WithFlowRules(rules), redistoken.WithHeartbeat(50*time.Millisecond)))
 	}
 	deadline := time.Now().Add(converge)
 	for svcs[0].Members() != 3 {
@@ -143,7 +151,7 @@ func TestRedisTokenAvgLocal(t *testing.T) {
 func TestRedisTokenParamTypedValues(t *testing.T) {
 	srv := harness.Redis(t)
 	rules := property.New(property.WithInitial([]param.Rule{tokenParamRule(7, 2, param.Item{Object: "5", ClassType: "int", Count: 3})}))
-	s := newTokenService(t, srv.Client(t), redistoken.WithParamRules(rules))
+	s := newTokenService(t, redistest.Client(t, srv), redistoken.WithParamRules(rules))
 	ctx := context.Background()
 	st := func(params ...any) base.TokenResult {
 		r, err := s.RequestParamToken(ctx, 7, 1, params)
@@ -188,7 +196,7 @@ func TestRedisTokenPrioritized(t *testing.T) {
 	srv := harness.Redis(t)
 	r := tokenFlowRule(1, 2, flow.ThresholdGlobal)
 	r.ClusterConfig.WindowIntervalMs, r.ClusterConfig.SampleCount = 1000, 10
-	s := newTokenService(t, srv.Client(t), redistoken.WithFlowRules(property.New(property.WithInitial([]flow.Rule{r}))))
+	s := newTokenService(t, redistest.Client(t, srv), redistoken.WithFlowRules(property.New(property.WithInitial([]flow.Rule{r}))))
 	// Wait for a point where the window's head bucket will drop soon: fill
 	// two tokens, then wait into the last bucket of the window.
 	mustToken(t, s, 1, 2, false)
@@ -226,7 +234,7 @@ func TestRedisTokenRedisDown(t *testing.T) {
 	const timeout = 20 * time.Millisecond
 	const margin = 150 * time.Millisecond // scheduling on a loaded machine under -race
 	rules := []flow.Rule{tokenFlowRule(1, 1e9, flow.ThresholdGlobal)}
-	rdb := goredis.NewClient(srv.Options())
+	rdb := goredis.NewClient(redistest.Options(srv))
 	t.Cleanup(func() { rdb.Close() })
 	s := newTokenService(t, rdb, redistoken.WithTimeout(timeout), redistoken.WithFlowRules(property.New(property.WithInitial(rules))))
 	e := engine.New(engine.WithLogger(quietLog))
@@ -289,7 +297,7 @@ func TestRedisTokenRedisDown(t *testing.T) {
 // param request is one script.
 func TestRedisTokenCluster(t *testing.T) {
 	c := harness.RedisCluster(t)
-	rdb := c.ClusterClient(t)
+	rdb := redistest.ClusterClient(t, c)
 	flows := property.New(property.WithInitial([]flow.Rule{tokenFlowRule(1, 2, flow.ThresholdGlobal), tokenFlowRule(2, 2, flow.ThresholdGlobal)}))
 	params := property.New(property.WithInitial([]param.Rule{tokenParamRule(3, 1)}))
 	s := newTokenService(t, rdb, redistoken.WithFlowRules(flows), redistoken.WithParamRules(params))
@@ -337,7 +345,7 @@ func TestRedisTokenSentinelFailover(t *testing.T) {
 	s := harness.RedisSentinel(t, harness.WithReplica())
 	const timeout = 50 * time.Millisecond
 	const margin = 150 * time.Millisecond
-	rdb := s.FailoverClient(t)
+	rdb := redistest.FailoverClient(t, s)
 	svc := newTokenService(t, rdb, redistoken.WithTimeout(timeout),
 		redistoken.WithFlowRules(property.New(property.WithInitial([]flow.Rule{tokenFlowRule(1, 1e9, flow.ThresholdGlobal)}))))
 	if r := mustToken(t, svc, 1, 1, false); r.Status != base.TokenOK {
@@ -400,7 +408,7 @@ func TestRedisTokenSentinelFailover(t *testing.T) {
 // local Redis, with p50 and p99.
 func BenchmarkRedisTokenRoundTrip(b *testing.B) {
 	srv := harness.Redis(b)
-	s := newTokenService(b, srv.Client(b), redistoken.WithFlowRules(property.New(property.WithInitial([]flow.Rule{tokenFlowRule(1, 1e12, flow.ThresholdGlobal)}))))
+	s := newTokenService(b, redistest.Client(b, srv), redistoken.WithFlowRules(property.New(property.WithInitial([]flow.Rule{tokenFlowRule(1, 1e12, flow.ThresholdGlobal)}))))
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, 1<<16)
 	b.ReportAllocs()
@@ -419,4 +427,11 @@ func BenchmarkRedisTokenRoundTrip(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
 	}
+}
+
+// opCtx bounds one Redis operation of a test.
+func opCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
