@@ -60,7 +60,7 @@ func (c *checker) pass(origin string) bool {
 type ruleSet struct {
 	gen   uint64 // tags lookups memoized in resource nodes (base.Lookup)
 	rules []Rule
-	index *resindex.Index[*checker]
+	index *resindex.Index[*checker, []*checker] // nil: no rules
 }
 
 // Manager holds the authority rules in force. The zero value is not usable;
@@ -73,7 +73,7 @@ type Manager struct {
 // NewManager returns a manager with no rules.
 func NewManager() *Manager {
 	m := &Manager{}
-	m.set.Store(&ruleSet{gen: stat.NewGeneration(), index: resindex.New[*checker]()})
+	m.set.Store(&ruleSet{gen: stat.NewGeneration()})
 	return m
 }
 
@@ -83,7 +83,8 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var rep base.LoadReport
-	next := &ruleSet{gen: stat.NewGeneration(), index: resindex.New[*checker]()}
+	next := &ruleSet{gen: stat.NewGeneration()}
+	var lists resindex.Lists[*checker]
 	seen := make(map[Rule]struct{}, len(rules))
 	for i, r := range rules {
 		if err := r.Validate(); err != nil {
@@ -101,8 +102,9 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 			re = regexp.MustCompile(r.Resource) // Validate compiled it already
 		}
 		next.rules = append(next.rules, r)
-		next.index.Add(r.Resource, re, newChecker(r))
+		lists.Add(r.Resource, re, newChecker(r))
 	}
+	next.index = lists.Index()
 	rep.Loaded = len(next.rules)
 	m.set.Store(next)
 	return rep

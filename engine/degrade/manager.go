@@ -15,12 +15,12 @@ import (
 type ruleSet struct {
 	gen      uint64 // tags lookups memoized in resource nodes (base.Lookup)
 	rules    []Rule
-	breakers map[Rule]*breaker // by Rule.Key(), to carry breakers over reloads
-	index    *resindex.Index[*breaker]
+	breakers map[Rule]*breaker                     // by Rule.Key(), to carry breakers over reloads
+	index    *resindex.Index[*breaker, []*breaker] // nil: no rules
 }
 
 func emptySet() *ruleSet {
-	return &ruleSet{gen: stat.NewGeneration(), breakers: map[Rule]*breaker{}, index: resindex.New[*breaker]()}
+	return &ruleSet{gen: stat.NewGeneration(), breakers: map[Rule]*breaker{}}
 }
 
 type listener struct{ fn func(StateChange) }
@@ -98,9 +98,9 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 		gen:      stat.NewGeneration(),
 		rules:    make([]Rule, 0, len(rules)),
 		breakers: make(map[Rule]*breaker, len(rules)),
-		index:    resindex.New[*breaker](),
 	}
 	var rep base.LoadReport
+	var lists resindex.Lists[*breaker]
 	for i, r := range rules {
 		if err := r.Validate(); err != nil {
 			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: err.Error()})
@@ -127,8 +127,9 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 		}
 		next.rules = append(next.rules, r)
 		next.breakers[k] = b
-		next.index.Add(r.Resource, re, b)
+		lists.Add(r.Resource, re, b)
 	}
+	next.index = lists.Index()
 	rep.Loaded = len(next.rules)
 	m.set.Store(next)
 	for k, b := range old.breakers {

@@ -35,7 +35,7 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 	if len(s.all) == 0 {
 		return nil
 	}
-	rr := base.Lookup(c, m.memo, s.gen, s.rulesFor)
+	rr := base.Lookup(c, m.memo, s.gen, s.index.Lookup)
 	if rr == nil {
 		return nil
 	}
@@ -62,7 +62,7 @@ func (m *Manager) Exit(c *base.Context) {
 	if !s.hasThread {
 		return
 	}
-	rr := base.Lookup(c, m.memo, s.gen, s.rulesFor)
+	rr := base.Lookup(c, m.memo, s.gen, s.index.Lookup)
 	if rr == nil || !rr.hasThread {
 		return
 	}
