@@ -185,25 +185,10 @@ func newPacer() *pacer {
 }
 
 // reserve returns how long a call costing cost nanoseconds must wait at now, or
-// ok == false when that wait would exceed maxQueue.
+// ok == false when that wait would exceed maxQueue (Sentinel's
+// RateLimiterController blocks only a wait longer than maxQueueingTimeMs).
 func (p *pacer) reserve(now, cost, maxQueue int64) (wait int64, ok bool) {
-	for {
-		latest := p.latest.Load()
-		expected := latest + cost
-		if expected <= now {
-			if p.latest.CompareAndSwap(latest, now) {
-				return 0, true
-			}
-			continue
-		}
-		wait = expected - now
-		if wait > maxQueue {
-			return wait, false
-		}
-		if p.latest.CompareAndSwap(latest, expected) {
-			return wait, true
-		}
-	}
+	return base.Reserve(&p.latest, now, cost, maxQueue)
 }
 
 // pacerController is Sentinel's RateLimiterController (warm == nil) and

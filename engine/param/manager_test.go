@@ -465,6 +465,26 @@ func TestRateLimiter(t *testing.T) {
 	}
 }
 
+// Sentinel's param rate limiter lets a call queue only while its wait is
+// shorter than maxQueueingTimeMs (flow's lets a wait of exactly that pass).
+func TestRateLimiterWaitOfExactlyMaxQueueBlocks(t *testing.T) {
+	clock := &queueClock{ManualClock: stat.NewManualClock(5_000)}
+	m := NewManager(clock, quiet())
+	r := qpsRule(10) // one call per 100 ms
+	r.ControlBehavior = base.BehaviorRateLimiter
+	r.MaxQueueingTimeMs = 200
+	mustLoad(t, m, r)
+	for i := range 2 { // waits 0 and 100 ms
+		if be := m.Check(call("v")); be != nil {
+			t.Fatalf("call %d blocked: %v", i, be)
+		}
+	}
+	be := m.Check(call("v"))
+	if be == nil || be.WaitMs != 200 {
+		t.Fatalf("call that would wait exactly 200 ms: %v, want blocked with WaitMs 200", be)
+	}
+}
+
 func TestRateLimiterWithoutQueue(t *testing.T) {
 	m, clock := newTestManager(t)
 	r := qpsRule(5) // 5 calls per 2 s: one per 400 ms
