@@ -24,6 +24,6 @@
 // A passed call costs no allocation: the Entry is pooled, which is why Exit must
 // be called exactly once and the Entry not touched afterwards. Each call reads
 // the clock twice; WithCoarseClock trades a millisecond of precision for a
-// cheaper read. New starts a goroutine that samples load and CPU usage for
-// system rules; Close stops it.
+// cheaper read. The first system rule on the load average or CPU usage starts a
+// goroutine that samples them; Close stops it.
 package engine

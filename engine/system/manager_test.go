@@ -303,6 +303,43 @@ func TestStartCloseNoLeak(t *testing.T) {
 	}
 }
 
+func TestSamplingOnDemand(t *testing.T) {
+	before := runtime.NumGoroutine()
+	fake := newFake(2, 0.5)
+	m := NewManager(stat.SystemClock{}, stat.NewNode(), WithSampler(fake), WithSampleInterval(time.Millisecond), WithSamplingOnDemand())
+	m.Load([]Rule{sys(func(r *Rule) { r.QPS = 10 })})
+	if fake.calls.Load() != 0 || m.Load1() != -1 {
+		t.Fatalf("a QPS rule started the sampler (%d calls, load %v)", fake.calls.Load(), m.Load1())
+	}
+	m.Load([]Rule{sys(func(r *Rule) { r.HighestCPUUsage = 0.9 })})
+	// Load sampled before it published the rule, so its first check has figures.
+	if m.CPUUsage() != 0.5 {
+		t.Fatalf("after loading a CPU rule: cpu %v, want 0.5", m.CPUUsage())
+	}
+	fake.set(3, 0.25)
+	waitFor(t, func() bool { return m.Load1() == 3 }) // the goroutine samples
+	m.Load([]Rule{sys(func(r *Rule) { r.HighestSystemLoad = 4 })}) // already running: nothing more
+	if err := m.Start(context.Background()); !errors.Is(err, ErrStarted) {
+		t.Fatalf("Start while sampling on demand: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= before })
+	calls := fake.calls.Load()
+	m.Load([]Rule{sys(func(r *Rule) { r.HighestCPUUsage = 0.8 })})
+	if fake.calls.Load() != calls {
+		t.Fatal("Load after Close started the sampler")
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatalf("explicit Start after Close: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= before })
+}
+
 // waitFor polls cond; it fails the test if cond stays false for long. It never
 // asserts how long anything took.
 func waitFor(t *testing.T, cond func() bool) {
