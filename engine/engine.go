@@ -10,8 +10,8 @@ import (
 	"github.com/rulesync/rulesync/engine/degrade"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/gateway"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 	"github.com/rulesync/rulesync/engine/param"
-	"github.com/rulesync/rulesync/engine/stat"
 	"github.com/rulesync/rulesync/engine/system"
 )
 
@@ -100,15 +100,8 @@ func (e *Engine) Gateway() *gateway.Manager { return e.gateway }
 // Param returns the hot-parameter rule manager.
 func (e *Engine) Param() *param.Manager { return e.param }
 
-// Registry returns the per-resource statistics.
-func (e *Engine) Registry() *stat.Registry { return e.reg }
-
-// InboundNode returns the statistics of all inbound calls (those entered with
-// Inbound()), which system rules read.
-func (e *Engine) InboundNode() *stat.Node { return e.inbound }
-
 // Clock returns the clock the engine reads.
-func (e *Engine) Clock() stat.Clock { return e.clock }
+func (e *Engine) Clock() Clock { return e.clock }
 
 // Close stops the engine's background work: the system metrics sampler (which
 // the first system rule on the load average or CPU usage started) and the

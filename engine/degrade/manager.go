@@ -8,12 +8,13 @@ import (
 	"sync/atomic"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 	"github.com/rulesync/rulesync/engine/internal/resindex"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 type ruleSet struct {
-	gen      uint64 // tags lookups memoized in resource nodes (base.Lookup)
+	gen      uint64 // tags lookups memoized in resource nodes (kernel.Lookup)
 	rules    []Rule
 	breakers map[Rule]*breaker                     // by Rule.Key(), to carry breakers over reloads
 	index    *resindex.Index[*breaker, []*breaker] // nil: no rules
@@ -35,7 +36,7 @@ type Manager struct {
 }
 
 // NewManager returns a manager with no rules that reads time from clock
-// (stat.SystemClock{} when nil).
+// (the system clock when nil).
 func NewManager(clock stat.Clock) *Manager {
 	if clock == nil {
 		clock = stat.SystemClock{}
@@ -159,12 +160,13 @@ func (m *Manager) BreakerState(r Rule) (State, bool) {
 // Check returns a BlockError when a breaker of c.Resource is open (or half-open
 // with its probe in flight), nil otherwise. A call that finds an open breaker
 // whose time window is over becomes that breaker's probe.
-func (m *Manager) Check(c *base.Context) *base.BlockError {
+// The engine calls Check from Entry; its Context is the engine's own.
+func (m *Manager) Check(c *kernel.Context) *base.BlockError {
 	s := m.set.Load()
 	if len(s.rules) == 0 {
 		return nil
 	}
-	bs := base.Lookup(c, base.MemoDegrade, s.gen, s.index.Lookup)
+	bs := kernel.Lookup(c, kernel.MemoDegrade, s.gen, s.index.Lookup)
 	for i, b := range bs {
 		if !b.tryPass(c, c.NowMs) {
 			// Probes this call took on earlier breakers must not wait for an
@@ -185,12 +187,13 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 // The completion time is c.NowMs + c.RTMs, which the engine already knows, so
 // that Exit does not read the clock again; a Context without NowMs falls back
 // to the manager's clock.
-func (m *Manager) Exit(c *base.Context) {
+// The engine calls Exit from Entry.Exit; its Context is the engine's own.
+func (m *Manager) Exit(c *kernel.Context) {
 	s := m.set.Load()
 	if len(s.rules) == 0 {
 		return
 	}
-	bs := base.Lookup(c, base.MemoDegrade, s.gen, s.index.Lookup)
+	bs := kernel.Lookup(c, kernel.MemoDegrade, s.gen, s.index.Lookup)
 	if len(bs) == 0 {
 		return
 	}

@@ -10,8 +10,9 @@ import (
 	"sync/atomic"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 	"github.com/rulesync/rulesync/engine/internal/resindex"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // Manager holds the flow rules in force and checks calls against them.
@@ -59,7 +60,7 @@ type resourceRules struct {
 
 // ruleSet is immutable once published.
 type ruleSet struct {
-	gen   uint64                                         // tags lookups memoized in resource nodes (base.Lookup)
+	gen   uint64                                         // tags lookups memoized in resource nodes (kernel.Lookup)
 	rules []Rule                                         // in force, in load order
 	byKey map[Rule]*compiledRule                         // for carrying controllers over a reload
 	index *resindex.Index[*compiledRule, *resourceRules] // nil: no rules
@@ -190,12 +191,13 @@ func (m *Manager) Rules() []Rule {
 // of a resource are checked in Sentinel's order. A rate-limited or prioritized
 // call may wait on the clock before passing; c.NowMs then moves to the time it
 // passes.
-func (m *Manager) Check(c *base.Context) *base.BlockError {
+// The engine calls Check from Entry; its Context is the engine's own.
+func (m *Manager) Check(c *kernel.Context) *base.BlockError {
 	s := m.set.Load()
 	if len(s.rules) == 0 {
 		return nil
 	}
-	rr := base.Lookup(c, base.MemoFlow, s.gen, s.index.Lookup)
+	rr := kernel.Lookup(c, kernel.MemoFlow, s.gen, s.index.Lookup)
 	if rr == nil {
 		return nil
 	}
@@ -222,7 +224,7 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 
 // selectNode returns the statistics rule cr reads for call c, or nil when the
 // rule does not apply to the call (Sentinel's selectNodeByRequesterAndStrategy).
-func (m *Manager) selectNode(cr *compiledRule, rr *resourceRules, c *base.Context) *stat.Node {
+func (m *Manager) selectNode(cr *compiledRule, rr *resourceRules, c *kernel.Context) *stat.Node {
 	switch cr.limitApp {
 	case base.LimitAppDefault:
 		if cr.rule.Strategy == StrategyDirect {
@@ -249,7 +251,7 @@ func (m *Manager) selectNode(cr *compiledRule, rr *resourceRules, c *base.Contex
 	return m.referenceNode(cr, c)
 }
 
-func originNode(c *base.Context) *stat.Node {
+func originNode(c *kernel.Context) *stat.Node {
 	if c.Node == nil || c.Origin == "" {
 		return nil
 	}
@@ -258,7 +260,7 @@ func originNode(c *base.Context) *stat.Node {
 
 // referenceNode serves RELATE (the other resource's node) and CHAIN (this
 // resource's node under the entrance, only when the call came through it).
-func (m *Manager) referenceNode(cr *compiledRule, c *base.Context) *stat.Node {
+func (m *Manager) referenceNode(cr *compiledRule, c *kernel.Context) *stat.Node {
 	ref := cr.rule.RefResource
 	switch cr.rule.Strategy {
 	case StrategyRelate:

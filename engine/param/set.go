@@ -4,7 +4,7 @@ import (
 	"slices"
 
 	"github.com/rulesync/rulesync/engine/internal/resindex"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // maxCachedResources bounds how many resources a regex rule keeps apart
@@ -20,7 +20,7 @@ type resourceRules struct {
 // ruleSet is an immutable set of compiled rules, swapped whole on Load. Only
 // the index's cache of regex matches changes, under its own lock.
 type ruleSet struct {
-	gen       uint64 // tags lookups memoized in resource nodes (base.Lookup)
+	gen       uint64 // tags lookups memoized in resource nodes (kernel.Lookup)
 	all       []*compiled
 	hasThread bool                                       // some rule is of the thread grade: Exit has work to do
 	index     *resindex.Index[*compiled, *resourceRules] // nil: no rules

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
-	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 )
 
 // ruleState is the runtime state of one rule: the values it tracks. A reload
@@ -293,7 +293,7 @@ func (v *valueState) throttle(now, costMs, maxQueueMs int64) (waitMs int64, ok b
 	// Sentinel blocks a wait of maxQueueingTimeMs or more here (and only a
 	// longer one in flow's rate limiter): in whole ms, that is a wait longer
 	// than maxQueueMs-1.
-	return base.Reserve(&v.last, now, costMs, maxQueueMs-1)
+	return kernel.Reserve(&v.last, now, costMs, maxQueueMs-1)
 }
 
 // acquireThread takes a concurrency slot if fewer than limit are taken.

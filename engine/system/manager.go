@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // DefaultSampleInterval is how often the load and CPU usage are sampled.
@@ -108,7 +109,7 @@ type Manager struct {
 
 // NewManager returns a manager with no rules. inbound is the node that counts
 // all inbound calls (Sentinel's entry node). Checks read the time the engine
-// stamped in the Context; clock (stat.SystemClock{} when nil) only stands in
+// stamped in the Context; clock (the system clock when nil) only stands in
 // for a Context without one.
 func NewManager(clock stat.Clock, inbound *stat.Node, opts ...Option) *Manager {
 	if clock == nil {
@@ -214,7 +215,8 @@ func (m *Manager) Thresholds() Rule {
 
 // Check returns a BlockError when an inbound call would exceed a system
 // threshold, nil otherwise. Calls that are not inbound always pass.
-func (m *Manager) Check(c *base.Context) *base.BlockError {
+// The engine calls Check from Entry; its Context is the engine's own.
+func (m *Manager) Check(c *kernel.Context) *base.BlockError {
 	if !c.Inbound {
 		return nil
 	}
@@ -266,7 +268,7 @@ func (m *Manager) withinCapacity(threads, now int64) bool {
 	return float64(threads) <= m.inbound.MaxSuccessQPS(now)*m.inbound.MinRT(now)/1000
 }
 
-func block(c *base.Context, l Limit, r *Rule, format string, args ...any) *base.BlockError {
+func block(c *kernel.Context, l Limit, r *Rule, format string, args ...any) *base.BlockError {
 	return &base.BlockError{
 		Family:   base.FamilySystem,
 		Resource: c.Resource,

@@ -15,13 +15,13 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/datasource"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine"
 )
 
 type harness struct {
 	t      *testing.T
 	path   string
-	clock  *stat.ManualClock
+	clock  *engine.ManualClock
 	srv    *server
 	http   *httptest.Server
 	mu     sync.Mutex
@@ -31,7 +31,7 @@ type harness struct {
 
 func newHarness(t *testing.T, rules string) *harness {
 	t.Helper()
-	h := &harness{t: t, path: filepath.Join(t.TempDir(), "rules.json"), clock: stat.NewManualClock(10_000_000), logs: &bytes.Buffer{}}
+	h := &harness{t: t, path: filepath.Join(t.TempDir(), "rules.json"), clock: engine.NewManualClock(10_000_000), logs: &bytes.Buffer{}}
 	if err := os.WriteFile(h.path, []byte(rules), 0o644); err != nil {
 		t.Fatal(err)
 	}
