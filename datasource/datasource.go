@@ -234,8 +234,8 @@ func (d *DataSource[T]) run(ctx context.Context, connected bool) {
 			_ = d.applyLocked(s, true) // failures are recorded in Status and events
 			d.applyMu.Unlock()
 			if failed {
-				d.emit(Event{Kind: Reconnected, Revision: s.Revision})
 				d.log.Info("reconnected", "revision", s.Revision)
+				d.emit(Event{Kind: Reconnected, Revision: s.Revision})
 				failed = false
 			}
 			needRead = false
@@ -455,8 +455,8 @@ func (d *DataSource[T]) applyLocked(s Snapshot, fullRead bool) error {
 				st.LastError, st.LastSuccess = nil, time.Now()
 			})
 			rep.Notes = append(rep.Notes, "value deleted; the rules in force are kept (WithKeepOnDelete)")
-			d.emit(Event{Kind: Deleted, Revision: s.Revision, Report: &rep})
 			d.log.Info("source value deleted; keeping the rules in force", "rules", before)
+			d.emit(Event{Kind: Deleted, Revision: s.Revision, Report: &rep})
 			return nil
 		}
 		first := !d.haveGood
@@ -468,14 +468,14 @@ func (d *DataSource[T]) applyLocked(s Snapshot, fullRead bool) error {
 		d.publish(d.emptyValue(), rep, s, nil, before)
 		switch {
 		case first:
-			d.emit(Event{Kind: Loaded, Revision: s.Revision, Report: &rep})
 			d.log.Info("no value at the source yet; starting with no rules and watching for one")
+			d.emit(Event{Kind: Loaded, Revision: s.Revision, Report: &rep})
 		case before > 0:
-			d.emit(Event{Kind: Deleted, Revision: s.Revision, Report: &rep})
 			d.log.Warn("source value deleted; every rule cleared", "removed", before)
-		default:
 			d.emit(Event{Kind: Deleted, Revision: s.Revision, Report: &rep})
+		default:
 			d.log.Info("source value deleted; there were no rules to clear")
+			d.emit(Event{Kind: Deleted, Revision: s.Revision, Report: &rep})
 		}
 		return nil
 	}
@@ -488,18 +488,20 @@ func (d *DataSource[T]) applyLocked(s Snapshot, fullRead bool) error {
 			st.LatestRevision, st.LatestError, st.LastError = s.Revision, full, full
 			inForce = st.Revision
 		})
-		d.emit(Event{Kind: Unreadable, Revision: s.Revision, Err: full})
 		// The logger already names the datasource and the line the revision:
-		// err is the decoder's own message.
+		// err is the decoder's own message. The line comes before the event,
+		// so that an observer that reacts to the event finds it logged.
 		if d.haveGood {
 			d.log.Error("payload unreadable; the rules in force stay", "revision", s.Revision, "rules", before, "in_force", inForce, "err", err)
 		} else {
 			d.log.Error("payload unreadable; no rules are in force, none were loaded yet", "revision", s.Revision, "err", err)
 		}
+		d.emit(Event{Kind: Unreadable, Revision: s.Revision, Err: full})
 		return full
 	}
 	first := !d.haveGood
 	changed := d.publish(v, rep, s, s.Data, before)
+	d.logApplied(s.Revision, d.count(v), before, rep, changed || first)
 	r := rep
 	switch {
 	case first:
@@ -510,7 +512,6 @@ func (d *DataSource[T]) applyLocked(s Snapshot, fullRead bool) error {
 	if len(rep.Rejected) > 0 {
 		d.emit(Event{Kind: Rejected, Revision: s.Revision, Report: &r})
 	}
-	d.logApplied(s.Revision, d.count(v), before, rep, changed || first)
 	return nil
 }
 
@@ -597,8 +598,8 @@ func (d *DataSource[T]) loadSnapshot(cause error) bool {
 		st.RuleCount, st.Rejected, st.UsingSnapshot = n, len(rep.Rejected), true
 	})
 	r := rep
-	d.emit(Event{Kind: SnapshotUsed, Report: &r, Err: cause})
 	d.log.Warn("source unavailable at start; using local snapshot", "err", cause)
+	d.emit(Event{Kind: SnapshotUsed, Report: &r, Err: cause})
 	return true
 }
 
@@ -607,8 +608,8 @@ func (d *DataSource[T]) loadSnapshot(cause error) bool {
 func (d *DataSource[T]) sourceError(op string, err error) error {
 	full := d.redact(fmt.Errorf("datasource %q: %s: %w", d.o.name, op, err))
 	d.updateStatus(func(st *Status) { st.LastError = full })
-	d.emit(Event{Kind: SourceError, Err: full})
 	d.log.Warn("source failed", "op", op, "err", d.redact(err))
+	d.emit(Event{Kind: SourceError, Err: full})
 	return full
 }
 

@@ -23,6 +23,9 @@
 //   - SourceError is one WARN line, Reconnected and Written one INFO line each,
 //     SnapshotUsed one WARN line.
 //
+// Each line is written before its event reaches the observers, so that an
+// observer (or a test) that reacts to an event finds it logged.
+//
 // Observers (WithObserver) are for programs that act on events: metrics,
 // health checks, tests. An observer that logs the same events again prints
 // every fact twice; one that wants other wording should be given a logger

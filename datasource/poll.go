@@ -9,13 +9,55 @@ import (
 
 // Poll wraps src so that its Watch reads src every interval and emits a
 // snapshot whenever the revision, the bytes or the existence changed. Use it
-// for backends without change notifications. Write and Delete pass through to
-// src when it supports them.
+// for backends without change notifications. The result has the capabilities
+// of src and no others: it is a WritableSource, a Deleter or both exactly when
+// src is, passing Write and Delete through; Redact passes through too.
 func Poll(src Source, interval time.Duration) Source {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	return &pollSource{src: src, interval: interval}
+	p := &pollSource{src: src, interval: interval}
+	w, writable := src.(WritableSource)
+	d, deleter := src.(Deleter)
+	switch {
+	case writable && deleter:
+		return &pollWriteDeleter{pollWriter{p, w}, d}
+	case writable:
+		return &pollWriter{p, w}
+	case deleter:
+		return &pollDeleter{p, d}
+	}
+	return p
+}
+
+// pollWriter is a polled WritableSource.
+type pollWriter struct {
+	*pollSource
+	w WritableSource
+}
+
+func (p *pollWriter) Write(ctx context.Context, data []byte, expect string) (Snapshot, error) {
+	return p.w.Write(ctx, data, expect)
+}
+
+// pollDeleter is a polled Deleter that cannot Write.
+type pollDeleter struct {
+	*pollSource
+	d Deleter
+}
+
+func (p *pollDeleter) Delete(ctx context.Context, expect string) error {
+	return p.d.Delete(ctx, expect)
+}
+
+// pollWriteDeleter is a polled WritableSource that is also a Deleter.
+type pollWriteDeleter struct {
+	pollWriter
+	d Deleter
+}
+
+func (p *pollWriteDeleter) Delete(ctx context.Context, expect string) error {
+	return p.d.Delete(ctx, expect)
 }
 
 type pollSource struct {
@@ -47,22 +89,6 @@ func (p *pollSource) Watch(ctx context.Context, from Snapshot, emit func(Snapsho
 			emit(s)
 		}
 	}
-}
-
-func (p *pollSource) Write(ctx context.Context, data []byte, expect string) (Snapshot, error) {
-	w, ok := p.src.(WritableSource)
-	if !ok {
-		return Snapshot{}, ErrNotWritable
-	}
-	return w.Write(ctx, data, expect)
-}
-
-func (p *pollSource) Delete(ctx context.Context, expect string) error {
-	d, ok := p.src.(Deleter)
-	if !ok {
-		return ErrNotWritable
-	}
-	return d.Delete(ctx, expect)
 }
 
 func (p *pollSource) Close() error { return p.src.Close() }

@@ -61,8 +61,8 @@ func (d *DataSource[T]) write(ctx context.Context, ws WritableSource, data []byt
 	if err != nil {
 		return err
 	}
-	d.emit(Event{Kind: Written, Revision: s.Revision})
 	d.log.Info("rules written", "revision", s.Revision)
+	d.emit(Event{Kind: Written, Revision: s.Revision})
 	return nil
 }
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // At and ExitAt replace the engine's own clock reads: the response time comes
@@ -21,7 +21,7 @@ func TestAtAndExitAtSetTheCallsTimes(t *testing.T) {
 		t.Fatal(err)
 	}
 	en.Exit(engine.ExitAt(start + int64(40*time.Millisecond)))
-	node := e.Registry().Lookup("r").Node
+	node := engine.RegistryOf(e).Lookup("r").Node
 	if got := node.AvgRT(clock.NowMs()); got != 40 {
 		t.Fatalf("avg RT = %v ms, want the 40 ms between At and ExitAt", got)
 	}
@@ -36,7 +36,7 @@ func TestAtAndExitAtSetTheCallsTimes(t *testing.T) {
 	}
 	clock.Advance(25 * time.Millisecond)
 	en.Exit()
-	if got := e.Registry().Lookup("r2").Node.AvgRT(clock.NowMs()); got != 25 {
+	if got := engine.RegistryOf(e).Lookup("r2").Node.AvgRT(clock.NowMs()); got != 25 {
 		t.Fatalf("avg RT = %v ms, want 25", got)
 	}
 }

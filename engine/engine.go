@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -11,8 +10,8 @@ import (
 	"github.com/rulesync/rulesync/engine/degrade"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/gateway"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 	"github.com/rulesync/rulesync/engine/param"
-	"github.com/rulesync/rulesync/engine/stat"
 	"github.com/rulesync/rulesync/engine/system"
 )
 
@@ -63,7 +62,9 @@ func New(opts ...Option) *Engine {
 		inbound: stat.NewNode(),
 	}
 	e.authority = authority.NewManager()
-	sysOpts := []system.Option{system.WithLogger(e.log)}
+	// The sampler feeds load and CPU usage to system rules: it starts with
+	// the first rule that needs them, and Close stops it.
+	sysOpts := []system.Option{system.WithLogger(e.log), system.WithSamplingOnDemand()}
 	if cfg.sampler != nil {
 		sysOpts = append(sysOpts, system.WithSampler(cfg.sampler))
 	}
@@ -72,10 +73,6 @@ func New(opts ...Option) *Engine {
 	e.param = param.NewManager(e.clock, param.WithLogger(e.log))
 	e.flow = flow.NewManager(e.clock, e.reg)
 	e.degrade = degrade.NewManager(e.clock)
-	// The sampler feeds load and CPU usage to system rules; Close stops it.
-	if err := e.system.Start(context.Background()); err != nil {
-		e.log.Warn("rulesync: system metrics sampler did not start", "err", err)
-	}
 	e.pool.New = func() any { return new(Entry) }
 	return e
 }
@@ -103,20 +100,15 @@ func (e *Engine) Gateway() *gateway.Manager { return e.gateway }
 // Param returns the hot-parameter rule manager.
 func (e *Engine) Param() *param.Manager { return e.param }
 
-// Registry returns the per-resource statistics.
-func (e *Engine) Registry() *stat.Registry { return e.reg }
-
-// InboundNode returns the statistics of all inbound calls (those entered with
-// Inbound()), which system rules read.
-func (e *Engine) InboundNode() *stat.Node { return e.inbound }
-
 // Clock returns the clock the engine reads.
-func (e *Engine) Clock() stat.Clock { return e.clock }
+func (e *Engine) Clock() Clock { return e.clock }
 
-// Close stops the engine's background work (the system metrics sampler, the
-// coarse clock). Entry keeps working after Close, with the last sampled load and
-// CPU usage, but an engine with a coarse clock then reads a clock that stands
-// still, so close an engine only when its calls are over. Close is idempotent.
+// Close stops the engine's background work: the system metrics sampler (which
+// the first system rule on the load average or CPU usage started) and the
+// coarse clock. Entry keeps working after Close, with the last sampled load and
+// CPU usage (a system rule loaded after Close reads none), but an engine with a
+// coarse clock then reads a clock that stands still, so close an engine only
+// when its calls are over. Close is idempotent.
 func (e *Engine) Close() error {
 	if !e.closed.CompareAndSwap(false, true) {
 		return nil

@@ -11,8 +11,8 @@ import (
 	"github.com/rulesync/rulesync/engine/authority"
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/flow"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 	"github.com/rulesync/rulesync/engine/param"
-	"github.com/rulesync/rulesync/engine/stat"
 )
 
 const start = 100_000
@@ -59,9 +59,9 @@ func TestStatistics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rn := e.Registry().Lookup("res")
+	rn := engine.RegistryOf(e).Lookup("res")
 	nodes := map[string]*stat.Node{
-		"resource": rn.Node, "origin": rn.LookupOrigin("appA"), "entrance": rn.LookupEntrance("web"), "inbound": e.InboundNode(),
+		"resource": rn.Node, "origin": rn.LookupOrigin("appA"), "entrance": rn.LookupEntrance("web"), "inbound": engine.InboundNodeOf(e),
 	}
 	now := clock.NowMs()
 	for name, n := range nodes {
@@ -103,7 +103,7 @@ func TestStatistics(t *testing.T) {
 	if got := rn.Node.ErrorQPS(now); got != 3 {
 		t.Errorf("resource errors = %v, want still 3", got)
 	}
-	if got := e.InboundNode().PassQPS(now); got != 3 {
+	if got := engine.InboundNodeOf(e).PassQPS(now); got != 3 {
 		t.Errorf("inbound pass = %v, want 3 (second call was not inbound)", got)
 	}
 }
@@ -130,9 +130,9 @@ func TestBlockedEntry(t *testing.T) {
 	}
 	en2.Exit() // nil entry: no-op
 
-	rn := e.Registry().Lookup("res")
+	rn := engine.RegistryOf(e).Lookup("res")
 	now := clock.NowMs()
-	for name, n := range map[string]*stat.Node{"resource": rn.Node, "origin": rn.LookupOrigin("appA"), "inbound": e.InboundNode()} {
+	for name, n := range map[string]*stat.Node{"resource": rn.Node, "origin": rn.LookupOrigin("appA"), "inbound": engine.InboundNodeOf(e)} {
 		if n.BlockQPS(now) != 1 || n.PassQPS(now) != 1 {
 			t.Errorf("%s: block %v pass %v, want 1 and 1", name, n.BlockQPS(now), n.PassQPS(now))
 		}
@@ -224,7 +224,7 @@ func TestPrioritizedEntryWaits(t *testing.T) {
 	}
 	en.Exit()
 	// The borrowed pass counts in the new second.
-	if got := e.Registry().Lookup("res").Node.PassQPS(clock.NowMs()); got != 1 {
+	if got := engine.RegistryOf(e).Lookup("res").Node.PassQPS(clock.NowMs()); got != 1 {
 		t.Fatalf("pass in the new window = %v, want 1", got)
 	}
 }
@@ -239,10 +239,10 @@ func TestMaxResources(t *testing.T) {
 		}
 		en.Exit()
 	}
-	if e.Registry().Len() != 2 || e.Registry().Lookup("c") != nil {
-		t.Fatalf("registry holds %d resources, want 2 without c", e.Registry().Len())
+	if engine.RegistryOf(e).Len() != 2 || engine.RegistryOf(e).Lookup("c") != nil {
+		t.Fatalf("registry holds %d resources, want 2 without c", engine.RegistryOf(e).Len())
 	}
-	if got := e.InboundNode().PassQPS(clock.NowMs()); got != 3 {
+	if got := engine.InboundNodeOf(e).PassQPS(clock.NowMs()); got != 3 {
 		t.Fatalf("inbound pass = %v, want 3 (c is still inbound traffic)", got)
 	}
 }
@@ -303,7 +303,7 @@ func TestConcurrentEntryExitWhileReloading(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("call blocked under count 1e9: %v", err)
 	}
-	if th := e.Registry().Lookup("res").Node.Threads(); th != 0 {
+	if th := engine.RegistryOf(e).Lookup("res").Node.Threads(); th != 0 {
 		t.Fatalf("threads = %d after all calls exited", th)
 	}
 }
@@ -331,7 +331,7 @@ func TestWithCountAcquiresTokens(t *testing.T) {
 		t.Fatalf("3 + 2 tokens blocked under a limit of 5: %v", err)
 	}
 	en.Exit()
-	if got := e.Registry().Lookup("res").Node.PassQPS(clock.NowMs()); got != 5 {
+	if got := engine.RegistryOf(e).Lookup("res").Node.PassQPS(clock.NowMs()); got != 5 {
 		t.Fatalf("pass = %v, want 5 tokens", got)
 	}
 }

@@ -5,7 +5,8 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // statisticMaxRtMs caps the response time counted in statistics, as Sentinel
@@ -18,7 +19,7 @@ const statisticMaxRtMs = 5000
 // second Exit made before the Entry is handed out again.
 type Entry struct {
 	e        *Engine
-	c        base.Context
+	c        kernel.Context
 	origin   *stat.Node
 	entrance *stat.Node
 	done     bool
@@ -94,7 +95,7 @@ const (
 
 // check runs the families in Sentinel's slot order and returns the first block
 // and the slot that returned it.
-func (e *Engine) check(c *base.Context) (*base.BlockError, slot) {
+func (e *Engine) check(c *kernel.Context) (*base.BlockError, slot) {
 	if be := e.authority.Check(c); be != nil {
 		return be, slotAuthority
 	}
@@ -119,7 +120,7 @@ func (e *Engine) check(c *base.Context) (*base.BlockError, slot) {
 // undo gives back what the families before slot at took for a call that a
 // later family blocked (hot-param concurrency), and runs the hooks they
 // registered; c.Blocked tells the hooks that the call did not pass.
-func (e *Engine) undo(c *base.Context, at slot) {
+func (e *Engine) undo(c *kernel.Context, at slot) {
 	if at > slotParam {
 		e.param.Exit(c)
 	}
@@ -149,7 +150,7 @@ func (e *Engine) recordPass(en *Entry) {
 	}
 }
 
-func (e *Engine) recordBlock(c *base.Context) {
+func (e *Engine) recordBlock(c *kernel.Context) {
 	if rn := c.Node; rn != nil {
 		rn.Node.AddBlock(c.NowMs, c.Count)
 		if c.Origin != "" {
@@ -213,7 +214,7 @@ func (en *Entry) Exit(opts ...ExitOption) {
 }
 
 // exit calls the completion hooks of the families that need them.
-func (e *Engine) exit(c *base.Context) {
+func (e *Engine) exit(c *kernel.Context) {
 	e.param.Exit(c)
 	e.gateway.Exit(c)
 	e.degrade.Exit(c)

@@ -7,13 +7,12 @@ import (
 
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/flow"
-	"github.com/rulesync/rulesync/engine/stat"
 )
 
 func Example() {
 	// A manual clock keeps the example's output the same on every run; services
 	// use the default system clock.
-	e := engine.New(engine.WithClock(stat.NewManualClock(1_000)))
+	e := engine.New(engine.WithClock(engine.NewManualClock(1_000)))
 	defer e.Close()
 
 	rule := flow.DefaultRule()

@@ -9,7 +9,7 @@ import (
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/degrade"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 	"github.com/rulesync/rulesync/engine/system"
 )
 

@@ -15,7 +15,7 @@ import (
 )
 
 // TestReloadReplacesMemoizedLookups checks that a resource whose rules were
-// memoized in its node (base.Lookup) sees every reload at once: blocking
+// memoized in its node (kernel.Lookup) sees every reload at once: blocking
 // rules, then none, then blocking rules again, for every family and for
 // regex resources. A memo that ignored the rule generation would keep the
 // first answer.

@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 	"github.com/rulesync/rulesync/engine/system"
 )
 
@@ -20,8 +20,8 @@ type config struct {
 }
 
 // WithClock sets the clock the engine and its rule families read; tests pass a
-// *stat.ManualClock. The default is stat.SystemClock.
-func WithClock(c stat.Clock) Option {
+// *ManualClock. The default is SystemClock.
+func WithClock(c Clock) Option {
 	return func(cfg *config) {
 		if c != nil {
 			cfg.clock = c
@@ -30,9 +30,9 @@ func WithClock(c stat.Clock) Option {
 }
 
 // WithCoarseClock makes the engine read a clock that a goroutine refreshes
-// every tick (see stat.CoarseClock) instead of the system clock: each Entry and
-// Exit then reads time with one atomic load, at the cost of up to one tick of
-// lag and a goroutine waking every tick until Close. It overrides WithClock.
+// every tick instead of the system clock: each Entry and Exit then reads time
+// with one atomic load, at the cost of up to one tick of lag and a goroutine
+// waking every tick until Close. It overrides WithClock.
 func WithCoarseClock(tick time.Duration) Option {
 	return func(cfg *config) { cfg.coarseTick = max(tick, time.Microsecond) }
 }
@@ -48,7 +48,7 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithMaxResources bounds how many distinct resources get statistics (default
-// stat.DefaultMaxResources). Calls on resources past the bound are still checked
+// DefaultMaxResources). Calls on resources past the bound are still checked
 // against rules that do not need the resource's own statistics, but are not counted.
 func WithMaxResources(n int) Option {
 	return func(cfg *config) { cfg.maxResources = n }

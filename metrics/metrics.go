@@ -18,7 +18,6 @@ import (
 
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
-	"github.com/rulesync/rulesync/engine/stat"
 )
 
 // StatusReporter is what the collector reads of a datasource;
@@ -153,17 +152,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.failing, boolFloat(st.LastError != nil), st.Name)
 	}
 	for name, e := range engines {
-		now := e.Clock().NowMs()
-		e.Registry().Range(func(rn *stat.ResourceNode) bool {
-			n := rn.Node
-			gauge(c.pass, n.PassQPS(now), name, rn.Name)
-			gauge(c.block, n.BlockQPS(now), name, rn.Name)
-			gauge(c.success, n.SuccessQPS(now), name, rn.Name)
-			gauge(c.errs, n.ErrorQPS(now), name, rn.Name)
-			gauge(c.rt, n.AvgRT(now), name, rn.Name)
-			gauge(c.threads, float64(n.Threads()), name, rn.Name)
-			return true
-		})
+		for r := range e.Resources() {
+			st := r.Stats()
+			gauge(c.pass, st.PassQPS, name, st.Resource)
+			gauge(c.block, st.BlockQPS, name, st.Resource)
+			gauge(c.success, st.SuccessQPS, name, st.Resource)
+			gauge(c.errs, st.ErrorQPS, name, st.Resource)
+			gauge(c.rt, st.AvgRTMs, name, st.Resource)
+			gauge(c.threads, float64(st.Concurrency), name, st.Resource)
+		}
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/flow"
-	"github.com/rulesync/rulesync/engine/stat"
 	"github.com/rulesync/rulesync/metrics"
 )
 
@@ -86,7 +85,7 @@ rulesync_datasource_using_snapshot{datasource="flow"} 0
 }
 
 func TestEngineMetrics(t *testing.T) {
-	clock := stat.NewManualClock(1_000_000)
+	clock := engine.NewManualClock(1_000_000)
 	e := engine.New(engine.WithClock(clock))
 	t.Cleanup(func() { _ = e.Close() })
 	r := flow.DefaultRule()

@@ -5,26 +5,41 @@ package property
 
 import (
 	"reflect"
+	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Property is a concurrency-safe observable value of type T.
 //
-// Subscribers are called serially, in subscription order, with the current value
-// when they subscribe and then with every value that differs from the previous one.
-// A subscriber must not call Update on the same property from inside its callback.
+// Subscribers are called serially, in subscription order, with the current
+// value when they subscribe and then with every value that differs from the
+// previous one: each subscriber sees the values in the order they were set,
+// each once, without a gap, whatever Subscribe and Update race with.
+//
+// A subscriber runs on the goroutine of the Update (or Subscribe) that
+// delivers the value, while further Updates and Subscribes of the property
+// wait for it. Inside its callback a subscriber may call Get (it returns the
+// value being delivered), Subscribers and any cancel func, and may touch other
+// properties; it must not call Update or Subscribe on the same property,
+// which would wait for itself for ever, nor block on something that waits for
+// an Update of it. Keep callbacks short: a slow one delays every writer.
 type Property[T any] struct {
-	mu     sync.Mutex // serializes Update and Subscribe so that listeners see values in order
-	value  T
-	set    bool
-	equal  func(a, b T) bool
-	nextID uint64
-	subs   []subscriber[T]
+	// deliver serializes Update and Subscribe, so that subscribers see
+	// values in order; it is held while subscribers run. mu guards the
+	// fields below and is never held while a subscriber runs, so that a
+	// subscriber may call Get.
+	deliver sync.Mutex
+	mu      sync.Mutex
+	value   T
+	set     bool
+	equal   func(a, b T) bool
+	subs    []*subscriber[T]
 }
 
 type subscriber[T any] struct {
-	id uint64
-	fn func(T)
+	fn       func(T)
+	canceled atomic.Bool // set by cancel, so that a delivery under way skips it
 }
 
 // Option configures a Property.
@@ -60,43 +75,48 @@ func (p *Property[T]) Get() (T, bool) {
 	return p.value, p.set
 }
 
-// Update sets the value and notifies subscribers. It reports false, and notifies
-// nobody, when v equals the current value.
+// Update sets the value and notifies subscribers before it returns. It
+// reports false, and notifies nobody, when v equals the current value.
 func (p *Property[T]) Update(v T) bool {
+	p.deliver.Lock()
+	defer p.deliver.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.set && p.equal(p.value, v) {
+		p.mu.Unlock()
 		return false
 	}
 	p.value, p.set = v, true
-	for _, s := range p.subs {
-		s.fn(v)
+	subs := p.subs // Subscribe and cancel copy before they change it
+	p.mu.Unlock()
+	for _, s := range subs {
+		if !s.canceled.Load() {
+			s.fn(v)
+		}
 	}
 	return true
 }
 
 // Subscribe registers fn. If a value is set, fn is called with it before Subscribe
-// returns. The returned cancel stops further calls; it is safe to call more than once.
+// returns. The returned cancel stops further calls; it is safe to call more than
+// once, also from inside a subscriber.
 func (p *Property[T]) Subscribe(fn func(T)) (cancel func()) {
+	p.deliver.Lock()
+	defer p.deliver.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.nextID++
-	id := p.nextID
-	p.subs = append(p.subs, subscriber[T]{id: id, fn: fn})
-	if p.set {
-		fn(p.value)
+	s := &subscriber[T]{fn: fn}
+	p.subs = append(p.subs[:len(p.subs):len(p.subs)], s)
+	v, set := p.value, p.set
+	p.mu.Unlock()
+	if set {
+		fn(v)
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			s.canceled.Store(true)
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			for i, s := range p.subs {
-				if s.id == id {
-					p.subs = append(p.subs[:i:i], p.subs[i+1:]...)
-					return
-				}
-			}
+			p.subs = slices.DeleteFunc(slices.Clone(p.subs), func(x *subscriber[T]) bool { return x == s })
 		})
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/degrade"
 	"github.com/rulesync/rulesync/engine/flow"
-	"github.com/rulesync/rulesync/engine/stat"
 	"github.com/rulesync/rulesync/ruleapply"
 	"github.com/rulesync/rulesync/sources/file"
 )
@@ -50,7 +49,7 @@ func TestBindAppAllFamilies(t *testing.T) {
 	write(t, dir, "shop-param-rules.json", `[{"resource":"param-res","paramIdx":0,"count":1}]`)
 	// shop-gateway-* are absent: WithGateway binds them anyway and they start empty.
 
-	clock := stat.NewManualClock(1_000_000)
+	clock := engine.NewManualClock(1_000_000)
 	e := engine.New(engine.WithClock(clock))
 	defer e.Close()
 	app, err := ruleapply.BindApp(context.Background(), e, "shop", dirFactory(dir), ruleapply.WithGateway())

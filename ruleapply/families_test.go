@@ -11,7 +11,6 @@ import (
 	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
-	"github.com/rulesync/rulesync/engine/stat"
 	"github.com/rulesync/rulesync/ruleapply"
 	"github.com/rulesync/rulesync/sources/file"
 )
@@ -59,7 +58,7 @@ func TestFamiliesFromHandWrittenPayloads(t *testing.T) {
 	ctx := context.Background()
 	boom := errors.New("boom")
 	newEngine := func(t *testing.T) *engine.Engine {
-		e := engine.New(engine.WithClock(stat.NewManualClock(5_000_000)))
+		e := engine.New(engine.WithClock(engine.NewManualClock(5_000_000)))
 		t.Cleanup(func() { e.Close() })
 		return e
 	}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 )
 
 // FuzzOriginList checks the parsed origin list against the plain reading of
@@ -34,7 +34,7 @@ func FuzzOriginList(f *testing.F) {
 			if s == StrategyBlack {
 				want = origin == "" || !listed
 			}
-			if got := m.Check(&base.Context{Resource: "res", Origin: origin}) == nil; got != want {
+			if got := m.Check(&kernel.Context{Resource: "res", Origin: origin}) == nil; got != want {
 				t.Fatalf("strategy %d, limitApp %q, origin %q: pass = %v, want %v", s, limitApp, origin, got, want)
 			}
 		}

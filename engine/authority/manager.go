@@ -9,8 +9,9 @@ import (
 	"sync/atomic"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 	"github.com/rulesync/rulesync/engine/internal/resindex"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // smallList is the size up to which an origin list is scanned rather than
@@ -58,9 +59,9 @@ func (c *checker) pass(origin string) bool {
 }
 
 type ruleSet struct {
-	gen   uint64 // tags lookups memoized in resource nodes (base.Lookup)
+	gen   uint64 // tags lookups memoized in resource nodes (kernel.Lookup)
 	rules []Rule
-	index *resindex.Index[*checker]
+	index *resindex.Index[*checker, []*checker] // nil: no rules
 }
 
 // Manager holds the authority rules in force. The zero value is not usable;
@@ -73,7 +74,7 @@ type Manager struct {
 // NewManager returns a manager with no rules.
 func NewManager() *Manager {
 	m := &Manager{}
-	m.set.Store(&ruleSet{gen: stat.NewGeneration(), index: resindex.New[*checker]()})
+	m.set.Store(&ruleSet{gen: stat.NewGeneration()})
 	return m
 }
 
@@ -83,7 +84,8 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var rep base.LoadReport
-	next := &ruleSet{gen: stat.NewGeneration(), index: resindex.New[*checker]()}
+	next := &ruleSet{gen: stat.NewGeneration()}
+	var lists resindex.Lists[*checker]
 	seen := make(map[Rule]struct{}, len(rules))
 	for i, r := range rules {
 		if err := r.Validate(); err != nil {
@@ -101,8 +103,9 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 			re = regexp.MustCompile(r.Resource) // Validate compiled it already
 		}
 		next.rules = append(next.rules, r)
-		next.index.Add(r.Resource, re, newChecker(r))
+		lists.Add(r.Resource, re, newChecker(r))
 	}
+	next.index = lists.Index()
 	rep.Loaded = len(next.rules)
 	m.set.Store(next)
 	return rep
@@ -113,12 +116,13 @@ func (m *Manager) Rules() []Rule { return slices.Clone(m.set.Load().rules) }
 
 // Check returns a BlockError when c.Origin fails any authority rule of
 // c.Resource, nil otherwise.
-func (m *Manager) Check(c *base.Context) *base.BlockError {
+// The engine calls Check from Entry; its Context is the engine's own.
+func (m *Manager) Check(c *kernel.Context) *base.BlockError {
 	s := m.set.Load()
 	if len(s.rules) == 0 {
 		return nil
 	}
-	for _, ch := range base.Lookup(c, base.MemoAuthority, s.gen, s.index.Lookup) {
+	for _, ch := range kernel.Lookup(c, kernel.MemoAuthority, s.gen, s.index.Lookup) {
 		if !ch.pass(c.Origin) {
 			return ch.blockError(c)
 		}
@@ -126,7 +130,7 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 	return nil
 }
 
-func (ch *checker) blockError(c *base.Context) *base.BlockError {
+func (ch *checker) blockError(c *kernel.Context) *base.BlockError {
 	var reason string
 	switch {
 	case ch.rule.Strategy == StrategyBlack:

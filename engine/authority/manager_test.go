@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 )
 
 func TestCheckWhiteBlackAndEmptyOrigin(t *testing.T) {
@@ -37,7 +38,7 @@ func TestCheckWhiteBlackAndEmptyOrigin(t *testing.T) {
 			if rep := m.Load([]Rule{tt.rule}); rep.Loaded != 1 || len(rep.Rejected) != 0 {
 				t.Fatalf("Load: %+v", rep)
 			}
-			be := m.Check(&base.Context{Resource: "res", Origin: tt.origin})
+			be := m.Check(&kernel.Context{Resource: "res", Origin: tt.origin})
 			if (be != nil) != tt.blocked {
 				t.Fatalf("blocked = %v, want %v (err %v)", be != nil, tt.blocked, be)
 			}
@@ -50,7 +51,7 @@ func TestCheckWhiteBlackAndEmptyOrigin(t *testing.T) {
 				}
 			}
 			// Other resources are not affected.
-			if be := m.Check(&base.Context{Resource: "other", Origin: tt.origin}); be != nil {
+			if be := m.Check(&kernel.Context{Resource: "other", Origin: tt.origin}); be != nil {
 				t.Fatalf("other resource blocked: %v", be)
 			}
 		})
@@ -64,7 +65,7 @@ func TestCheckAllRulesMustPass(t *testing.T) {
 		{Resource: "res", LimitApp: "b", Strategy: StrategyBlack},
 	})
 	for origin, blocked := range map[string]bool{"a": false, "b": true, "c": false, "d": true} {
-		be := m.Check(&base.Context{Resource: "res", Origin: origin})
+		be := m.Check(&kernel.Context{Resource: "res", Origin: origin})
 		if (be != nil) != blocked {
 			t.Errorf("origin %q: blocked = %v, want %v", origin, be != nil, blocked)
 		}
@@ -92,7 +93,7 @@ func TestCheckRegexResource(t *testing.T) {
 	}
 	for range 2 { // the second round reads the match cache
 		for _, tc := range cases {
-			if be := m.Check(&base.Context{Resource: tc.res, Origin: tc.origin}); (be != nil) != tc.blocked {
+			if be := m.Check(&kernel.Context{Resource: tc.res, Origin: tc.origin}); (be != nil) != tc.blocked {
 				t.Errorf("%s from %q: blocked = %v, want %v", tc.res, tc.origin, be != nil, tc.blocked)
 			}
 		}
@@ -132,7 +133,7 @@ func TestLoadReport(t *testing.T) {
 	if rep := m.Load(nil); rep.Loaded != 0 || len(m.Rules()) != 0 {
 		t.Fatalf("clear: %+v", rep)
 	}
-	if be := m.Check(&base.Context{Resource: "r1", Origin: "zzz"}); be != nil {
+	if be := m.Check(&kernel.Context{Resource: "r1", Origin: "zzz"}); be != nil {
 		t.Fatalf("cleared rules still block: %v", be)
 	}
 }
@@ -145,7 +146,7 @@ func TestCheckConcurrentWithLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &base.Context{Resource: fmt.Sprintf("r%d", g%2), Origin: "a"}
+			c := &kernel.Context{Resource: fmt.Sprintf("r%d", g%2), Origin: "a"}
 			for {
 				select {
 				case <-stop:
@@ -166,7 +167,7 @@ func TestCheckConcurrentWithLoad(t *testing.T) {
 func TestCheckPassDoesNotAllocate(t *testing.T) {
 	m := NewManager()
 	m.Load([]Rule{{Resource: "res", LimitApp: "a,b"}, {Resource: "re.*", Regex: true, LimitApp: "a"}})
-	c := &base.Context{Resource: "res", Origin: "a"}
+	c := &kernel.Context{Resource: "res", Origin: "a"}
 	if n := testing.AllocsPerRun(100, func() {
 		if m.Check(c) != nil {
 			t.Fatal("blocked")
@@ -179,7 +180,7 @@ func TestCheckPassDoesNotAllocate(t *testing.T) {
 func BenchmarkCheckPass(b *testing.B) {
 	m := NewManager()
 	m.Load([]Rule{{Resource: "res", LimitApp: "appA,appB,appC"}})
-	c := &base.Context{Resource: "res", Origin: "appB"}
+	c := &kernel.Context{Resource: "res", Origin: "appB"}
 	b.ReportAllocs()
 	for b.Loop() {
 		if m.Check(c) != nil {
@@ -209,15 +210,15 @@ func TestLongOriginLists(t *testing.T) {
 	m := NewManager()
 	m.Load([]Rule{{Resource: "w", LimitApp: list}, {Resource: "b", LimitApp: list, Strategy: StrategyBlack}})
 	for _, o := range []string{"app0", "app7", "app8", "app19"} {
-		if be := m.Check(&base.Context{Resource: "w", Origin: o}); be != nil {
+		if be := m.Check(&kernel.Context{Resource: "w", Origin: o}); be != nil {
 			t.Errorf("white list refused listed %q", o)
 		}
-		if be := m.Check(&base.Context{Resource: "b", Origin: o}); be == nil {
+		if be := m.Check(&kernel.Context{Resource: "b", Origin: o}); be == nil {
 			t.Errorf("black list admitted listed %q", o)
 		}
 	}
 	for _, o := range []string{"app20", "app", ""} {
-		if be := m.Check(&base.Context{Resource: "w", Origin: o}); be == nil {
+		if be := m.Check(&kernel.Context{Resource: "w", Origin: o}); be == nil {
 			t.Errorf("white list admitted %q", o)
 		}
 	}

@@ -1,9 +1,6 @@
 package base
 
-import (
-	"math"
-	"strings"
-)
+import "strings"
 
 // LimitAppDefault is the limitApp that matches every caller.
 const LimitAppDefault = "default"
@@ -44,8 +41,3 @@ func (b ControlBehavior) String() string {
 	}
 	return "unknown"
 }
-
-// Finite reports whether v is neither NaN nor infinite. Thresholds must be
-// finite: NaN compares false with everything, so a NaN count would silently
-// disable a rule.
-func Finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

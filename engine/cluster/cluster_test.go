@@ -16,8 +16,8 @@ import (
 	"github.com/rulesync/rulesync/engine/cluster/tokenclient"
 	"github.com/rulesync/rulesync/engine/cluster/tokenserver"
 	"github.com/rulesync/rulesync/engine/flow"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 	"github.com/rulesync/rulesync/engine/param"
-	"github.com/rulesync/rulesync/engine/stat"
 	"github.com/rulesync/rulesync/property"
 )
 

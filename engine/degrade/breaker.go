@@ -8,7 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // State is a circuit breaker's state.
@@ -74,7 +75,7 @@ type breaker struct {
 	tripValue   atomic.Uint64 // math.Float64bits of the value that last opened it
 	// probe is the call admitted in HALF_OPEN. Its pointer is only compared,
 	// never dereferenced, so that exactly that call's completion decides.
-	probe atomic.Pointer[base.Context]
+	probe atomic.Pointer[kernel.Context]
 	// probeDeadline is when the probe in flight is given up: a probe whose
 	// Exit never comes (a leaked entry, a panic between Entry and Exit) must
 	// not hold the breaker half-open, rejecting every call, forever.
@@ -96,7 +97,7 @@ func newBreaker(r Rule, notify func(StateChange)) *breaker {
 // probe keeps the breaker half-open until the rules change). The completion
 // of a probe given up that way is then counted like any call's, and no longer
 // decides the state.
-func (b *breaker) tryPass(c *base.Context, nowMs int64) bool {
+func (b *breaker) tryPass(c *kernel.Context, nowMs int64) bool {
 	switch State(b.state.Load()) {
 	case StateClosed:
 		return true
@@ -121,7 +122,7 @@ func (b *breaker) tryPass(c *base.Context, nowMs int64) bool {
 	return false
 }
 
-func (b *breaker) takeProbe(c *base.Context) {
+func (b *breaker) takeProbe(c *kernel.Context) {
 	b.probe.Store(c)
 	// Should a later check reject the call, the engine's exit hooks give
 	// the probe slot back (see OnExit).
@@ -131,23 +132,23 @@ func (b *breaker) takeProbe(c *base.Context) {
 // releaseProbe undoes tryPass for a call that another breaker then rejected:
 // the breaker goes back to OPEN with its old retry time, so the next call
 // probes again (Sentinel does the same).
-func (b *breaker) releaseProbe(c *base.Context) {
+func (b *breaker) releaseProbe(c *kernel.Context) {
 	if b.probe.CompareAndSwap(c, nil) && b.state.CompareAndSwap(int32(StateHalfOpen), int32(StateOpen)) {
 		b.fire(StateHalfOpen, StateOpen, 0)
 	}
 }
 
-// OnExit implements base.ExitHook for a call this breaker admitted as its
+// OnExit implements kernel.ExitHook for a call this breaker admitted as its
 // probe: when a check after this family blocked the call, no completion will
 // come, so the breaker goes back to OPEN. A call that passed is left to Exit.
-func (b *breaker) OnExit(c *base.Context) {
+func (b *breaker) OnExit(c *kernel.Context) {
 	if c.Blocked != nil {
 		b.releaseProbe(c)
 	}
 }
 
 // complete records the completion of c (which passed) and moves the state.
-func (b *breaker) complete(c *base.Context, nowMs int64) {
+func (b *breaker) complete(c *kernel.Context, nowMs int64) {
 	bad := false
 	if b.key.Grade == GradeRT {
 		bad = float64(c.RTMs) > b.key.Count
@@ -229,7 +230,7 @@ func isFailure(err error) bool {
 	return err != nil && !errors.Is(err, base.ErrBlocked)
 }
 
-func (b *breaker) blockError(c *base.Context) *base.BlockError {
+func (b *breaker) blockError(c *kernel.Context) *base.BlockError {
 	r := *b.rule.Load()
 	var reason string
 	if State(b.state.Load()) == StateHalfOpen {

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // FuzzLoadAndCalls loads one rule built from arbitrary fields and drives calls
@@ -31,7 +31,7 @@ func FuzzLoadAndCalls(f *testing.F) {
 			t.Fatalf("rejected %+v without a validation error", r)
 		}
 		for i := range 64 {
-			c := &base.Context{Resource: res, NowMs: clk.NowMs()}
+			c := &kernel.Context{Resource: res, NowMs: clk.NowMs()}
 			if m.Check(c) == nil {
 				c.RTMs = rt
 				if pattern&(1<<i) != 0 {

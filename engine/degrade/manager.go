@@ -8,19 +8,20 @@ import (
 	"sync/atomic"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 	"github.com/rulesync/rulesync/engine/internal/resindex"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 type ruleSet struct {
-	gen      uint64 // tags lookups memoized in resource nodes (base.Lookup)
+	gen      uint64 // tags lookups memoized in resource nodes (kernel.Lookup)
 	rules    []Rule
-	breakers map[Rule]*breaker // by Rule.Key(), to carry breakers over reloads
-	index    *resindex.Index[*breaker]
+	breakers map[Rule]*breaker                     // by Rule.Key(), to carry breakers over reloads
+	index    *resindex.Index[*breaker, []*breaker] // nil: no rules
 }
 
 func emptySet() *ruleSet {
-	return &ruleSet{gen: stat.NewGeneration(), breakers: map[Rule]*breaker{}, index: resindex.New[*breaker]()}
+	return &ruleSet{gen: stat.NewGeneration(), breakers: map[Rule]*breaker{}}
 }
 
 type listener struct{ fn func(StateChange) }
@@ -35,7 +36,7 @@ type Manager struct {
 }
 
 // NewManager returns a manager with no rules that reads time from clock
-// (stat.SystemClock{} when nil).
+// (the system clock when nil).
 func NewManager(clock stat.Clock) *Manager {
 	if clock == nil {
 		clock = stat.SystemClock{}
@@ -98,9 +99,9 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 		gen:      stat.NewGeneration(),
 		rules:    make([]Rule, 0, len(rules)),
 		breakers: make(map[Rule]*breaker, len(rules)),
-		index:    resindex.New[*breaker](),
 	}
 	var rep base.LoadReport
+	var lists resindex.Lists[*breaker]
 	for i, r := range rules {
 		if err := r.Validate(); err != nil {
 			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: err.Error()})
@@ -127,8 +128,9 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 		}
 		next.rules = append(next.rules, r)
 		next.breakers[k] = b
-		next.index.Add(r.Resource, re, b)
+		lists.Add(r.Resource, re, b)
 	}
+	next.index = lists.Index()
 	rep.Loaded = len(next.rules)
 	m.set.Store(next)
 	for k, b := range old.breakers {
@@ -158,12 +160,13 @@ func (m *Manager) BreakerState(r Rule) (State, bool) {
 // Check returns a BlockError when a breaker of c.Resource is open (or half-open
 // with its probe in flight), nil otherwise. A call that finds an open breaker
 // whose time window is over becomes that breaker's probe.
-func (m *Manager) Check(c *base.Context) *base.BlockError {
+// The engine calls Check from Entry; its Context is the engine's own.
+func (m *Manager) Check(c *kernel.Context) *base.BlockError {
 	s := m.set.Load()
 	if len(s.rules) == 0 {
 		return nil
 	}
-	bs := base.Lookup(c, base.MemoDegrade, s.gen, s.index.Lookup)
+	bs := kernel.Lookup(c, kernel.MemoDegrade, s.gen, s.index.Lookup)
 	for i, b := range bs {
 		if !b.tryPass(c, c.NowMs) {
 			// Probes this call took on earlier breakers must not wait for an
@@ -184,12 +187,13 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 // The completion time is c.NowMs + c.RTMs, which the engine already knows, so
 // that Exit does not read the clock again; a Context without NowMs falls back
 // to the manager's clock.
-func (m *Manager) Exit(c *base.Context) {
+// The engine calls Exit from Entry.Exit; its Context is the engine's own.
+func (m *Manager) Exit(c *kernel.Context) {
 	s := m.set.Load()
 	if len(s.rules) == 0 {
 		return
 	}
-	bs := base.Lookup(c, base.MemoDegrade, s.gen, s.index.Lookup)
+	bs := kernel.Lookup(c, kernel.MemoDegrade, s.gen, s.index.Lookup)
 	if len(bs) == 0 {
 		return
 	}

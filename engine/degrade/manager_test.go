@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 var errBiz = errors.New("business failure")
@@ -33,8 +34,8 @@ func newHarness(t *testing.T, rules ...Rule) *harness {
 }
 
 // enter runs Check at the current time; nil means blocked.
-func (h *harness) enter(res string) *base.Context {
-	c := &base.Context{Resource: res, NowMs: h.clk.NowMs(), Count: 1}
+func (h *harness) enter(res string) *kernel.Context {
+	c := &kernel.Context{Resource: res, NowMs: h.clk.NowMs(), Count: 1}
 	if be := h.m.Check(c); be != nil {
 		return nil
 	}
@@ -43,7 +44,7 @@ func (h *harness) enter(res string) *base.Context {
 
 // exit completes c at the current time, as if it had started rtMs earlier
 // (Exit dates the completion NowMs + RTMs).
-func (h *harness) exit(c *base.Context, rtMs int64, err error) {
+func (h *harness) exit(c *kernel.Context, rtMs int64, err error) {
 	c.NowMs, c.RTMs, c.Err = h.clk.NowMs()-rtMs, rtMs, err
 	h.m.Exit(c)
 }
@@ -339,7 +340,7 @@ func TestReloadKeepsEqualBreakers(t *testing.T) {
 	if got := h.state(r); got != StateOpen {
 		t.Fatalf("unchanged rule lost its open breaker: %v", got)
 	}
-	if c := h.m.Check(&base.Context{Resource: "res", NowMs: h.clk.NowMs()}); c == nil || c.Rule.(Rule).ID != 2 {
+	if c := h.m.Check(&kernel.Context{Resource: "res", NowMs: h.clk.NowMs()}); c == nil || c.Rule.(Rule).ID != 2 {
 		t.Fatalf("block error should name the reloaded rule (id 2): %+v", c)
 	}
 	if len(changes) != 0 {
@@ -390,7 +391,7 @@ func TestBlockErrorAndRegex(t *testing.T) {
 	r := rule(GradeExceptionCount, 0, func(r *Rule) { r.Resource = "^GET:/a/.*"; r.Regex = true; r.MinRequestAmount = 1 })
 	h := newHarness(t, r)
 	h.call("GET:/a/1", 1, errBiz) // the regex rule has one breaker for every matching resource
-	c := &base.Context{Resource: "GET:/a/2", NowMs: h.clk.NowMs()}
+	c := &kernel.Context{Resource: "GET:/a/2", NowMs: h.clk.NowMs()}
 	be := h.m.Check(c)
 	if be == nil {
 		t.Fatal("breaker shared by the regex rule did not block a matching resource")
@@ -456,7 +457,7 @@ func TestCheckExitConcurrentWithLoad(t *testing.T) {
 					return
 				default:
 				}
-				c := &base.Context{Resource: "res", NowMs: clk.NowMs()}
+				c := &kernel.Context{Resource: "res", NowMs: clk.NowMs()}
 				if m.Check(c) == nil {
 					c.RTMs = int64(i % 10)
 					if (i+g)%3 == 0 {
@@ -477,7 +478,7 @@ func TestCheckExitConcurrentWithLoad(t *testing.T) {
 
 func TestCheckExitPassDoesNotAllocate(t *testing.T) {
 	h := newHarness(t, rule(GradeRT, 100), rule(GradeExceptionRatio, 0.5))
-	c := &base.Context{Resource: "res", NowMs: h.clk.NowMs()}
+	c := &kernel.Context{Resource: "res", NowMs: h.clk.NowMs()}
 	h.call("res", 1, nil) // create the window bucket for this interval
 	if n := testing.AllocsPerRun(200, func() {
 		if h.m.Check(c) != nil {
@@ -495,7 +496,7 @@ func BenchmarkCheckExitPass(b *testing.B) {
 	m.Load([]Rule{rule(GradeRT, 100)})
 	// The engine reads the clock once per call and hands the reading over in
 	// the Context; the benchmark measures the family alone.
-	c := &base.Context{Resource: "res", RTMs: 1, NowMs: stat.SystemClock{}.NowMs() + 1}
+	c := &kernel.Context{Resource: "res", RTMs: 1, NowMs: stat.SystemClock{}.NowMs() + 1}
 	b.ReportAllocs()
 	for b.Loop() {
 		if m.Check(c) != nil {
@@ -511,7 +512,7 @@ func BenchmarkCheckExitPassParallel(b *testing.B) {
 	now := stat.SystemClock{}.NowMs() + 1
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		c := &base.Context{Resource: "res", RTMs: 1, NowMs: now}
+		c := &kernel.Context{Resource: "res", RTMs: 1, NowMs: now}
 		for pb.Next() {
 			if m.Check(c) != nil {
 				b.Fatal("blocked")

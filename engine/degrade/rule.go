@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 )
 
 // Grade is what a degrade rule (circuit breaker) measures.
@@ -62,7 +63,7 @@ func (r Rule) Validate() error {
 		return invalid("resource is blank")
 	case r.Grade < GradeRT || r.Grade > GradeExceptionCount:
 		return invalid("grade %d is not 0, 1 or 2", r.Grade)
-	case !base.Finite(r.Count) || r.Count < 0:
+	case !kernel.Finite(r.Count) || r.Count < 0:
 		return invalid("count %v is not a finite number >= 0", r.Count)
 	case r.TimeWindow <= 0:
 		return invalid("timeWindow %d must be > 0", r.TimeWindow)
@@ -70,7 +71,7 @@ func (r Rule) Validate() error {
 		return invalid("minRequestAmount %d must be > 0", r.MinRequestAmount)
 	case r.StatIntervalMs <= 0:
 		return invalid("statIntervalMs %d must be > 0", r.StatIntervalMs)
-	case r.Grade == GradeRT && (!base.Finite(r.SlowRatioThreshold) || r.SlowRatioThreshold < 0 || r.SlowRatioThreshold > 1):
+	case r.Grade == GradeRT && (!kernel.Finite(r.SlowRatioThreshold) || r.SlowRatioThreshold < 0 || r.SlowRatioThreshold > 1):
 		return invalid("slowRatioThreshold %v is not in [0, 1]", r.SlowRatioThreshold)
 	case r.Grade == GradeExceptionRatio && r.Count > 1:
 		return invalid("error-ratio count %v > 1", r.Count)

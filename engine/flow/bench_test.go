@@ -6,7 +6,8 @@ import (
 
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/flow"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // BenchmarkCheck measures Manager.Check alone on a passing call, for the rule
@@ -44,7 +45,7 @@ func BenchmarkCheck(b *testing.B) {
 			m.Load(tc.rules)
 			// The engine reads the clock once per call; here it is read once, so
 			// that the numbers are Check's own.
-			c := &base.Context{Resource: "bench", Count: 1, Origin: tc.origin, Node: reg.GetOrCreate("bench"), NowMs: clock.NowMs()}
+			c := &kernel.Context{Resource: "bench", Count: 1, Origin: tc.origin, Node: reg.GetOrCreate("bench"), NowMs: clock.NowMs()}
 			b.ReportAllocs()
 			for b.Loop() {
 				if be := m.Check(c); be != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 )
 
 // TokenStatus is a token server's answer to a cluster flow request, with
@@ -54,7 +55,7 @@ func (m *Manager) SetTokenService(ts TokenService) {
 // it cannot (no server, an error, or a status that means "I don't know"), the
 // rule falls back to the local check or passes. It returns the block reason,
 // or "" to pass, and whether the local check should decide instead.
-func (m *Manager) checkCluster(cr *compiledRule, c *base.Context) (reason string, local bool) {
+func (m *Manager) checkCluster(cr *compiledRule, c *kernel.Context) (reason string, local bool) {
 	fallback := cr.rule.ClusterConfig.FallbackToLocalWhenFail
 	h := m.tokens.Load()
 	if h == nil {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/flow"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 type fakeTokens struct {

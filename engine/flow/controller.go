@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // Sentinel's constants for traffic shaping.
@@ -24,7 +25,7 @@ const (
 // makes the caller wait sleeps on the clock and moves c.NowMs to the time the
 // call really passes, so that the engine counts it in the right bucket.
 type controller interface {
-	check(c *base.Context, node *stat.Node) string
+	check(c *kernel.Context, node *stat.Node) string
 }
 
 // newController builds the controller Sentinel uses for r: shaping applies to
@@ -57,7 +58,7 @@ type rejectController struct {
 	clock stat.Clock
 }
 
-func (r *rejectController) check(c *base.Context, node *stat.Node) string {
+func (r *rejectController) check(c *kernel.Context, node *stat.Node) string {
 	var cur float64
 	if r.grade == GradeThread {
 		cur = float64(node.Threads())
@@ -160,7 +161,7 @@ func (b *warmBucket) rate() float64 {
 // warmUpController is Sentinel's WarmUpController.
 type warmUpController struct{ bucket *warmBucket }
 
-func (w *warmUpController) check(c *base.Context, node *stat.Node) string {
+func (w *warmUpController) check(c *kernel.Context, node *stat.Node) string {
 	if w.bucket.count <= 0 {
 		return fmt.Sprintf("count %g allows nothing", w.bucket.count)
 	}
@@ -185,25 +186,10 @@ func newPacer() *pacer {
 }
 
 // reserve returns how long a call costing cost nanoseconds must wait at now, or
-// ok == false when that wait would exceed maxQueue.
+// ok == false when that wait would exceed maxQueue (Sentinel's
+// RateLimiterController blocks only a wait longer than maxQueueingTimeMs).
 func (p *pacer) reserve(now, cost, maxQueue int64) (wait int64, ok bool) {
-	for {
-		latest := p.latest.Load()
-		expected := latest + cost
-		if expected <= now {
-			if p.latest.CompareAndSwap(latest, now) {
-				return 0, true
-			}
-			continue
-		}
-		wait = expected - now
-		if wait > maxQueue {
-			return wait, false
-		}
-		if p.latest.CompareAndSwap(latest, expected) {
-			return wait, true
-		}
-	}
+	return kernel.Reserve(&p.latest, now, cost, maxQueue)
 }
 
 // pacerController is Sentinel's RateLimiterController (warm == nil) and
@@ -217,7 +203,7 @@ type pacerController struct {
 	warm     *warmBucket
 }
 
-func (p *pacerController) check(c *base.Context, node *stat.Node) string {
+func (p *pacerController) check(c *kernel.Context, node *stat.Node) string {
 	if c.Count <= 0 {
 		return ""
 	}

@@ -7,7 +7,8 @@ import (
 
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/flow"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // FuzzLoadAndCheck loads a rule built from arbitrary fields and checks calls
@@ -35,7 +36,7 @@ func FuzzLoadAndCheck(f *testing.F) {
 			t.Fatalf("report %+v for one rule given twice", rep)
 		}
 		for range int(calls % 32) {
-			c := &base.Context{Resource: callRes, Count: 1, Origin: origin, Entrance: entrance,
+			c := &kernel.Context{Resource: callRes, Count: 1, Origin: origin, Entrance: entrance,
 				NowMs: clock.NowMs(), Node: reg.GetOrCreate(callRes)}
 			be := m.Check(c)
 			if be != nil && rep.Loaded == 0 {

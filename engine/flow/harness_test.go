@@ -7,7 +7,8 @@ import (
 
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/flow"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // harness plays the engine's statistic slot around a flow manager: it checks a
@@ -35,8 +36,8 @@ type call struct {
 }
 
 // enter returns the context of a passed call, or the block error.
-func (h *harness) enter(res string, cl call) (*base.Context, *base.BlockError) {
-	c := &base.Context{
+func (h *harness) enter(res string, cl call) (*kernel.Context, *base.BlockError) {
+	c := &kernel.Context{
 		Resource: res, Count: 1, Origin: cl.origin, Entrance: cl.entrance, Prioritized: cl.prioritized,
 		NowMs: h.clock.NowMs(), StartNanos: h.clock.NowNanos(), Node: h.reg.GetOrCreate(res),
 	}
@@ -60,7 +61,7 @@ func (h *harness) pass(res string, cl call) bool {
 }
 
 // exit completes a passed call, lowering the concurrency.
-func (h *harness) exit(c *base.Context) {
+func (h *harness) exit(c *kernel.Context) {
 	c.Node.Node.AddComplete(h.clock.NowMs(), c.Count, 0, false)
 	if c.Origin != "" {
 		c.Node.Origin(c.Origin).AddComplete(h.clock.NowMs(), c.Count, 0, false)

@@ -10,7 +10,9 @@ import (
 	"sync/atomic"
 
 	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/resindex"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // Manager holds the flow rules in force and checks calls against them.
@@ -58,12 +60,10 @@ type resourceRules struct {
 
 // ruleSet is immutable once published.
 type ruleSet struct {
-	gen   uint64                    // tags lookups memoized in resource nodes (base.Lookup)
-	rules []Rule                    // in force, in load order
-	byKey map[Rule]*compiledRule    // for carrying controllers over a reload
-	exact map[string]*resourceRules // resource -> rules, regex rules that match included
-	regex []*compiledRule
-	cache *matchCache // resources met at run time that regex rules may match
+	gen   uint64                                         // tags lookups memoized in resource nodes (kernel.Lookup)
+	rules []Rule                                         // in force, in load order
+	byKey map[Rule]*compiledRule                         // for carrying controllers over a reload
+	index *resindex.Index[*compiledRule, *resourceRules] // nil: no rules
 }
 
 // Load replaces the rules in force. Invalid rules are skipped and reported;
@@ -74,8 +74,9 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	defer m.mu.Unlock()
 	old := m.set.Load()
 	var rep base.LoadReport
-	next := &ruleSet{gen: stat.NewGeneration(), byKey: make(map[Rule]*compiledRule, len(rules)), exact: map[string]*resourceRules{}, rules: make([]Rule, 0, len(rules))}
+	next := &ruleSet{gen: stat.NewGeneration(), byKey: make(map[Rule]*compiledRule, len(rules)), rules: make([]Rule, 0, len(rules))}
 	ordered := make([]*compiledRule, 0, len(rules))
+	var regex []resindex.Regex[*compiledRule]
 	for i, r := range rules {
 		if err := validate(r); err != nil {
 			rep.Rejected = append(rep.Rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: err.Error()})
@@ -95,7 +96,7 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 				continue
 			}
 			cr.re = re
-			next.regex = append(next.regex, cr)
+			regex = append(regex, resindex.Regex[*compiledRule]{Re: re, Entry: cr})
 		}
 		if prev := old.byKey[k]; prev != nil {
 			cr.ctrl = prev.ctrl
@@ -113,12 +114,11 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 			byResource[cr.rule.Resource] = append(byResource[cr.rule.Resource], cr)
 		}
 	}
+	exact := make(map[string]*resourceRules, len(byResource))
 	for res, list := range byResource {
-		next.exact[res] = next.build(res, list)
+		exact[res] = build(list)
 	}
-	if len(next.regex) > 0 {
-		next.cache = newMatchCache(defaultMatchCacheSize)
-	}
+	next.index = resindex.New(exact, regex, mergeRegex)
 	rep.Loaded = len(next.rules)
 	m.set.Store(next)
 	return rep
@@ -133,19 +133,11 @@ func validate(r Rule) error {
 	return r.Validate()
 }
 
-// build orders the rules of res (its exact rules plus every regex rule that
-// matches it) as Sentinel does: local rules before cluster rules, and within
-// each, specific origins, then "other", then "default".
-func (s *ruleSet) build(res string, exact []*compiledRule) *resourceRules {
-	list := slices.Clone(exact)
-	for _, cr := range s.regex {
-		if cr.re.MatchString(res) {
-			list = append(list, cr)
-		}
-	}
-	if len(list) == 0 {
-		return nil
-	}
+// build orders list, the rules of one resource, as Sentinel does: local rules
+// before cluster rules, and within each, specific origins, then "other", then
+// "default". list is the resource's exact rules then the regex rules that
+// match it, each in load order; build keeps that order among equals.
+func build(list []*compiledRule) *resourceRules {
 	slices.SortStableFunc(list, func(a, b *compiledRule) int {
 		// Sentinel checks local rules before cluster rules, then orders by limitApp.
 		if c := cmp.Compare(clusterRank(a), clusterRank(b)); c != 0 {
@@ -160,6 +152,17 @@ func (s *ruleSet) build(res string, exact []*compiledRule) *resourceRules {
 		}
 	}
 	return rr
+}
+
+// mergeRegex adds the regex rules that match a resource to its exact ones.
+// exact.rules is already sorted, which build's stable sort does not mind: it
+// keeps the load order among rules of equal rank either way.
+func mergeRegex(_ string, exact *resourceRules, matched []*compiledRule) *resourceRules {
+	var list []*compiledRule
+	if exact != nil {
+		list = slices.Clone(exact.rules)
+	}
+	return build(append(list, matched...))
 }
 
 func clusterRank(cr *compiledRule) int {
@@ -179,22 +182,6 @@ func rank(limitApp string) int {
 	return 0
 }
 
-// lookup returns the rules that apply to res, or nil.
-func (s *ruleSet) lookup(res string) *resourceRules {
-	if rr, ok := s.exact[res]; ok {
-		return rr
-	}
-	if s.cache == nil {
-		return nil
-	}
-	if rr, ok := s.cache.get(res); ok {
-		return rr
-	}
-	rr := s.build(res, nil)
-	s.cache.put(res, rr)
-	return rr
-}
-
 // Rules returns a copy of the rules in force, in load order.
 func (m *Manager) Rules() []Rule {
 	return slices.Clone(m.set.Load().rules)
@@ -204,12 +191,13 @@ func (m *Manager) Rules() []Rule {
 // of a resource are checked in Sentinel's order. A rate-limited or prioritized
 // call may wait on the clock before passing; c.NowMs then moves to the time it
 // passes.
-func (m *Manager) Check(c *base.Context) *base.BlockError {
+// The engine calls Check from Entry; its Context is the engine's own.
+func (m *Manager) Check(c *kernel.Context) *base.BlockError {
 	s := m.set.Load()
 	if len(s.rules) == 0 {
 		return nil
 	}
-	rr := base.Lookup(c, base.MemoFlow, s.gen, s.lookup)
+	rr := kernel.Lookup(c, kernel.MemoFlow, s.gen, s.index.Lookup)
 	if rr == nil {
 		return nil
 	}
@@ -236,7 +224,7 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 
 // selectNode returns the statistics rule cr reads for call c, or nil when the
 // rule does not apply to the call (Sentinel's selectNodeByRequesterAndStrategy).
-func (m *Manager) selectNode(cr *compiledRule, rr *resourceRules, c *base.Context) *stat.Node {
+func (m *Manager) selectNode(cr *compiledRule, rr *resourceRules, c *kernel.Context) *stat.Node {
 	switch cr.limitApp {
 	case base.LimitAppDefault:
 		if cr.rule.Strategy == StrategyDirect {
@@ -263,7 +251,7 @@ func (m *Manager) selectNode(cr *compiledRule, rr *resourceRules, c *base.Contex
 	return m.referenceNode(cr, c)
 }
 
-func originNode(c *base.Context) *stat.Node {
+func originNode(c *kernel.Context) *stat.Node {
 	if c.Node == nil || c.Origin == "" {
 		return nil
 	}
@@ -272,7 +260,7 @@ func originNode(c *base.Context) *stat.Node {
 
 // referenceNode serves RELATE (the other resource's node) and CHAIN (this
 // resource's node under the entrance, only when the call came through it).
-func (m *Manager) referenceNode(cr *compiledRule, c *base.Context) *stat.Node {
+func (m *Manager) referenceNode(cr *compiledRule, c *kernel.Context) *stat.Node {
 	ref := cr.rule.RefResource
 	switch cr.rule.Strategy {
 	case StrategyRelate:

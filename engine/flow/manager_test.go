@@ -10,7 +10,8 @@ import (
 
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/flow"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 func TestQPSLimitWithinWindow(t *testing.T) {
@@ -463,7 +464,7 @@ func TestPrioritizedBorrowIsBounded(t *testing.T) {
 	// counted as passed yet: only the promise to the next bucket bounds them.
 	got := 0
 	for range 5 {
-		c := &base.Context{Resource: "res", Count: 1, Prioritized: true, NowMs: clock.NowMs(), Node: h.reg.GetOrCreate("res")}
+		c := &kernel.Context{Resource: "res", Count: 1, Prioritized: true, NowMs: clock.NowMs(), Node: h.reg.GetOrCreate("res")}
 		if h.m.Check(c) == nil {
 			got++
 		}
@@ -510,7 +511,7 @@ func TestConcurrentCheckAndLoad(t *testing.T) {
 					return
 				default:
 				}
-				c := &base.Context{Resource: "res", Count: 1, Origin: "o", NowMs: clock.NowMs(), Node: h.reg.GetOrCreate("res")}
+				c := &kernel.Context{Resource: "res", Count: 1, Origin: "o", NowMs: clock.NowMs(), Node: h.reg.GetOrCreate("res")}
 				if be := h.m.Check(c); be != nil && g == 0 {
 					t.Errorf("blocked under count 1e9: %v", be)
 					return
@@ -571,7 +572,7 @@ func TestRateLimiterConcurrentCallersGetDistinctSlots(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 10 {
-				c := &base.Context{Resource: "res", Count: 1, NowMs: clock.NowMs(), Node: h.reg.GetOrCreate("res")}
+				c := &kernel.Context{Resource: "res", Count: 1, NowMs: clock.NowMs(), Node: h.reg.GetOrCreate("res")}
 				h.m.Check(c)
 			}
 		}()

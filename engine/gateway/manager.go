@@ -6,8 +6,9 @@ import (
 	"sync/atomic"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 	"github.com/rulesync/rulesync/engine/param"
-	"github.com/rulesync/rulesync/engine/stat"
 )
 
 // Option configures a Manager.
@@ -48,7 +49,7 @@ type Manager struct {
 }
 
 // NewManager returns a Manager with no rules and no API definitions, reading
-// time from clock (stat.SystemClock{} when nil).
+// time from clock (the system clock when nil).
 func NewManager(clock stat.Clock, opts ...Option) *Manager {
 	var o options
 	for _, opt := range opts {
@@ -131,7 +132,8 @@ func (m *Manager) MatchingAPIs(path string, dst []string) []string {
 // Check checks one call against the gateway rules of c.Resource, reading the
 // arguments that ParseArgs built into c.Args. Resources without gateway rules
 // pass at once: the private param manager holds no rule for them.
-func (m *Manager) Check(c *base.Context) *base.BlockError {
+// The engine calls Check from Entry; its Context is the engine's own.
+func (m *Manager) Check(c *kernel.Context) *base.BlockError {
 	be := m.params.Check(c)
 	if be == nil {
 		return nil
@@ -153,7 +155,8 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 
 // Exit gives back what Check took for a call that passed (the concurrency of
 // thread-grade rules). It costs one atomic load when no rule is thread-grade.
-func (m *Manager) Exit(c *base.Context) {
+// The engine calls Exit from Entry.Exit; its Context is the engine's own.
+func (m *Manager) Exit(c *kernel.Context) {
 	if !m.rules.Load().hasThread {
 		return
 	}

@@ -8,7 +8,8 @@ import (
 	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/gateway"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // req is a RequestInfo for tests.
@@ -28,7 +29,7 @@ func (r req) Cookie(n string) string { return r.cookies[n] }
 // call parses the request for resource and checks it as the engine would,
 // exiting at once when it passed.
 func call(m *gateway.Manager, clock stat.Clock, resource string, r gateway.RequestInfo) *base.BlockError {
-	c := &base.Context{Resource: resource, Count: 1, Inbound: true, NowMs: clock.NowMs(), Args: m.ParseArgs(resource, r)}
+	c := &kernel.Context{Resource: resource, Count: 1, Inbound: true, NowMs: clock.NowMs(), Args: m.ParseArgs(resource, r)}
 	be := m.Check(c)
 	if be == nil {
 		m.Exit(c)

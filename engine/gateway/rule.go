@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 )
 
 // Resource modes, with Sentinel's numbers.
@@ -102,7 +103,7 @@ func (r Rule) Validate() error {
 		return invalid("resourceMode %d is not 0 (route) or 1 (custom API)", r.ResourceMode)
 	case r.Grade != 0 && r.Grade != 1:
 		return invalid("grade %d is not 0 (thread) or 1 (QPS)", r.Grade)
-	case !base.Finite(r.Count) || r.Count < 0:
+	case !kernel.Finite(r.Count) || r.Count < 0:
 		return invalid("count %v is not a finite number >= 0", r.Count)
 	case r.Burst < 0:
 		return invalid("burst %d < 0", r.Burst)

@@ -3,8 +3,8 @@ package param
 import (
 	"testing"
 
-	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 func TestPassPathDoesNotAllocate(t *testing.T) {
@@ -16,7 +16,7 @@ func TestPassPathDoesNotAllocate(t *testing.T) {
 	thread.Grade = GradeThread
 	thread.Resource = "thread"
 	mustLoad(t, m, qpsRule(1e9), thread)
-	for _, c := range []*base.Context{
+	for _, c := range []*kernel.Context{
 		{Resource: res, Args: []any{42}, Count: 1},
 		{Resource: res, Args: []any{"user"}, Count: 1},
 		{Resource: "thread", Args: []any{42}, Count: 1},

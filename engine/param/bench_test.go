@@ -5,8 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // benchManager returns a manager on the system clock with rules loaded.
@@ -37,7 +37,7 @@ func BenchmarkCheckExit(b *testing.B) {
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			m := benchManager(b, tt.rule)
-			c := &base.Context{Resource: res, Args: []any{tt.arg}, Count: 1}
+			c := &kernel.Context{Resource: res, Args: []any{tt.arg}, Count: 1}
 			b.ReportAllocs()
 			for b.Loop() {
 				if be := m.Check(c); be != nil {
@@ -53,7 +53,7 @@ func BenchmarkCheckExitParallel(b *testing.B) {
 	m := benchManager(b, qpsRule(1e12))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		c := &base.Context{Resource: res, Args: []any{42}, Count: 1}
+		c := &kernel.Context{Resource: res, Args: []any{42}, Count: 1}
 		for pb.Next() {
 			if be := m.Check(c); be != nil {
 				b.Fatal(be)
@@ -67,7 +67,7 @@ func BenchmarkCheckExitParallel(b *testing.B) {
 // 10,000 rules of other resources are loaded.
 func BenchmarkCheckExitNoRule(b *testing.B) {
 	m := benchManager(b, manyRules(10_000)...)
-	c := &base.Context{Resource: "GET:/no-rules", Args: []any{42}, Count: 1}
+	c := &kernel.Context{Resource: "GET:/no-rules", Args: []any{42}, Count: 1}
 	b.ReportAllocs()
 	for b.Loop() {
 		if be := m.Check(c); be != nil {
@@ -131,7 +131,7 @@ func benchParallelValues(b *testing.B, shards int) {
 		for i := range args {
 			args[i] = []any{base0 + int64(i)}
 		}
-		c := &base.Context{Resource: res, Count: 1}
+		c := &kernel.Context{Resource: res, Count: 1}
 		i := 0
 		for pb.Next() {
 			c.Args = args[i%len(args)]
@@ -168,7 +168,7 @@ func BenchmarkCheckGatewayShape(b *testing.B) {
 	}
 	m := benchManager(b, rules...)
 	ip, page := "192.0.2.10", "3"
-	c := &base.Context{Resource: res, Args: []any{RefString(&ip), "$NM", RefString(&page), "$D"}, Count: 1,
+	c := &kernel.Context{Resource: res, Args: []any{RefString(&ip), "$NM", RefString(&page), "$D"}, Count: 1,
 		NowMs: stat.SystemClock{}.NowMs()}
 	b.ReportAllocs()
 	for b.Loop() {

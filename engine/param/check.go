@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 )
 
 // argAt returns the argument a rule with paramIdx idx looks at, nil when there
@@ -27,7 +28,8 @@ func argAt(args []any, idx int) any {
 // A rate-limited call may sleep on the manager's clock before it passes.
 // Token buckets read the time from c.NowMs (the engine's reading at Entry, on
 // the same clock), or from the clock when it is 0.
-func (m *Manager) Check(c *base.Context) *base.BlockError {
+// The engine calls Check from Entry; its Context is the engine's own.
+func (m *Manager) Check(c *kernel.Context) *base.BlockError {
 	if len(c.Args) == 0 {
 		return nil
 	}
@@ -35,7 +37,7 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 	if len(s.all) == 0 {
 		return nil
 	}
-	rr := base.Lookup(c, m.memo, s.gen, s.rulesFor)
+	rr := kernel.Lookup(c, m.memo, s.gen, s.index.Lookup)
 	if rr == nil {
 		return nil
 	}
@@ -54,7 +56,8 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 // Exit gives back the concurrency slots that Check took for the call. It must
 // be called once for every Check that returned nil, with the same Resource and
 // Args, also when a later check blocked the call.
-func (m *Manager) Exit(c *base.Context) {
+// The engine calls Exit from Entry.Exit; its Context is the engine's own.
+func (m *Manager) Exit(c *kernel.Context) {
 	if len(c.Args) == 0 {
 		return
 	}
@@ -62,7 +65,7 @@ func (m *Manager) Exit(c *base.Context) {
 	if !s.hasThread {
 		return
 	}
-	rr := base.Lookup(c, m.memo, s.gen, s.rulesFor)
+	rr := kernel.Lookup(c, m.memo, s.gen, s.index.Lookup)
 	if rr == nil || !rr.hasThread {
 		return
 	}
@@ -99,7 +102,7 @@ func (r *compiled) release(k *key) {
 	}
 }
 
-func (m *Manager) checkRule(c *base.Context, r *compiled, acquire int64) *base.BlockError {
+func (m *Manager) checkRule(c *kernel.Context, r *compiled, acquire int64) *base.BlockError {
 	if r.cluster {
 		if h := m.tokens.Load(); h != nil {
 			if be, local := m.checkCluster(c, r, h.ts, acquire); !local {
@@ -146,7 +149,7 @@ func (m *Manager) checkRule(c *base.Context, r *compiled, acquire int64) *base.B
 }
 
 // checkValue checks one value against one rule.
-func (m *Manager) checkValue(c *base.Context, r *compiled, v any, k *key, acquire int64) *base.BlockError {
+func (m *Manager) checkValue(c *kernel.Context, r *compiled, v any, k *key, acquire int64) *base.BlockError {
 	limit := r.count
 	if r.items != nil {
 		if n, ok := r.items.lookup(k); ok {
@@ -203,7 +206,7 @@ func costMs(acquire, durMs, limit int64) int64 {
 	return int64(f)
 }
 
-func (m *Manager) block(c *base.Context, r *compiled, v any, waitMs int64, format string, args ...any) *base.BlockError {
+func (m *Manager) block(c *kernel.Context, r *compiled, v any, waitMs int64, format string, args ...any) *base.BlockError {
 	if ref, ok := v.(StringRef); ok {
 		// The error may outlive the string's owner (a pooled request).
 		v = ref.String()

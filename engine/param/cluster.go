@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 )
 
 type tokenHolder struct{ ts base.ParamTokenService }
@@ -27,7 +28,7 @@ func (m *Manager) SetTokenService(ts base.ParamTokenService) {
 // an error included, falls back to the local check when the rule says so and
 // passes otherwise (local reports which). Unlike flow rules, SHOULD_WAIT is not
 // honoured: Sentinel's param checker treats it as "cannot decide" too.
-func (m *Manager) checkCluster(c *base.Context, r *compiled, ts base.ParamTokenService, acquire int64) (be *base.BlockError, local bool) {
+func (m *Manager) checkCluster(c *kernel.Context, r *compiled, ts base.ParamTokenService, acquire int64) (be *base.BlockError, local bool) {
 	fallback := r.rule.ClusterConfig.FallbackToLocalWhenFail
 	arg, _, kind := resolveArg(argAt(c.Args, r.idx))
 	var params []any

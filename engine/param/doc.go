@@ -3,13 +3,14 @@
 // rather than per resource.
 //
 // A Manager holds the rules in force. Check selects the argument named by a
-// rule's paramIdx from base.Context.Args and keeps one small state per value:
-// a token bucket (QPS grade, reject behaviour), a last-pass timestamp (QPS
-// grade, rate-limiter behaviour) or a concurrency counter (thread grade). The
-// values tracked per rule are bounded by an LRU (WithMaxTrackedValues), whose
-// short lock is the only one a call can meet. A lock-free slot in front of the
-// LRU holds the state of the value looked up last, so a value that repeats (a
-// constant argument, a burst of one user's calls) costs no lock and no hash.
+// rule's paramIdx from the call's arguments (engine.WithArgs) and keeps one
+// small state per value: a token bucket (QPS grade, reject behaviour), a
+// last-pass timestamp (QPS grade, rate-limiter behaviour) or a concurrency counter
+// (thread grade). The values tracked per rule are bounded by an LRU
+// (WithMaxTrackedValues), whose short lock is the only one a call can meet. A
+// lock-free slot in front of the LRU holds the state of the value looked up
+// last, so a value that repeats (a constant argument, a burst of one user's
+// calls) costs no lock and no hash.
 //
 // # Values and exception items
 //

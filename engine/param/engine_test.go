@@ -8,8 +8,9 @@ import (
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/flow"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 	"github.com/rulesync/rulesync/engine/param"
-	"github.com/rulesync/rulesync/engine/stat"
 )
 
 func paramRule(resource string, grade param.Grade, count float64) param.Rule {
@@ -50,7 +51,7 @@ func TestEngineReleasesSlotWhenFlowBlocks(t *testing.T) {
 	}
 	// Had the flow-blocked call kept its param slot, value 7 would now be at its
 	// limit of 1 and the param check alone would block it.
-	c := &base.Context{Resource: res, Args: []any{7}, Count: 1}
+	c := &kernel.Context{Resource: res, Args: []any{7}, Count: 1}
 	if be := e.Param().Check(c); be != nil {
 		t.Fatalf("param slot leaked by the flow-blocked call: %v", be)
 	}

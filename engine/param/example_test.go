@@ -1,30 +1,31 @@
 package param_test
 
 import (
+	"context"
 	"fmt"
 
-	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/param"
-	"github.com/rulesync/rulesync/engine/stat"
 )
 
 // Limit each user to 2 calls per second, except user 42, who may make 5.
 func ExampleManager() {
-	m := param.NewManager(stat.NewManualClock(0))
+	e := engine.New(engine.WithClock(engine.NewManualClock(1_000)))
+	defer e.Close()
 	r := param.DefaultRule()
 	r.Resource = "GET:/orders"
 	r.ParamIdx = 0 // the user id is the first argument
 	r.Count = 2
 	r.ParamFlowItemList = []param.Item{{Object: "42", ClassType: "long", Count: 5}}
-	fmt.Printf("%+v\n", m.Load([]param.Rule{r}))
+	fmt.Printf("%+v\n", e.Param().Load([]param.Rule{r}))
 
+	ctx := context.Background()
 	for _, user := range []int64{7, 42} {
 		passed := 0
 		for range 10 {
-			c := &base.Context{Resource: "GET:/orders", Args: []any{user}, Count: 1}
-			if m.Check(c) == nil {
+			if en, err := e.Entry(ctx, "GET:/orders", engine.WithArgs(user)); err == nil {
 				passed++
-				m.Exit(c)
+				en.Exit()
 			}
 		}
 		fmt.Printf("user %d: %d of 10 passed\n", user, passed)

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // FuzzItem checks that any exception item either is dropped with an error or
@@ -93,7 +94,7 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("report %+v for one rule", rep)
 		}
 		args := []any{n, s, x, []any{n, s, x}, nil}
-		var passed []*base.Context
+		var passed []*kernel.Context
 		for i := range 6 {
 			c := call(args...)
 			c.Count = int64(i % 3)

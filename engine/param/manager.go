@@ -7,7 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // Sentinel's bounds on the values tracked per rule: 4000 per second of the
@@ -70,13 +71,13 @@ type Manager struct {
 	opts  options
 	mu    sync.Mutex // serializes Load
 	set   atomic.Pointer[ruleSet]
-	memo  int // the manager's memo slot in resource nodes (base.Lookup)
+	memo  int // the manager's memo slot in resource nodes (kernel.Lookup)
 
 	tokens atomic.Pointer[tokenHolder] // for cluster-mode rules; nil: none
 }
 
 // NewManager returns a Manager with no rules, reading time from clock
-// (stat.SystemClock{} when nil).
+// (the system clock when nil).
 func NewManager(clock stat.Clock, opts ...Option) *Manager {
 	if clock == nil {
 		clock = stat.SystemClock{}
@@ -89,9 +90,9 @@ func NewManager(clock stat.Clock, opts ...Option) *Manager {
 		m.opts.logger = slog.Default()
 	}
 	// The gateway's manager must not share the memo slot of the engine's own.
-	m.memo = base.MemoParam
+	m.memo = kernel.MemoParam
 	if m.opts.family == base.FamilyGateway {
-		m.memo = base.MemoGateway
+		m.memo = kernel.MemoGateway
 	}
 	m.set.Store(newRuleSet(nil))
 	return m

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 const res = "GET:/orders"
@@ -32,8 +33,8 @@ func qpsRule(count float64) Rule {
 	return r
 }
 
-func call(args ...any) *base.Context {
-	return &base.Context{Resource: res, Args: args, Count: 1}
+func call(args ...any) *kernel.Context {
+	return &kernel.Context{Resource: res, Args: args, Count: 1}
 }
 
 func mustLoad(t *testing.T, m *Manager, rules ...Rule) base.LoadReport {
@@ -465,6 +466,26 @@ func TestRateLimiter(t *testing.T) {
 	}
 }
 
+// Sentinel's param rate limiter lets a call queue only while its wait is
+// shorter than maxQueueingTimeMs (flow's lets a wait of exactly that pass).
+func TestRateLimiterWaitOfExactlyMaxQueueBlocks(t *testing.T) {
+	clock := &queueClock{ManualClock: stat.NewManualClock(5_000)}
+	m := NewManager(clock, quiet())
+	r := qpsRule(10) // one call per 100 ms
+	r.ControlBehavior = base.BehaviorRateLimiter
+	r.MaxQueueingTimeMs = 200
+	mustLoad(t, m, r)
+	for i := range 2 { // waits 0 and 100 ms
+		if be := m.Check(call("v")); be != nil {
+			t.Fatalf("call %d blocked: %v", i, be)
+		}
+	}
+	be := m.Check(call("v"))
+	if be == nil || be.WaitMs != 200 {
+		t.Fatalf("call that would wait exactly 200 ms: %v, want blocked with WaitMs 200", be)
+	}
+}
+
 func TestRateLimiterWithoutQueue(t *testing.T) {
 	m, clock := newTestManager(t)
 	r := qpsRule(5) // 5 calls per 2 s: one per 400 ms
@@ -541,7 +562,7 @@ func TestReloadKeepsBuckets(t *testing.T) {
 	if passes(m, 2, "v") != 1 {
 		t.Fatal("count 1 not applied")
 	}
-	other := &base.Context{Resource: "other", Args: []any{"v"}, Count: 1}
+	other := &kernel.Context{Resource: "other", Args: []any{"v"}, Count: 1}
 	if m.Check(other) != nil || m.Check(other) == nil {
 		t.Fatal("count 1 not applied to other")
 	}
@@ -640,11 +661,11 @@ func TestClusterMode(t *testing.T) {
 	if passes(m, 5, "v") != 5 {
 		t.Fatal("cluster rule without fallback must let calls pass")
 	}
-	th := &base.Context{Resource: "thread", Args: []any{"v"}, Count: 1}
+	th := &kernel.Context{Resource: "thread", Args: []any{"v"}, Count: 1}
 	if m.Check(th) != nil || m.Check(th) == nil {
 		t.Fatal("thread-grade cluster rule must be checked locally")
 	}
-	local := &base.Context{Resource: "local", Args: []any{"v"}, Count: 1}
+	local := &kernel.Context{Resource: "local", Args: []any{"v"}, Count: 1}
 	if m.Check(local) != nil || m.Check(local) == nil {
 		t.Fatal("cluster rule with fallback must be checked locally")
 	}
@@ -659,12 +680,12 @@ func TestRegexResource(t *testing.T) {
 	exact.Resource = "GET:/orders/1"
 	mustLoad(t, m, exact, r)
 	for _, resource := range []string{"GET:/orders/1", "GET:/orders/2"} {
-		c := &base.Context{Resource: resource, Args: []any{"v"}, Count: 1}
+		c := &kernel.Context{Resource: resource, Args: []any{"v"}, Count: 1}
 		if m.Check(c) != nil || m.Check(c) == nil {
 			t.Fatalf("%s: regex rule with count 1 not applied", resource)
 		}
 	}
-	c := &base.Context{Resource: "xGET:/orders/1", Args: []any{"v"}, Count: 1}
+	c := &kernel.Context{Resource: "xGET:/orders/1", Args: []any{"v"}, Count: 1}
 	if m.Check(c) != nil || m.Check(c) != nil {
 		t.Fatal("regex must match the whole resource name")
 	}
@@ -755,7 +776,7 @@ func TestConcurrentThreadsAndReload(t *testing.T) {
 func TestBucketUsesContextTime(t *testing.T) {
 	m, clock := newTestManager(t) // the clock stays at 1,000,000 ms
 	mustLoad(t, m, qpsRule(1))
-	at := func(ms int64) *base.Context {
+	at := func(ms int64) *kernel.Context {
 		c := call("v")
 		c.NowMs = ms
 		return c
@@ -778,8 +799,8 @@ func TestReloadKeepsThreadAndRateLimiterState(t *testing.T) {
 	limiter.ControlBehavior = base.BehaviorRateLimiter
 	mustLoad(t, m, thread, limiter)
 
-	held := &base.Context{Resource: "thread", Args: []any{"v"}, Count: 1}
-	lim := &base.Context{Resource: "limiter", Args: []any{"v"}, Count: 1}
+	held := &kernel.Context{Resource: "thread", Args: []any{"v"}, Count: 1}
+	lim := &kernel.Context{Resource: "limiter", Args: []any{"v"}, Count: 1}
 	if m.Check(held) != nil || m.Check(lim) != nil {
 		t.Fatal("first calls blocked")
 	}
@@ -787,7 +808,7 @@ func TestReloadKeepsThreadAndRateLimiterState(t *testing.T) {
 	if rep := mustLoad(t, m, limiter, thread); rep.Kept != 2 {
 		t.Fatalf("report = %+v, want both rules kept", rep)
 	}
-	if m.Check(&base.Context{Resource: "thread", Args: []any{"v"}, Count: 1}) == nil {
+	if m.Check(&kernel.Context{Resource: "thread", Args: []any{"v"}, Count: 1}) == nil {
 		t.Fatal("the held slot was forgotten on reload")
 	}
 	if m.Check(lim) == nil {
@@ -836,12 +857,12 @@ func TestRegexThreadRuleExit(t *testing.T) {
 	r.Resource = "job:.*"
 	r.Regex = true
 	mustLoad(t, m, r)
-	a := &base.Context{Resource: "job:a", Args: []any{"v"}, Count: 1}
-	b := &base.Context{Resource: "job:b", Args: []any{"v"}, Count: 1}
+	a := &kernel.Context{Resource: "job:a", Args: []any{"v"}, Count: 1}
+	b := &kernel.Context{Resource: "job:b", Args: []any{"v"}, Count: 1}
 	if m.Check(a) != nil || m.Check(b) != nil {
 		t.Fatal("each matching resource must have its own slot")
 	}
-	if m.Check(&base.Context{Resource: "job:a", Args: []any{"v"}, Count: 1}) == nil {
+	if m.Check(&kernel.Context{Resource: "job:a", Args: []any{"v"}, Count: 1}) == nil {
 		t.Fatal("second call on job:a passed a limit of 1")
 	}
 	m.Exit(a)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 )
 
 // Grade is what a hot-param rule counts per value.
@@ -113,7 +114,7 @@ func (r Rule) Validate() error {
 	switch {
 	case strings.TrimSpace(r.Resource) == "":
 		return invalid("resource is blank")
-	case !base.Finite(r.Count) || r.Count < 0:
+	case !kernel.Finite(r.Count) || r.Count < 0:
 		return invalid("count %v is not a finite number >= 0", r.Count)
 	case r.Grade != GradeThread && r.Grade != GradeQPS:
 		return invalid("grade %d is not 0 (thread) or 1 (QPS)", r.Grade)

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/rulesync/rulesync/engine/internal/kernel"
 )
 
 // ruleState is the runtime state of one rule: the values it tracks. A reload
@@ -288,23 +290,10 @@ func (v *valueState) takeTokens(now, acquire, tokenCount, maxCount, durMs int64)
 // reserves its slot and returns how long to wait. ok is false when the call
 // must be blocked.
 func (v *valueState) throttle(now, costMs, maxQueueMs int64) (waitMs int64, ok bool) {
-	for {
-		last := v.last.Load()
-		expected := last + costMs
-		if expected <= now {
-			if v.last.CompareAndSwap(last, now) {
-				return 0, true
-			}
-			continue
-		}
-		wait := expected - now
-		if wait >= maxQueueMs {
-			return wait, false
-		}
-		if v.last.CompareAndSwap(last, expected) {
-			return wait, true
-		}
-	}
+	// Sentinel blocks a wait of maxQueueingTimeMs or more here (and only a
+	// longer one in flow's rate limiter): in whole ms, that is a wait longer
+	// than maxQueueMs-1.
+	return kernel.Reserve(&v.last, now, costMs, maxQueueMs-1)
 }
 
 // acquireThread takes a concurrency slot if fewer than limit are taken.

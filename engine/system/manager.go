@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // DefaultSampleInterval is how often the load and CPU usage are sampled.
@@ -55,6 +56,14 @@ func WithSampleInterval(d time.Duration) Option {
 	}
 }
 
+// WithSamplingOnDemand makes Load start the sampler, as Start would, when the
+// rules it loads are the first to need the load average or CPU usage, so that
+// a manager without such rules runs no goroutine. Close stops the sampler for
+// good: a later Load does not start it again (Start still does).
+func WithSamplingOnDemand() Option {
+	return func(m *Manager) { m.onDemand = true }
+}
+
 // WithLogger sets the logger for sampler problems (default slog.Default()).
 func WithLogger(l *slog.Logger) Option {
 	return func(m *Manager) {
@@ -90,15 +99,17 @@ type Manager struct {
 	load     atomic.Uint64 // math.Float64bits; negative = unknown
 	cpu      atomic.Uint64
 	loadMu   sync.Mutex // serializes Load
-	runMu    sync.Mutex // guards cancel and done
+	runMu    sync.Mutex // guards cancel, done and closed
 	cancel   context.CancelFunc
 	done     chan struct{}
+	onDemand bool       // Load starts the sampler (WithSamplingOnDemand)
+	closed   bool       // Close ran: Load no longer starts the sampler
 	sampleMu sync.Mutex // serializes Refresh
 }
 
 // NewManager returns a manager with no rules. inbound is the node that counts
 // all inbound calls (Sentinel's entry node). Checks read the time the engine
-// stamped in the Context; clock (stat.SystemClock{} when nil) only stands in
+// stamped in the Context; clock (the system clock when nil) only stands in
 // for a Context without one.
 func NewManager(clock stat.Clock, inbound *stat.Node, opts ...Option) *Manager {
 	if clock == nil {
@@ -155,8 +166,25 @@ func (m *Manager) Load(rules []Rule) base.LoadReport {
 	}
 	t.any = t.loadBy != nil || t.cpuBy != nil || t.qpsBy != nil || t.avgRTBy != nil || t.maxThreadBy != nil
 	rep.Loaded = len(t.rules)
+	if m.onDemand && t.sampled() {
+		// Before the rules are published, so that their first check reads
+		// a sample rather than "unknown".
+		m.startOnDemand()
+	}
 	m.th.Store(t)
 	return rep
+}
+
+// sampled reports whether a threshold needs the sampler's figures.
+func (t *thresholds) sampled() bool { return t.loadBy != nil || t.cpuBy != nil }
+
+// startOnDemand starts the sampler unless it runs or Close ran.
+func (m *Manager) startOnDemand() {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	if m.done == nil && !m.closed {
+		m.startLocked(context.Background())
+	}
 }
 
 // Rules returns a copy of the rules in force.
@@ -187,7 +215,8 @@ func (m *Manager) Thresholds() Rule {
 
 // Check returns a BlockError when an inbound call would exceed a system
 // threshold, nil otherwise. Calls that are not inbound always pass.
-func (m *Manager) Check(c *base.Context) *base.BlockError {
+// The engine calls Check from Entry; its Context is the engine's own.
+func (m *Manager) Check(c *kernel.Context) *base.BlockError {
 	if !c.Inbound {
 		return nil
 	}
@@ -239,7 +268,7 @@ func (m *Manager) withinCapacity(threads, now int64) bool {
 	return float64(threads) <= m.inbound.MaxSuccessQPS(now)*m.inbound.MinRT(now)/1000
 }
 
-func block(c *base.Context, l Limit, r *Rule, format string, args ...any) *base.BlockError {
+func block(c *kernel.Context, l Limit, r *Rule, format string, args ...any) *base.BlockError {
 	return &base.BlockError{
 		Family:   base.FamilySystem,
 		Resource: c.Resource,
@@ -279,12 +308,16 @@ func (m *Manager) Start(ctx context.Context) error {
 	if m.done != nil {
 		return ErrStarted
 	}
+	m.startLocked(ctx)
+	return nil
+}
+
+func (m *Manager) startLocked(ctx context.Context) {
 	m.Refresh()
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	m.cancel, m.done = cancel, done
 	go m.run(ctx, done)
-	return nil
 }
 
 // errSampler is a Sampler that can say why its last reading failed, as
@@ -308,8 +341,7 @@ func (m *Manager) run(ctx context.Context, done chan struct{}) {
 		m.Refresh()
 		// Report a sampler that stops working once, not every second, and
 		// only when a rule needs its figures.
-		t := m.th.Load()
-		if es, ok := m.sampler.(errSampler); ok && (t.loadBy != nil || t.cpuBy != nil) {
+		if es, ok := m.sampler.(errSampler); ok && m.th.Load().sampled() {
 			if err := es.Err(); err != nil && !warned {
 				m.logger.Warn("system rules: cannot sample load or cpu usage; those checks are skipped", "err", err)
 				warned = true
@@ -320,11 +352,12 @@ func (m *Manager) run(ctx context.Context, done chan struct{}) {
 	}
 }
 
-// Close stops the sampling goroutine and waits for it to end. The manager can
-// be started again afterwards.
+// Close stops the sampling goroutine and waits for it to end. Start can start
+// it again afterwards; Load no longer does (see WithSamplingOnDemand).
 func (m *Manager) Close() error {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
+	m.closed = true
 	if m.done == nil {
 		return nil
 	}

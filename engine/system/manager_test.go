@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/kernel"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 	"github.com/rulesync/rulesync/internal/syncbuf"
 )
 
@@ -95,7 +96,7 @@ func TestLoadCollapsesDuplicatesAndClears(t *testing.T) {
 	if m.Thresholds() != DefaultRule() || len(m.Rules()) != 0 {
 		t.Fatalf("not cleared: %+v", m.Thresholds())
 	}
-	c := &base.Context{Resource: "r", Inbound: true, Count: 1}
+	c := &kernel.Context{Resource: "r", Inbound: true, Count: 1}
 	if be := m.Check(c); be != nil {
 		t.Fatalf("cleared rules block: %v", be)
 	}
@@ -117,7 +118,7 @@ func newFixture(t *testing.T, rules ...Rule) *fixture {
 }
 
 func (f *fixture) check(inbound bool, count int64) *base.BlockError {
-	return f.m.Check(&base.Context{Resource: "res", Inbound: inbound, Count: count, NowMs: f.clk.NowMs()})
+	return f.m.Check(&kernel.Context{Resource: "res", Inbound: inbound, Count: count, NowMs: f.clk.NowMs()})
 }
 
 // pass records n admitted calls that stay in flight.
@@ -303,6 +304,43 @@ func TestStartCloseNoLeak(t *testing.T) {
 	}
 }
 
+func TestSamplingOnDemand(t *testing.T) {
+	before := runtime.NumGoroutine()
+	fake := newFake(2, 0.5)
+	m := NewManager(stat.SystemClock{}, stat.NewNode(), WithSampler(fake), WithSampleInterval(time.Millisecond), WithSamplingOnDemand())
+	m.Load([]Rule{sys(func(r *Rule) { r.QPS = 10 })})
+	if fake.calls.Load() != 0 || m.Load1() != -1 {
+		t.Fatalf("a QPS rule started the sampler (%d calls, load %v)", fake.calls.Load(), m.Load1())
+	}
+	m.Load([]Rule{sys(func(r *Rule) { r.HighestCPUUsage = 0.9 })})
+	// Load sampled before it published the rule, so its first check has figures.
+	if m.CPUUsage() != 0.5 {
+		t.Fatalf("after loading a CPU rule: cpu %v, want 0.5", m.CPUUsage())
+	}
+	fake.set(3, 0.25)
+	waitFor(t, func() bool { return m.Load1() == 3 })              // the goroutine samples
+	m.Load([]Rule{sys(func(r *Rule) { r.HighestSystemLoad = 4 })}) // already running: nothing more
+	if err := m.Start(context.Background()); !errors.Is(err, ErrStarted) {
+		t.Fatalf("Start while sampling on demand: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= before })
+	calls := fake.calls.Load()
+	m.Load([]Rule{sys(func(r *Rule) { r.HighestCPUUsage = 0.8 })})
+	if fake.calls.Load() != calls {
+		t.Fatal("Load after Close started the sampler")
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatalf("explicit Start after Close: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= before })
+}
+
 // waitFor polls cond; it fails the test if cond stays false for long. It never
 // asserts how long anything took.
 func waitFor(t *testing.T, cond func() bool) {
@@ -337,7 +375,7 @@ func TestCheckConcurrentWithLoadAndSampling(t *testing.T) {
 					return
 				default:
 				}
-				c := &base.Context{Resource: "r", Inbound: true, Count: 1, NowMs: clk.NowMs()}
+				c := &kernel.Context{Resource: "r", Inbound: true, Count: 1, NowMs: clk.NowMs()}
 				if m.Check(c) == nil {
 					node.AddPass(c.NowMs, 1)
 					node.AddComplete(c.NowMs, 1, 3, false)
@@ -360,7 +398,7 @@ func TestCheckPassDoesNotAllocate(t *testing.T) {
 	}))
 	f.fake.set(1, 0.1)
 	f.m.Refresh()
-	c := &base.Context{Resource: "res", Inbound: true, Count: 1, NowMs: f.clk.NowMs()}
+	c := &kernel.Context{Resource: "res", Inbound: true, Count: 1, NowMs: f.clk.NowMs()}
 	if n := testing.AllocsPerRun(100, func() {
 		if f.m.Check(c) != nil {
 			t.Fatal("blocked")
@@ -379,7 +417,7 @@ func BenchmarkCheckPass(b *testing.B) {
 	m.Refresh()
 	// The engine reads the clock once per call and hands the reading over in
 	// the Context; the benchmark measures the family alone.
-	c := &base.Context{Resource: "res", Inbound: true, Count: 1, NowMs: stat.SystemClock{}.NowMs()}
+	c := &kernel.Context{Resource: "res", Inbound: true, Count: 1, NowMs: stat.SystemClock{}.NowMs()}
 	b.ReportAllocs()
 	for b.Loop() {
 		if m.Check(c) != nil {

@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine"
 )
 
 type demo struct {
 	g     *gatewayServer
-	clock *stat.ManualClock
+	clock *engine.ManualClock
 	dir   string
 }
 
@@ -41,7 +41,7 @@ func startDemo(t *testing.T) *demo {
 	t.Cleanup(httpbin.Close)
 	pu, _ := url.Parse(product.URL)
 	hu, _ := url.Parse(httpbin.URL)
-	clock := stat.NewManualClock(1_000_000)
+	clock := engine.NewManualClock(1_000_000)
 	g, err := newGateway(context.Background(), config{
 		rulesPath: filepath.Join(dir, "gateway-rules.json"), apisPath: filepath.Join(dir, "api-definitions.json"),
 		productURL: pu, httpbinURL: hu, trustForwarded: true,

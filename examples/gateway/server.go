@@ -15,7 +15,6 @@ import (
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/gateway"
 	"github.com/rulesync/rulesync/engine/gateway/httpgw"
-	"github.com/rulesync/rulesync/engine/stat"
 	"github.com/rulesync/rulesync/ruleapply"
 	"github.com/rulesync/rulesync/sources/file"
 )
@@ -36,7 +35,7 @@ type config struct {
 	httpbinURL     *url.URL
 	trustForwarded bool
 	logger         *slog.Logger
-	clock          stat.Clock // nil: the system clock
+	clock          engine.Clock // nil: the system clock
 }
 
 // gatewayServer is the demo gateway: a reverse proxy behind the gateway flow

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/internal/syncbuf"
 )
 
@@ -28,7 +28,7 @@ func TestStartsWithoutRuleFilesAndPicksThemUp(t *testing.T) {
 	g, err := newGateway(context.Background(), config{
 		rulesPath: filepath.Join(dir, "gateway-rules.json"), apisPath: filepath.Join(dir, "api-definitions.json"),
 		productURL: pu, httpbinURL: hu, trustForwarded: true,
-		logger: slog.New(slog.NewTextHandler(logs, nil)), clock: stat.NewManualClock(1_000_000),
+		logger: slog.New(slog.NewTextHandler(logs, nil)), clock: engine.NewManualClock(1_000_000),
 	})
 	if err != nil {
 		t.Fatal(err)

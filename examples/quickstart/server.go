@@ -19,7 +19,6 @@ import (
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/flow"
-	"github.com/rulesync/rulesync/engine/stat"
 	"github.com/rulesync/rulesync/metrics"
 	"github.com/rulesync/rulesync/ruleapply"
 	"github.com/rulesync/rulesync/sources/file"
@@ -34,7 +33,7 @@ const maxBody = 1 << 20
 type config struct {
 	rulesPath string
 	logger    *slog.Logger
-	clock     stat.Clock // nil: the system clock
+	clock     engine.Clock // nil: the system clock
 	observer  func(datasource.Event)
 }
 

@@ -15,13 +15,13 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/datasource"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine"
 )
 
 type harness struct {
 	t      *testing.T
 	path   string
-	clock  *stat.ManualClock
+	clock  *engine.ManualClock
 	srv    *server
 	http   *httptest.Server
 	mu     sync.Mutex
@@ -38,7 +38,7 @@ func newHarness(t *testing.T, rules string) *harness {
 // with *rules unless rules is nil (the file does not exist).
 func newHarnessAt(t *testing.T, path string, rules *string) *harness {
 	t.Helper()
-	h := &harness{t: t, path: path, clock: stat.NewManualClock(10_000_000), logs: &bytes.Buffer{}}
+	h := &harness{t: t, path: path, clock: engine.NewManualClock(10_000_000), logs: &bytes.Buffer{}}
 	if rules != nil {
 		if err := os.WriteFile(h.path, []byte(*rules), 0o644); err != nil {
 			t.Fatal(err)

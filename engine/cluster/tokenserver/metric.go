@@ -7,7 +7,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/rulesync/rulesync/engine/cluster/internal/jvalue"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 // flowMetric counts one cluster flow rule (Sentinel's ClusterMetric). The

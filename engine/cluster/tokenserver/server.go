@@ -15,8 +15,8 @@ import (
 	"github.com/rulesync/rulesync/engine/base"
 	"github.com/rulesync/rulesync/engine/cluster/internal/jvalue"
 	"github.com/rulesync/rulesync/engine/flow"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 	"github.com/rulesync/rulesync/engine/param"
-	"github.com/rulesync/rulesync/engine/stat"
 	"github.com/rulesync/rulesync/property"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/rulesync/rulesync/engine/cluster/wire"
 	"github.com/rulesync/rulesync/engine/flow"
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 	"github.com/rulesync/rulesync/property"
 )
 

@@ -17,7 +17,6 @@ import (
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/gateway"
 	"github.com/rulesync/rulesync/engine/gateway/httpgw"
-	"github.com/rulesync/rulesync/engine/stat"
 )
 
 // routeByPrefix is the route table of Sentinel's gateway example.
@@ -49,13 +48,13 @@ func gwRule(resource string, mode int, count float64, item *gateway.ParamItem) g
 
 type fixture struct {
 	e     *engine.Engine
-	clock *stat.ManualClock
+	clock *engine.ManualClock
 	h     http.Handler
 }
 
 func newFixture(t *testing.T, rules []gateway.Rule, handler http.Handler, opts ...httpgw.Option) *fixture {
 	t.Helper()
-	clock := stat.NewManualClock(1_000_000)
+	clock := engine.NewManualClock(1_000_000)
 	e := engine.New(engine.WithClock(clock))
 	t.Cleanup(func() { _ = e.Close() })
 	if rep := e.Gateway().LoadAPIs(exampleAPIs()); len(rep.Rejected) != 0 {
@@ -82,12 +81,12 @@ func (f *fixture) do(path string, mod ...func(*http.Request)) *httptest.Response
 	return rec
 }
 
-func (f *fixture) passQPS(resource string) float64 {
-	rn := f.e.Registry().Lookup(resource)
-	if rn == nil {
-		return 0
-	}
-	return rn.Node.PassQPS(f.clock.NowMs())
+func (f *fixture) passQPS(resource string) float64 { return f.stats(resource).PassQPS }
+
+// stats reads a resource's statistics through the engine's public view.
+func (f *fixture) stats(resource string) engine.ResourceStats {
+	rv, _ := f.e.Resource(resource)
+	return rv.Stats()
 }
 
 func TestSentinelExampleResources(t *testing.T) {
@@ -117,7 +116,7 @@ func TestSentinelExampleResources(t *testing.T) {
 	}
 	// Entries are exited when the handler returns.
 	for _, res := range []string{"product_route", "some_customized_api", "httpbin_route"} {
-		if th := f.e.Registry().Lookup(res).Node.Threads(); th != 0 {
+		if th := f.stats(res).Concurrency; th != 0 {
 			t.Errorf("%s has %d calls in flight after the requests", res, th)
 		}
 	}
@@ -149,7 +148,7 @@ func TestAPIGroupLimit(t *testing.T) {
 		t.Errorf("body %+v", body)
 	}
 	// The route passed before the API group blocked: its entry was exited.
-	if th := f.e.Registry().Lookup("product_route").Node.Threads(); th != 0 {
+	if th := f.stats("product_route").Concurrency; th != 0 {
 		t.Errorf("product_route has %d calls in flight after a block", th)
 	}
 	// Paths outside the group are not limited by it.
@@ -266,7 +265,7 @@ func TestNoResourceNoEntry(t *testing.T) {
 	if !called {
 		t.Fatal("handler not called")
 	}
-	if f.e.Registry().Lookup("") != nil {
+	if _, ok := f.e.Resource(""); ok {
 		t.Error("an entry was made for a request without route or API")
 	}
 }
@@ -280,7 +279,7 @@ func TestErrorsRecorded(t *testing.T) {
 			}
 			w.WriteHeader(status)
 		}))
-	errQPS := func() float64 { return f.e.Registry().Lookup("product_route").Node.ErrorQPS(f.clock.NowMs()) }
+	errQPS := func() float64 { return f.stats("product_route").ErrorQPS }
 	f.do("/product/ok")
 	if got := errQPS(); got != 1 {
 		t.Errorf("after a 500: errorQPS %v, want 1", got)
@@ -301,7 +300,7 @@ func TestErrorsRecorded(t *testing.T) {
 	if got := errQPS(); got != 2 {
 		t.Errorf("after a panic: errorQPS %v, want 2", got)
 	}
-	if th := f.e.Registry().Lookup("product_route").Node.Threads(); th != 0 {
+	if th := f.stats("product_route").Concurrency; th != 0 {
 		t.Errorf("%d calls in flight after a panic", th)
 	}
 }
@@ -447,8 +446,8 @@ func TestConcurrentReload(t *testing.T) {
 	close(stop)
 	<-reloaded
 	for _, res := range []string{"product_route", "some_customized_api"} {
-		if rn := f.e.Registry().Lookup(res); rn != nil && rn.Node.Threads() != 0 {
-			t.Errorf("%s: %d calls in flight after all requests ended", res, rn.Node.Threads())
+		if th := f.stats(res).Concurrency; th != 0 {
+			t.Errorf("%s: %d calls in flight after all requests ended", res, th)
 		}
 	}
 }

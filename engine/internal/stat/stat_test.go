@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rulesync/rulesync/engine/stat"
+	"github.com/rulesync/rulesync/engine/internal/stat"
 )
 
 func TestWindowSlides(t *testing.T) {

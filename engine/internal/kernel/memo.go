@@ -1,4 +1,4 @@
-package base
+package kernel
 
 // Memo slots of a stat.ResourceNode, one per rule family that memoizes its
 // per-resource lookup there. The gateway's hot-param rules live in a manager
