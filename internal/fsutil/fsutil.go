@@ -1,6 +1,7 @@
-// Package fsutil writes files so that readers and crashes see the old
-// content or the new, never a mix: for the file source and the datasource's
-// local snapshots.
+// Package fsutil holds the file-system care of the file source and the
+// datasource's local snapshots: writes that readers and crashes see whole or
+// not at all, and a lock that excludes other processes and ends with a
+// context.
 package fsutil
 
 import (

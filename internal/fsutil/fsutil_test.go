@@ -1,9 +1,12 @@
 package fsutil
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestWriteAtomicReplacesAndKeepsNoTemp(t *testing.T) {
@@ -29,4 +32,23 @@ func TestWriteAtomicReplacesAndKeepsNoTemp(t *testing.T) {
 	if err := WriteAtomic(filepath.Join(dir, "no", "such", "dir"), []byte("x"), 0o644); err == nil {
 		t.Fatal("write into a missing directory succeeded")
 	}
+}
+
+func TestLockExcludesAndEndsWithTheContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".lock")
+	unlock, err := Lock(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := Lock(ctx, path); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second Lock while held: %v, want the context's deadline", err)
+	}
+	unlock()
+	again, err := Lock(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Lock after unlock: %v", err)
+	}
+	again()
 }

@@ -254,7 +254,7 @@ func (s *Source) check(ctx context.Context, expect string) error {
 // lock takes the in-process mutex, then the cross-process file lock.
 func (s *Source) lock(ctx context.Context) (unlock func(), err error) {
 	s.mu.Lock()
-	release, err := lockFile(ctx, filepath.Join(s.dir, "."+s.base+".lock"))
+	release, err := fsutil.Lock(ctx, filepath.Join(s.dir, "."+s.base+".lock"))
 	if err != nil {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("file %s: lock: %w", s.path, err)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package file
+package fsutil
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockFile takes an exclusive flock on path, polling so that ctx can end the
+// Lock takes an exclusive flock on path, polling so that ctx can end the
 // wait. flock locks belong to the open file description, so two Sources in one
 // process exclude each other just like two processes do.
-func lockFile(ctx context.Context, path string) (func(), error) {
+func Lock(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err

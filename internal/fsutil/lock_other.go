@@ -1,6 +1,6 @@
 //go:build !unix
 
-package file
+package fsutil
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// lockFile creates path exclusively and removes it on unlock. A process that
+// Lock creates path exclusively and removes it on unlock. A process that
 // dies holding the lock leaves the file behind; remove it by hand.
-func lockFile(ctx context.Context, path string) (func(), error) {
+func Lock(ctx context.Context, path string) (func(), error) {
 	wait := 100 * time.Microsecond
 	for {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
