@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rulesync/rulesync/internal/suggest"
 )
 
 // Params holds the settings of one source as text, keyed as a startup file
@@ -285,36 +287,14 @@ func readSecret(via, name string, lookupEnv func(string) (string, bool)) (string
 	return strings.TrimSpace(string(data)), nil
 }
 
-// closest returns the known parameter nearest to k by edit distance, if it
-// is near enough to be a likely typo.
+// closest returns the known parameter nearest to k, if it is near enough
+// to be a likely typo.
 func (b Backend) closest(k string) string {
-	best, bestD := "", len(k)/2+1
-	for _, p := range b.Params {
-		if d := editDistance(k, p.Name); d < bestD {
-			best, bestD = p.Name, d
-		}
+	names := make([]string, len(b.Params))
+	for i, p := range b.Params {
+		names[i] = p.Name
 	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Closest(k, names)
 }
 
 // Backends is a backend table: the config centers a program can open
