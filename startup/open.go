@@ -132,7 +132,9 @@ func (h *Handle) Config() *Config { return h.cfg }
 
 // Bindings returns the binding of every datasource, in the order of
 // Config.DataSources: what a dashboard writes rules back through.
-func (h *Handle) Bindings() []ruleapply.Binding { return append([]ruleapply.Binding(nil), h.bindings...) }
+func (h *Handle) Bindings() []ruleapply.Binding {
+	return append([]ruleapply.Binding(nil), h.bindings...)
+}
 
 // Binding returns the binding of the datasource named name in the file.
 func (h *Handle) Binding(name string) (ruleapply.Binding, bool) {
