@@ -83,7 +83,9 @@ func readYAML(data []byte, ps *problems, o *options, backendNames []string) *raw
 		known = append(known, k)
 	}
 	for _, s := range o.sections {
-		known = append(known, s.Key)
+		if !contains(known, s.Key) {
+			known = append(known, s.Key)
+		}
 	}
 	sort.Strings(known)
 	eachKey(root, "", ps, func(key string, kn, vn *yaml.Node) {
@@ -223,6 +225,10 @@ func scalar(n *yaml.Node, path string, ps *problems) *value {
 // flatten stores the scalars under n as dotted keys below prefix.
 func flatten(n *yaml.Node, path, prefix string, out map[string]*value, ps *problems) {
 	n = resolve(n)
+	if strings.Count(path, ".") > 16 {
+		ps.add(path, n.Line, "", "nested too deep")
+		return
+	}
 	if n.Kind != yaml.MappingNode {
 		if n.Tag == "!!null" {
 			return
