@@ -4,12 +4,24 @@ package suggest
 
 // Closest returns the candidate nearest to word by edit distance, if it is
 // near enough (fewer edits than half the word's length, plus one) to be a
-// likely typo; otherwise "".
+// likely typo; failing that, the one candidate that word is the first
+// dash-separated part of ("param" for "param-flow"); otherwise "".
 func Closest(word string, candidates []string) string {
 	best, bestD := "", len(word)/2+1
 	for _, c := range candidates {
 		if d := distance(word, c); d < bestD {
 			best, bestD = c, d
+		}
+	}
+	if best != "" || word == "" {
+		return best
+	}
+	for _, c := range candidates {
+		if len(c) > len(word) && c[:len(word)] == word && c[len(word)] == '-' {
+			if best != "" {
+				return "" // more than one: no guess
+			}
+			best = c
 		}
 	}
 	return best
