@@ -227,8 +227,8 @@ func (m *Manager) Check(c *base.Context) *base.BlockError {
 		if node == nil {
 			continue
 		}
-		if reason := cr.ctrl.check(c, node); reason != "" {
-			return &base.BlockError{Family: base.FamilyFlow, Resource: c.Resource, Rule: cr.boxed, Reason: reason, Cause: c.WaitErr}
+		if reason, waitMs := cr.ctrl.check(c, node); reason != "" {
+			return &base.BlockError{Family: base.FamilyFlow, Resource: c.Resource, Rule: cr.boxed, Reason: reason, WaitMs: waitMs, Cause: c.WaitErr}
 		}
 	}
 	return nil
