@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 
 	grpcadapter "github.com/rulesync/rulesync/adapters/grpc"
 	"github.com/rulesync/rulesync/engine"
@@ -79,6 +80,38 @@ func BenchmarkUnary(b *testing.B) {
 				if _, err := hc.Check(ctx, req); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkInterceptorOnly is each interceptor alone around a handler (or
+// invoker) that does nothing, in process: the overhead per call without the
+// network's noise. One QPS rule that never blocks is loaded.
+func BenchmarkInterceptorOnly(b *testing.B) {
+	e := engine.New()
+	defer e.Close()
+	e.Flow().Load([]flow.Rule{qps(checkMethod, 1e12)})
+	srv := grpcadapter.UnaryServerInterceptor(e)
+	cli := grpcadapter.UnaryClientInterceptor(e)
+	info := &grpc.UnaryServerInfo{FullMethod: checkMethod}
+	handler := func(context.Context, any) (any, error) { return nil, nil }
+	invoker := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
+	ctx := context.Background()
+	withOrigin := metadata.NewIncomingContext(ctx, metadata.Pairs(grpcadapter.DefaultOriginKey, "billing"))
+	for _, c := range []struct {
+		name string
+		call func()
+	}{
+		{"bare-handler", func() { handler(ctx, nil) }},
+		{"server", func() { srv(ctx, nil, info, handler) }},
+		{"server+origin-metadata", func() { srv(withOrigin, nil, info, handler) }},
+		{"client", func() { cli(ctx, checkMethod, nil, nil, nil, invoker) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.call()
 			}
 		})
 	}
