@@ -213,6 +213,14 @@ func TestBlockFallback(t *testing.T) {
 	if family.Load() != "flow" {
 		t.Fatalf("the fallback saw %v", family.Load())
 	}
+
+	plain := newRig(t, true, kitexadapter.WithBlockFallback(func(context.Context, any, any, error) error {
+		return errors.New("greeter sheds load, retry in a second")
+	}))
+	mustLoad(t, plain.srvEngine.Flow().Load([]flow.Rule{qps("greeter:Hello", 0)}))
+	if err := hello(plain.client(t, "billing"), "Hello"); err == nil || !strings.Contains(err.Error(), "greeter sheds load, retry in a second") {
+		t.Fatalf("plain fallback error: %v", err)
+	}
 }
 
 // TestServerErrorsOpenBreaker: errors of the handler open an error-count
