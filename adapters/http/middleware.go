@@ -86,7 +86,7 @@ func WithErrorStatus(fn func(status int) bool) Option {
 type Middleware struct {
 	e       *engine.Engine
 	cfg     config
-	writers sync.Pool
+	writers sync.Pool // of *statusWriter
 }
 
 // New returns the middleware function of a Middleware on e.
@@ -237,6 +237,15 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// WriteString keeps the underlying writer's io.StringWriter (net/http's
+// has one): without it io.WriteString would copy the string on every call.
+func (w *statusWriter) WriteString(s string) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return io.WriteString(w.ResponseWriter, s)
 }
 
 // ReadFrom keeps the underlying writer's io.ReaderFrom (sendfile) reachable.
