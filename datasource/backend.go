@@ -7,7 +7,11 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/rulesync/rulesync/internal/suggest"
 )
 
 // Params holds the settings of one source as text, keyed as a startup file
@@ -94,14 +98,56 @@ func (b Backend) param(name string) (Param, bool) {
 // parameters Open gets: environment defaults applied (through lookupEnv;
 // nil means os.LookupEnv), secrets given as <name>-env or <name>-file read.
 // The error wraps ErrBadParams and names every unknown parameter (with the
-// known one it probably meant), every missing required one and every
-// secret that could not be read, never a secret's value.
+// known one it probably meant), every missing required one, every value
+// that is not of its parameter's kind and every secret that could not be
+// read, never a secret's value. Diagnose returns the same problems one by
+// one.
 func (b Backend) Resolve(p Params, lookupEnv func(string) (string, bool)) (Params, error) {
+	out, problems := b.Diagnose(p, lookupEnv)
+	if len(problems) > 0 {
+		texts := make([]string, len(problems))
+		for i, pr := range problems {
+			texts[i] = pr.String()
+		}
+		return nil, fmt.Errorf("%w for backend %s: %s", ErrBadParams, b.Name, strings.Join(texts, "; "))
+	}
+	return out, nil
+}
+
+// ParamProblem is one thing wrong with the parameters given to a backend,
+// as Diagnose finds it.
+type ParamProblem struct {
+	// Param is the parameter concerned as it was given ("password-env", a
+	// misspelt "server-adr"), or the name of a missing required one.
+	Param string
+	// Reason says what is wrong without repeating Param, e.g. "missing
+	// required parameter" or "unknown parameter (did you mean \"addr\"?)".
+	// It never holds a secret's value.
+	Reason string
+	// Missing is set when the parameter is required and was not given.
+	Missing bool
+
+	text string
+}
+
+// String is the problem in one phrase that names the parameter.
+func (p ParamProblem) String() string {
+	if p.text != "" {
+		return p.text
+	}
+	return p.Param + ": " + p.Reason
+}
+
+// Diagnose is Resolve with its problems one by one, for callers that report
+// each against where the parameter was written (a startup file's YAML path).
+// The parameters are returned only when there is no problem.
+func (b Backend) Diagnose(p Params, lookupEnv func(string) (string, bool)) (Params, []ParamProblem) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
 	out := make(Params, len(p))
-	var problems []string
+	var problems []ParamProblem
+	secretFrom := map[string]bool{} // resolved through -env or -file: shown as (secret)
 	keys := make([]string, 0, len(p))
 	for k := range p {
 		keys = append(keys, k)
@@ -116,22 +162,26 @@ func (b Backend) Resolve(p Params, lookupEnv func(string) (string, bool)) (Param
 		base, via, indirect := secretIndirection(k)
 		if bp, ok := b.param(base); indirect && ok && bp.Secret {
 			if _, direct := p[base]; direct {
-				problems = append(problems, fmt.Sprintf("%q and %q both give %s", base, k, base))
+				problems = append(problems, ParamProblem{Param: k, Reason: fmt.Sprintf("%q is given too: give the %s one way", base, base),
+					text: fmt.Sprintf("%q and %q both give %s", base, k, base)})
 				continue
 			}
 			secret, err := readSecret(via, v, lookupEnv)
 			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s: %v", k, err))
+				problems = append(problems, ParamProblem{Param: k, Reason: err.Error()})
 				continue
 			}
 			out[base] = secret
+			secretFrom[base] = true
 			continue
 		}
-		msg := fmt.Sprintf("unknown parameter %q", k)
+		reason := "unknown parameter"
+		text := fmt.Sprintf("unknown parameter %q", k)
 		if guess := b.closest(k); guess != "" {
-			msg += fmt.Sprintf(" (did you mean %q?)", guess)
+			reason += fmt.Sprintf(" (did you mean %q?)", guess)
+			text += fmt.Sprintf(" (did you mean %q?)", guess)
 		}
-		problems = append(problems, msg)
+		problems = append(problems, ParamProblem{Param: k, Reason: reason, text: text})
 	}
 	for _, bp := range b.Params {
 		if _, ok := out[bp.Name]; ok {
@@ -144,13 +194,68 @@ func (b Backend) Resolve(p Params, lookupEnv func(string) (string, bool)) (Param
 			}
 		}
 		if bp.Required {
-			problems = append(problems, fmt.Sprintf("missing required parameter %q", bp.Name))
+			reason := "missing required parameter"
+			if bp.Env != "" {
+				reason += fmt.Sprintf(" (or environment variable %s)", bp.Env)
+			}
+			problems = append(problems, ParamProblem{Param: bp.Name, Reason: reason, Missing: true,
+				text: fmt.Sprintf("missing required parameter %q", bp.Name)})
+		}
+	}
+	for _, bp := range b.Params {
+		v, ok := out[bp.Name]
+		if !ok {
+			continue
+		}
+		if err := checkKind(bp.Kind, v); err != nil {
+			given := bp.Name
+			if secretFrom[bp.Name] {
+				if _, viaEnv := p[bp.Name+"-env"]; viaEnv {
+					given += "-env"
+				} else {
+					given += "-file"
+				}
+			}
+			shown := fmt.Sprintf("%q", v)
+			if bp.Secret {
+				shown = "(secret)"
+			}
+			problems = append(problems, ParamProblem{Param: given, Reason: fmt.Sprintf("%s: %v", shown, err),
+				text: fmt.Sprintf("%s=%s: %v", bp.Name, shown, err)})
 		}
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("%w for backend %s: %s", ErrBadParams, b.Name, strings.Join(problems, "; "))
+		return nil, problems
 	}
 	return out, nil
+}
+
+// checkKind reports whether raw can be read as a value of kind (see
+// Param.Kind), the way DecodeParams reads it.
+func checkKind(kind, raw string) error {
+	s := strings.TrimSpace(raw)
+	switch kind {
+	case "bool":
+		if _, err := strconv.ParseBool(s); err != nil {
+			return errors.New("not a boolean (true or false)")
+		}
+	case "int":
+		if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+			return errors.New("not an integer in range")
+		}
+	case "number":
+		if _, err := strconv.ParseFloat(s, 64); err != nil {
+			return errors.New("not a number")
+		}
+	case "duration":
+		if _, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return nil
+		}
+		if _, err := time.ParseDuration(s); err != nil {
+			return errors.New("not a duration (e.g. 1.5s, 200ms)")
+		}
+	}
+	return nil
 }
 
 // secretIndirection splits "password-env" into ("password", "env", true).
@@ -182,36 +287,14 @@ func readSecret(via, name string, lookupEnv func(string) (string, bool)) (string
 	return strings.TrimSpace(string(data)), nil
 }
 
-// closest returns the known parameter nearest to k by edit distance, if it
-// is near enough to be a likely typo.
+// closest returns the known parameter nearest to k, if it is near enough
+// to be a likely typo.
 func (b Backend) closest(k string) string {
-	best, bestD := "", len(k)/2+1
-	for _, p := range b.Params {
-		if d := editDistance(k, p.Name); d < bestD {
-			best, bestD = p.Name, d
-		}
+	names := make([]string, len(b.Params))
+	for i, p := range b.Params {
+		names[i] = p.Name
 	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Closest(k, names)
 }
 
 // Backends is a backend table: the config centers a program can open

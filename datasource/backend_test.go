@@ -135,6 +135,41 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// TestDiagnose: each problem names the parameter as given, and values are
+// checked against their kinds before anything is opened.
+func TestDiagnose(t *testing.T) {
+	var opened datasource.Params
+	b := testBackend(&opened)
+	env := map[string]string{"PW": "not-shown"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	_, problems := b.Diagnose(datasource.Params{"adr": "x", "key": "k", "retries": "many", "timeout": "soon",
+		"verbose": "yes", "ratio": "1/2", "password-env": "PW"}, lookup)
+	var got []string
+	for _, p := range problems {
+		got = append(got, p.Param+" | "+p.Reason)
+		if strings.Contains(p.Reason, "not-shown") || strings.Contains(p.String(), "not-shown") {
+			t.Errorf("problem shows the secret: %v", p)
+		}
+	}
+	want := []string{
+		`adr | unknown parameter (did you mean "addr"?)`,
+		`addr | missing required parameter (or environment variable TEST_ADDR)`,
+		`timeout | "soon": not a duration (e.g. 1.5s, 200ms)`,
+		`retries | "many": not an integer in range`,
+		`ratio | "1/2": not a number`,
+		`verbose | "yes": not a boolean (true or false)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !problems[1].Missing || problems[0].Missing {
+		t.Errorf("Missing marks the wrong problems: %+v", problems[:2])
+	}
+	if rp, problems := b.Diagnose(datasource.Params{"addr": "a", "key": "k", "timeout": "250", "retries": " 3 "}, lookup); len(problems) > 0 || rp["timeout"] != "250" {
+		t.Fatalf("good parameters: %v %v", rp, problems)
+	}
+}
+
 func TestBackendsTable(t *testing.T) {
 	var opened datasource.Params
 	bs := datasource.Backends{testBackend(&opened)}

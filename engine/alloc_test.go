@@ -38,5 +38,15 @@ func TestPassPathDoesNotAllocate(t *testing.T) {
 		if allocs != 0 {
 			t.Errorf("%s: %v allocations per Entry+Exit, want 0", res, allocs)
 		}
+		allocs = testing.AllocsPerRun(1000, func() {
+			en, err := e.Entry(context.Background(), res, engine.Inbound(), engine.Origin("appB"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			en.Exit()
+		})
+		if allocs != 0 {
+			t.Errorf("%s with engine.Origin: %v allocations per Entry+Exit, want 0", res, allocs)
+		}
 	}
 }

@@ -170,6 +170,36 @@ func TestSlotOrder(t *testing.T) {
 	}
 }
 
+// TestOriginOption: engine.Origin names the caller of one call, over the
+// context's origin, for authority rules and a flow rule's limitApp.
+func TestOriginOption(t *testing.T) {
+	e, _ := newEngine(t)
+	black := authority.Rule{Resource: "res", LimitApp: "bad", Strategy: authority.StrategyBlack}
+	if rep := e.Authority().Load([]authority.Rule{black}); len(rep.Rejected) > 0 {
+		t.Fatal(rep.Rejected)
+	}
+	limited := qps("res", 0)
+	limited.LimitApp = "limited"
+	e.Flow().Load([]flow.Rule{limited})
+
+	good := engine.WithOrigin(context.Background(), "good")
+	var be *engine.BlockError
+	if _, err := e.Entry(good, "res", engine.Origin("bad")); !errors.As(err, &be) || be.Family != base.FamilyAuthority {
+		t.Fatalf("Origin(bad) over a context saying good: err = %v, want an authority block", err)
+	}
+	if _, err := e.Entry(context.Background(), "res", engine.Origin("limited")); !errors.As(err, &be) || be.Family != base.FamilyFlow {
+		t.Fatalf("Origin(limited): err = %v, want the limitApp flow rule to block", err)
+	}
+	en, err := e.Entry(engine.WithOrigin(context.Background(), "bad"), "res", engine.Origin("good"))
+	if err != nil {
+		t.Fatalf("Origin(good) over a context saying bad: %v", err)
+	}
+	en.Exit()
+	if _, err := e.Entry(engine.WithOrigin(context.Background(), "bad"), "res", engine.Origin("")); !errors.As(err, &be) || be.Family != base.FamilyAuthority {
+		t.Fatalf("an empty Origin must leave the context's in force: err = %v", err)
+	}
+}
+
 func TestParamConcurrencyReleasedWhenFlowBlocks(t *testing.T) {
 	e, _ := newEngine(t)
 	pr := param.DefaultRule()

@@ -37,6 +37,7 @@ func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption
 	c.Resource = resource
 	c.Count = 1
 	at := int64(-1)
+	origin, hasOrigin := "", false
 	for i := range opts {
 		switch o := &opts[i]; o.kind {
 		case optInbound:
@@ -51,12 +52,19 @@ func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption
 			c.Args = o.args
 		case optAt:
 			at = o.n
+		case optOrigin:
+			if o.s != "" {
+				origin, hasOrigin = o.s, true
+			}
 		}
 	}
 	c.Ctx = ctx
 	if ctx != nil {
 		ci := callFrom(ctx)
 		c.Origin, c.Entrance = ci.origin, ci.entrance
+	}
+	if hasOrigin {
+		c.Origin = origin
 	}
 	if at >= 0 {
 		c.NowMs, c.StartNanos = at/int64(time.Millisecond), at

@@ -72,6 +72,7 @@ const (
 	optPrioritized
 	optArgs
 	optAt
+	optOrigin
 )
 
 // EntryOption adjusts one Entry. It is a small value rather than a closure so
@@ -80,6 +81,7 @@ type EntryOption struct {
 	kind entryOptKind
 	n    int64
 	args []any
+	s    string
 }
 
 // Inbound marks the call as inbound traffic, which system rules and the
@@ -95,6 +97,12 @@ func Prioritized() EntryOption { return EntryOption{kind: optPrioritized} }
 
 // WithArgs passes the call's arguments for hot-parameter rules.
 func WithArgs(args ...any) EntryOption { return EntryOption{kind: optArgs, args: args} }
+
+// Origin names the caller of this one call, for limitApp and authority
+// rules, in place of the origin WithOrigin put in the context. Middleware that
+// reads the caller from each request uses it: unlike WithOrigin it allocates
+// no context. An empty origin leaves the context's in force.
+func Origin(origin string) EntryOption { return EntryOption{kind: optOrigin, s: origin} }
 
 // At makes Entry use nanos, a reading of the engine's clock (Engine.Clock),
 // instead of reading the clock itself. A caller that makes several entries for

@@ -93,6 +93,27 @@ func BindApp(ctx context.Context, e *engine.Engine, app string, factory SourceFa
 	return a, nil
 }
 
+// BindSource creates a datasource of rule type rt on src, named name, binds
+// it to e's manager and starts it: one datasource of a startup file, whose
+// rule type is known by name only. Of the AppOptions it uses those that
+// concern one datasource (WithDataSourceOptions, WithAppLogger).
+//
+// When the first read fails (the source is down and there is no snapshot),
+// BindSource returns the binding together with the error: the datasource
+// keeps trying in the background (see datasource.DataSource.Start), so the
+// caller decides whether to go on without those rules. Close the binding in
+// either case.
+func BindSource(ctx context.Context, e *engine.Engine, rt RuleType, name string, src datasource.Source, opts ...AppOption) (Binding, error) {
+	if rt == nil || src == nil || e == nil {
+		return nil, errors.New("ruleapply: BindSource needs an engine, a rule type and a source")
+	}
+	cfg := appConfig{ids: map[engine.Family]string{}, skip: map[engine.Family]bool{}, logger: slog.Default()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return rt.bind(ctx, bindSpec{e: e, src: src, name: name, dsOpts: cfg.dsOpts, logger: cfg.logger})
+}
+
 // Binding returns the binding of one rule type, if BindApp bound it.
 func (a *App) Binding(f engine.Family) (Binding, bool) {
 	for _, b := range a.bindings {

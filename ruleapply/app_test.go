@@ -279,3 +279,55 @@ func TestBindAppOnABackend(t *testing.T) {
 		t.Fatalf("%d bindings, want the 5 rule types of a plain app", n)
 	}
 }
+
+// TestBindSource binds one datasource of a rule type known by name, and
+// returns the binding with the error when the first read fails.
+func TestBindSource(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "deg.json", `[{"resource":"deg-res","grade":2,"count":0,"timeWindow":10,"minRequestAmount":1}]`)
+	e := engine.New()
+	defer e.Close()
+	rt, err := ruleapply.LookupRuleType("degrade")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := file.New(filepath.Join(dir, "deg.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ruleapply.BindSource(context.Background(), e, rt, "deg", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.Name() != "deg" || b.RuleType().Name() != engine.FamilyDegrade || len(e.Degrade().Rules()) != 1 {
+		t.Fatalf("binding %s of %s, engine holds %v", b.Name(), b.RuleType().Name(), e.Degrade().Rules())
+	}
+	if st := b.Status(); st.RuleCount != 1 {
+		t.Fatalf("status %+v", st)
+	}
+
+	if _, err := ruleapply.BindSource(context.Background(), e, rt, "x", nil); err == nil {
+		t.Fatal("a nil source was accepted")
+	}
+	failing := downSource{}
+	b2, err := ruleapply.BindSource(context.Background(), e, rt, "down", failing,
+		ruleapply.WithDataSourceOptions(datasource.WithInitialTimeout(50*time.Millisecond)))
+	if err == nil || b2 == nil {
+		t.Fatalf("a source that cannot be read: binding %v, err %v", b2, err)
+	}
+	b2.Close()
+}
+
+// downSource is a source whose server never answers.
+type downSource struct{}
+
+func (downSource) Read(context.Context) (datasource.Snapshot, error) {
+	return datasource.Snapshot{}, errors.New("connection refused")
+}
+
+func (downSource) Watch(ctx context.Context, _ datasource.Snapshot, _ func(datasource.Snapshot)) error {
+	return errors.New("connection refused")
+}
+
+func (downSource) Close() error { return nil }

@@ -12,6 +12,11 @@
 //	rulesync diff -type flow -file /etc/app/flow.json rules.json
 //	rulesync watch -type flow -etcd 127.0.0.1:2379 -key /sentinel/flow
 //
+// and a service's startup file (package startup) checked without a service:
+//
+//	rulesync check-config rulesync.yaml           # every problem with its YAML path and line
+//	rulesync check-config -connect rulesync.yaml  # then read each source once
+//
 // Flags come before the file argument: parsing stops at the first argument
 // that is not a flag. A file argument of "-" (or none, for validate and
 // convert) reads standard input. Files and standard input are read with the
@@ -26,7 +31,8 @@
 // labels its sides (--- stored, +++ the file), reports on standard error the
 // rules either side rejects (and exits 1 when there are any), exits 1 when the
 // rules differ, and fails (exit 2) when nothing is stored, unless
-// -missing-as-empty.
+// -missing-as-empty. check-config exits 2 when the startup file has
+// problems, 1 when -connect could not read a source or found rejected rules.
 package main
 
 import (
@@ -69,6 +75,7 @@ const usage = `usage:
   rulesync put      -type TYPE SOURCE [-if-revision REV | -force] [-dashboard] FILE
   rulesync diff     -type TYPE SOURCE [-missing-as-empty] FILE
   rulesync watch    -type TYPE SOURCE
+  rulesync check-config [-connect] [-env-prefix P] STARTUP-FILE
   rulesync types
 
 TYPE is one of: %s.
@@ -101,6 +108,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return diffCmd(ctx, rest, stdin, stdout, stderr)
 	case "watch":
 		return watchCmd(ctx, rest, stdout, stderr)
+	case "check-config":
+		return checkConfigCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintf(stdout, usage, strings.Join(ruleapply.RuleTypeNames(), ", "))
 		return exitOK

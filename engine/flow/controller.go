@@ -21,11 +21,13 @@ const (
 )
 
 // controller decides whether one call may pass a rule, given the node the rule
-// reads. It returns "" to pass and a short reason to block. A controller that
+// reads. It returns "" to pass and a short reason to block, with, when it
+// knows it, how long the caller would have had to wait for a pass (a rate
+// limiter whose queue is full), for a Retry-After. A controller that
 // makes the caller wait sleeps on the clock and moves c.NowMs to the time the
 // call really passes, so that the engine counts it in the right bucket.
 type controller interface {
-	check(c *kernel.Context, node *stat.Node) string
+	check(c *kernel.Context, node *stat.Node) (reason string, waitMs int64)
 }
 
 // newController builds the controller Sentinel uses for r: shaping applies to
@@ -58,7 +60,7 @@ type rejectController struct {
 	clock stat.Clock
 }
 
-func (r *rejectController) check(c *kernel.Context, node *stat.Node) string {
+func (r *rejectController) check(c *kernel.Context, node *stat.Node) (string, int64) {
 	var cur float64
 	if r.grade == GradeThread {
 		cur = float64(node.Threads())
@@ -66,23 +68,23 @@ func (r *rejectController) check(c *kernel.Context, node *stat.Node) string {
 		cur = node.PassQPS(c.NowMs)
 	}
 	if cur+float64(c.Count) <= r.count {
-		return ""
+		return "", 0
 	}
 	if c.Prioritized && r.grade == GradeQPS {
 		if wait, ok := node.TryOccupyNext(c.NowMs, c.Count, r.count, occupyTimeoutMs); ok {
 			node.AddWaiting(c.NowMs+wait, c.Count)
 			node.AddOccupied(c.NowMs, c.Count)
 			if err := c.Wait(r.clock, time.Duration(wait)*time.Millisecond); err != nil {
-				return fmt.Sprintf("gave up waiting %d ms for the next window: %v", wait, err)
+				return fmt.Sprintf("gave up waiting %d ms for the next window: %v", wait, err), 0
 			}
 			c.NowMs = r.clock.NowMs()
-			return ""
+			return "", 0
 		}
 	}
 	if r.grade == GradeThread {
-		return fmt.Sprintf("concurrency %g + %d > count %g", cur, c.Count, r.count)
+		return fmt.Sprintf("concurrency %g + %d > count %g", cur, c.Count, r.count), 0
 	}
-	return fmt.Sprintf("qps %g + %d > count %g", cur, c.Count, r.count)
+	return fmt.Sprintf("qps %g + %d > count %g", cur, c.Count, r.count), 0
 }
 
 // warmBucket is the Guava-style token bucket behind warm-up: tokens pile up
@@ -161,17 +163,17 @@ func (b *warmBucket) rate() float64 {
 // warmUpController is Sentinel's WarmUpController.
 type warmUpController struct{ bucket *warmBucket }
 
-func (w *warmUpController) check(c *kernel.Context, node *stat.Node) string {
+func (w *warmUpController) check(c *kernel.Context, node *stat.Node) (string, int64) {
 	if w.bucket.count <= 0 {
-		return fmt.Sprintf("count %g allows nothing", w.bucket.count)
+		return fmt.Sprintf("count %g allows nothing", w.bucket.count), 0
 	}
 	pass := node.PassQPS(c.NowMs)
 	w.bucket.sync(c.NowMs, int64(node.PreviousPassQPS(c.NowMs)))
 	limit := w.bucket.rate()
 	if pass+float64(c.Count) <= limit {
-		return ""
+		return "", 0
 	}
-	return fmt.Sprintf("qps %g + %d > warm-up limit %g (count %g)", pass, c.Count, limit, w.bucket.count)
+	return fmt.Sprintf("qps %g + %d > warm-up limit %g (count %g)", pass, c.Count, limit, w.bucket.count), 0
 }
 
 // pacer spaces passes evenly: it holds the time the latest admitted call is
@@ -203,12 +205,12 @@ type pacerController struct {
 	warm     *warmBucket
 }
 
-func (p *pacerController) check(c *kernel.Context, node *stat.Node) string {
+func (p *pacerController) check(c *kernel.Context, node *stat.Node) (string, int64) {
 	if c.Count <= 0 {
-		return ""
+		return "", 0
 	}
 	if p.count <= 0 {
-		return fmt.Sprintf("count %g allows nothing", p.count)
+		return fmt.Sprintf("count %g allows nothing", p.count), 0
 	}
 	rate := p.count
 	if p.warm != nil {
@@ -219,13 +221,16 @@ func (p *pacerController) check(c *kernel.Context, node *stat.Node) string {
 	now := p.clock.NowNanos()
 	wait, ok := p.pacer.reserve(now, cost, p.maxQueue)
 	if !ok {
-		return fmt.Sprintf("queueing %v > maxQueueingTimeMs %v", time.Duration(wait), time.Duration(p.maxQueue))
+		// WaitMs is the whole wait, as hot-param rate limiters report it:
+		// after that long the call would surely pass.
+		return fmt.Sprintf("queueing %v > maxQueueingTimeMs %v", time.Duration(wait), time.Duration(p.maxQueue)),
+			max(1, (wait+int64(time.Millisecond)-1)/int64(time.Millisecond))
 	}
 	if wait > 0 {
 		if err := c.Wait(p.clock, time.Duration(wait)); err != nil {
-			return fmt.Sprintf("gave up waiting %v in line: %v", time.Duration(wait), err)
+			return fmt.Sprintf("gave up waiting %v in line: %v", time.Duration(wait), err), 0
 		}
 		c.NowMs = p.clock.NowMs()
 	}
-	return ""
+	return "", 0
 }

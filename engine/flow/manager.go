@@ -215,8 +215,8 @@ func (m *Manager) Check(c *kernel.Context) *base.BlockError {
 		if node == nil {
 			continue
 		}
-		if reason := cr.ctrl.check(c, node); reason != "" {
-			return &base.BlockError{Family: base.FamilyFlow, Resource: c.Resource, Rule: cr.boxed, Reason: reason, Cause: c.WaitErr}
+		if reason, waitMs := cr.ctrl.check(c, node); reason != "" {
+			return &base.BlockError{Family: base.FamilyFlow, Resource: c.Resource, Rule: cr.boxed, Reason: reason, WaitMs: waitMs, Cause: c.WaitErr}
 		}
 	}
 	return nil

@@ -204,6 +204,26 @@ func TestRateLimiterMovesCallTime(t *testing.T) {
 	}
 }
 
+// TestRateLimiterBlockSaysHowLong: a call refused because the queue is full
+// learns how long it would have had to wait (for a Retry-After); a plain QPS
+// block does not know.
+func TestRateLimiterBlockSaysHowLong(t *testing.T) {
+	r := qps("res", 4) // 250 ms apart
+	r.ControlBehavior = base.BehaviorRateLimiter
+	r.MaxQueueingTimeMs = 100
+	h := newHarness(t, stat.NewManualClock(start), r)
+	h.pass("res", call{})
+	_, be := h.enter("res", call{})
+	if be == nil || be.WaitMs != 250 {
+		t.Fatalf("block %+v, want WaitMs 250", be)
+	}
+	h2 := newHarness(t, stat.NewManualClock(start), qps("res", 1))
+	h2.pass("res", call{})
+	if _, be := h2.enter("res", call{}); be == nil || be.WaitMs != 0 {
+		t.Fatalf("plain QPS block %+v, want WaitMs 0", be)
+	}
+}
+
 func TestRateLimiterZeroCountBlocks(t *testing.T) {
 	r := qps("res", 0)
 	r.ControlBehavior = base.BehaviorRateLimiter
