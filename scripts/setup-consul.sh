@@ -59,11 +59,13 @@ echo "setup-consul: building consul $version in $wrap (go build -p $jobs; severa
 mkdir -p "$wrap" "$bin_dir"
 cd "$wrap"
 
-# Written afresh on every build so that a stale or hand-edited wrapper cannot
-# change what gets built. The replace is the one in Consul's own go.mod (the
-# gocheck import path moved); Consul's local ./api and ./sdk replaces are
-# neither needed nor possible outside its repository.
-rm -f go.sum
+# go.mod is written afresh on every build so that a stale or hand-edited
+# wrapper cannot change what gets built. The replace is the one in Consul's own
+# go.mod (the gocheck import path moved); Consul's local ./api and ./sdk
+# replaces are neither needed nor possible outside its repository. A go.sum
+# from an earlier build is kept: it only holds content hashes (a wrong one
+# fails the build), and without it tidy asks the checksum database about
+# every module again, ~30 s even with a warm module cache.
 cat >go.mod <<EOF
 module consulwrap
 
@@ -83,7 +85,11 @@ package consulwrap
 import _ "github.com/hashicorp/consul"
 EOF
 
-go mod tidy
+# Offline first: with the module cache warm this takes a second, while the
+# proxy is asked about modules it already answered for (several seconds).
+if ! GOPROXY=off go mod tidy 2>/dev/null; then
+  go mod tidy
+fi
 
 # A module of the flagged two in the graph means the pin no longer holds: stop
 # before anything is built from it.

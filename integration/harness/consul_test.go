@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -269,6 +270,23 @@ func checkACL(t *testing.T, s *ConsulServer, rw, ro string) {
 
 func firstErr[A any](_ A, err error) error         { return err }
 func thirdErr[A, B any](_ A, _ B, err error) error { return err }
+
+// The binary the harness picks is the pinned release, not some other consul
+// on PATH.
+func TestConsulBinaryIsPinnedVersion(t *testing.T) {
+	bin, err := consulBinary()
+	if err != nil {
+		unavailable(t, "consul", err)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatalf("%s version: %v", bin, err)
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	if first != "Consul "+ConsulVersion {
+		t.Fatalf("%s reports %q, want %q (run scripts/setup-consul.sh)", bin, first, "Consul "+ConsulVersion)
+	}
+}
 
 func TestConsulRejectsPassword(t *testing.T) {
 	r := run(t, func(tb testing.TB) { Consul(tb, WithPassword("pw")) })
