@@ -58,6 +58,8 @@ esac
 echo "setup-consul: building consul $version in $wrap (go build -p $jobs; several minutes when cold)"
 mkdir -p "$wrap" "$bin_dir"
 cd "$wrap"
+# A go.work somewhere above the cache must not pull the wrapper into it.
+export GOWORK=off
 
 # go.mod is written afresh on every build so that a stale or hand-edited
 # wrapper cannot change what gets built. The replace is the one in Consul's own

@@ -184,7 +184,9 @@ func TestConsulPauseResume(t *testing.T) {
 	if err := s.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.KV().Get("k", nil); err != nil {
+	// Without the short timeout: a loaded machine may take longer than 300 ms
+	// to schedule the continued agent.
+	if _, _, err := s.Client(t).KV().Get("k", nil); err != nil {
 		t.Fatalf("get after resume: %v", err)
 	}
 }
