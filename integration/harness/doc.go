@@ -1,7 +1,7 @@
-// Package harness starts real config-center servers for tests: Redis and etcd
-// today, with the same shape left for Consul, Nacos and Apollo.
+// Package harness starts real config-center servers for tests: Redis, etcd and
+// Consul today, with the same shape left for Nacos and Apollo.
 //
-// Each constructor (Redis, Etcd, RedisCluster, RedisSentinel) returns servers
+// Each constructor (Redis, Etcd, RedisCluster, RedisSentinel, Consul) returns servers
 // that are ready to serve, on loopback ports, and registers their shutdown
 // with t.Cleanup. Where a Docker daemon answers, the official image runs
 // through the docker CLI; otherwise the local binary (Debian's redis-server and
@@ -10,6 +10,11 @@
 // "auto" (the default). RedisCluster and RedisSentinel always run the local
 // redis-server. RedisSentinel with WithReplica also starts a replica that the
 // sentinel promotes once the master dies, for failover tests.
+//
+// Consul always runs the local agent that scripts/setup-consul.sh builds
+// (v1.14.11; recipe and measurements in CONSUL.md): in dev mode by default, as
+// a single server with a data directory with WithPersistence, and with
+// default-deny ACLs, a management token and per-prefix tokens with WithACL.
 //
 // The package imports nothing beyond the standard library (and this module's
 // internal packages): it speaks RESP2 to Redis and JSON over HTTP to etcd's
@@ -27,5 +32,6 @@
 // Redis runs without persistence by default and comes back empty, which is what a
 // cache-style Redis without AOF does after a crash, and the harder case for a
 // client; WithPersistence turns on the append-only file so that it comes back
-// with its data.
+// with its data. Consul in dev mode comes back empty too; with WithPersistence
+// it keeps keys, tokens and policies.
 package harness

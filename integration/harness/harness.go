@@ -54,6 +54,7 @@ type config struct {
 	password string
 	persist  bool
 	replica  bool
+	acl      bool
 }
 
 // WithPassword protects the server: Redis runs with requirepass, etcd with auth
