@@ -1,12 +1,15 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +17,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/consul/api"
 )
 
 // ConsulVersion is the Consul release scripts/setup-consul.sh builds: MPL-2.0,
@@ -43,9 +44,10 @@ type ConsulServer struct {
 	// DataDir is the agent's data directory with WithPersistence, "" in dev mode.
 	DataDir string
 
-	acl   bool
-	probe *api.Client // management client with a short timeout, for readiness
-	tr    *http.Transport
+	acl bool
+	// http carries the harness's own requests (readiness, ACL set-up); its
+	// idle connections are closed when the test ends.
+	http *http.Client
 
 	grantMu sync.Mutex
 	grants  []*consulGrant
@@ -183,59 +185,88 @@ func newConsul(t testing.TB, cfg config) (*ConsulServer, error) {
 		return nil, fmt.Errorf("harness: write consul.json: %w", err)
 	}
 
-	s.tr = http.DefaultTransport.(*http.Transport).Clone()
-	t.Cleanup(s.tr.CloseIdleConnections)
-	pc := s.config(s.Token)
-	pc.HttpClient = &http.Client{Transport: s.tr, Timeout: consulProbeTimeout}
-	if s.probe, err = api.NewClient(pc); err != nil {
-		return nil, err
-	}
+	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}
+	t.Cleanup(tr.CloseIdleConnections)
+	s.http = &http.Client{Transport: tr, Timeout: consulProbeTimeout}
 	s.b = newProcess(bin, dir, args...)
 	return s, nil
 }
 
-// config is a client configuration for the server with token. It sets every
-// field NewClient would otherwise take from CONSUL_HTTP_* variables, except
-// Token when token is "" (NewClient then reads CONSUL_HTTP_TOKEN).
-func (s *ConsulServer) config(token string) *api.Config {
-	return &api.Config{Address: s.Addr, Scheme: "http", Token: token}
+// URL returns the base URL of the agent's HTTP API: "http://127.0.0.1:PORT".
+func (s *ConsulServer) URL() string { return "http://" + s.Addr }
+
+// ConsulError is an error answer of Consul's HTTP API: its status and body.
+// The body of a refusal names the permission that is missing and the token's
+// accessor, never its secret.
+type ConsulError struct {
+	Status int
+	Body   string
 }
 
-// Config returns a client configuration for the server, with the management
-// token when ACLs are enabled. Set Token to act as another token; an empty
-// Token lets the client fall back to CONSUL_HTTP_TOKEN, as api.NewClient does.
-func (s *ConsulServer) Config() *api.Config {
-	c := s.config(s.Token)
-	c.Transport = http.DefaultTransport.(*http.Transport).Clone()
-	return c
+func (e *ConsulError) Error() string {
+	return fmt.Sprintf("consul: HTTP %d: %s", e.Status, e.Body)
 }
 
-// Client returns a client for the server acting with the management token
-// (none without ACLs). Its idle connections are closed when t ends.
-func (s *ConsulServer) Client(t testing.TB) *api.Client {
-	t.Helper()
-	return s.TokenClient(t, s.Token)
-}
+// consulMaxResponse bounds an answer the harness reads: it reads small ones.
+const consulMaxResponse = 1 << 20
 
-// TokenClient returns a client acting with token ("" for the anonymous token,
-// unless CONSUL_HTTP_TOKEN is set). Its idle connections are closed when t ends.
-func (s *ConsulServer) TokenClient(t testing.TB, token string) *api.Client {
-	t.Helper()
-	c := s.Config()
-	c.Token = token
-	tr := c.Transport
-	client, err := api.NewClient(c)
+// callJSON is call with v, encoded as JSON, as the body.
+func (s *ConsulServer) callJSON(ctx context.Context, method, path, token string, v any) error {
+	raw, err := json.Marshal(v)
 	if err != nil {
-		t.Fatalf("harness: consul client: %v", err)
+		return err
 	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return client
+	_, _, err = s.call(ctx, method, path, nil, token, raw)
+	return err
 }
+
+// call sends one request to the agent's HTTP API as token ("" for none), with
+// body unless it is nil, and returns the answer's body and X-Consul-Index. A
+// status other than 200 is a *ConsulError.
+func (s *ConsulServer) call(ctx context.Context, method, path string, query url.Values, token string, body []byte) ([]byte, string, error) {
+	return s.do(ctx, s.http, method, path, query, token, body)
+}
+
+// do is call through client.
+func (s *ConsulServer) do(ctx context.Context, client *http.Client, method, path string, query url.Values, token string, body []byte) ([]byte, string, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	u := s.URL() + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, "", err
+	}
+	if token != "" {
+		req.Header.Set("X-Consul-Token", token)
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, consulMaxResponse))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return data, res.Header.Get("X-Consul-Index"), &ConsulError{Status: res.StatusCode, Body: strings.TrimSpace(string(data))}
+	}
+	return data, res.Header.Get("X-Consul-Index"), nil
+}
+
+// consistent is the query of a consistent read.
+var consistent = url.Values{"consistent": {""}}
 
 // PrefixToken creates a policy granting policy on every key under prefix and
-// a token holding only that policy, and returns the token's secret. The
-// server must run WithACL. Tokens outlive Restart: a persistent server keeps
-// them, a dev-mode one gets them back with the same secrets.
+// a token holding only that policy, and returns the token's secret (send it
+// as X-Consul-Token, or give it to a client as its token). The server must
+// run WithACL. Tokens outlive Restart: a persistent server keeps them, a
+// dev-mode one gets them back with the same secrets.
 func (s *ConsulServer) PrefixToken(t testing.TB, prefix string, policy KeyPolicy) string {
 	t.Helper()
 	if !s.acl {
@@ -261,41 +292,56 @@ func (s *ConsulServer) PrefixToken(t testing.TB, prefix string, policy KeyPolicy
 	s.grantMu.Lock()
 	defer s.grantMu.Unlock()
 	g.name = fmt.Sprintf("harness-%d-%s", len(s.grants), policy)
-	if err := s.applyGrant(context.Background(), g); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	if err := s.applyGrant(ctx, g); err != nil {
 		t.Fatalf("harness: consul token for %q (%s): %v", prefix, policy, err)
 	}
 	s.grants = append(s.grants, g)
 	return g.secret
 }
 
+// Accessor returns the accessor ID of a token PrefixToken made, given its
+// secret, or "" for a secret it did not make. Consul names the accessor, not
+// the secret, when it refuses a token.
+func (s *ConsulServer) Accessor(secret string) string {
+	s.grantMu.Lock()
+	defer s.grantMu.Unlock()
+	for _, g := range s.grants {
+		if g.secret == secret {
+			return g.accessor
+		}
+	}
+	return ""
+}
+
 // applyGrant creates what of g the server lacks: everything on a dev-mode
 // server after a restart, nothing on a persistent one. Callers hold grantMu.
 func (s *ConsulServer) applyGrant(ctx context.Context, g *consulGrant) error {
-	q := (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx)
-	_, _, err := s.probe.ACL().TokenRead(g.accessor, q)
+	_, _, err := s.call(ctx, http.MethodGet, "/v1/acl/token/"+g.accessor, consistent, s.Token, nil)
 	if err == nil {
 		return nil
 	}
 	if !isACLNotFound(err) {
 		return fmt.Errorf("read token for %s: %w", g.name, err)
 	}
-	wo := (&api.WriteOptions{}).WithContext(ctx)
-	p, _, err := s.probe.ACL().PolicyReadByName(g.name, q)
-	if err != nil && !isACLNotFound(err) {
-		return fmt.Errorf("read policy %s: %w", g.name, err)
-	}
-	if p == nil {
-		if _, _, err := s.probe.ACL().PolicyCreate(&api.ACLPolicy{Name: g.name, Rules: g.rules}, wo); err != nil {
+	_, _, err = s.call(ctx, http.MethodGet, "/v1/acl/policy/name/"+url.PathEscape(g.name), consistent, s.Token, nil)
+	switch {
+	case isACLNotFound(err):
+		policy := map[string]string{"Name": g.name, "Rules": g.rules}
+		if err := s.callJSON(ctx, http.MethodPut, "/v1/acl/policy", s.Token, policy); err != nil {
 			return fmt.Errorf("create policy %s: %w", g.name, err)
 		}
+	case err != nil:
+		return fmt.Errorf("read policy %s: %w", g.name, err)
 	}
-	tok := &api.ACLToken{
-		AccessorID:  g.accessor,
-		SecretID:    g.secret,
-		Description: "harness " + g.name,
-		Policies:    []*api.ACLTokenPolicyLink{{Name: g.name}},
+	tok := map[string]any{
+		"AccessorID":  g.accessor,
+		"SecretID":    g.secret,
+		"Description": "harness " + g.name,
+		"Policies":    []map[string]string{{"Name": g.name}},
 	}
-	if _, _, err := s.probe.ACL().TokenCreate(tok, wo); err != nil {
+	if err := s.callJSON(ctx, http.MethodPut, "/v1/acl/token", s.Token, tok); err != nil {
 		return fmt.Errorf("create token for %s: %w", g.name, err)
 	}
 	return nil
@@ -310,18 +356,22 @@ func (s *ConsulServer) applyGrant(ctx context.Context, g *consulGrant) error {
 // key written before a restart reads as missing for a few milliseconds, seen
 // in 2 of 12 restarts); a consistent read waits until it has.
 func (s *ConsulServer) probeReady(ctx context.Context) error {
-	q := (&api.QueryOptions{}).WithContext(ctx)
-	leader, err := s.probe.Status().LeaderWithQueryOptions(q)
+	raw, _, err := s.call(ctx, http.MethodGet, "/v1/status/leader", nil, s.Token, nil)
 	if err != nil {
 		return err
+	}
+	var leader string
+	if err := json.Unmarshal(raw, &leader); err != nil {
+		return fmt.Errorf("status/leader: %w", err)
 	}
 	if leader == "" {
 		return errors.New("no leader yet")
 	}
-	q.RequireConsistent = true
 	// With ACLs this also waits for the management token: 403 "ACL not
 	// found" until the leader has created it from initial_management.
-	if _, _, err := s.probe.KV().Get("harness-ready", q); err != nil {
+	_, _, err = s.call(ctx, http.MethodGet, "/v1/kv/harness-ready", consistent, s.Token, nil)
+	var ce *ConsulError
+	if err != nil && !(errors.As(err, &ce) && ce.Status == http.StatusNotFound) {
 		return err
 	}
 	if s.acl {
@@ -336,11 +386,12 @@ func (s *ConsulServer) probeReady(ctx context.Context) error {
 	return nil
 }
 
-// isACLNotFound reports the 403 Consul answers for a token or policy it does
-// not know.
+// isACLNotFound reports the answer Consul gives for a token or policy it does
+// not know: 403 "ACL not found" (a lookup by ID) or 404 (by name).
 func isACLNotFound(err error) bool {
-	var se api.StatusError
-	return errors.As(err, &se) && se.Code == http.StatusForbidden && strings.Contains(se.Body, "ACL not found")
+	var ce *ConsulError
+	return errors.As(err, &ce) && (ce.Status == http.StatusNotFound ||
+		ce.Status == http.StatusForbidden && strings.Contains(ce.Body, "ACL not found"))
 }
 
 // newUUID returns a random (version 4) UUID: the form Consul wants for token

@@ -1,108 +1,167 @@
 package harness
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/consul/api"
 )
+
+// The harness's Consul tests speak the HTTP API with the standard library,
+// as the harness does: no Consul client enters this module.
+
+// kvPair is one entry of a KV read (GET /v1/kv/<key>); Value is base64 on
+// the wire, which encoding/json decodes into []byte.
+type kvPair struct {
+	Key         string
+	Value       []byte
+	ModifyIndex uint64
+}
+
+// kv reads and writes keys on s as token, through client (nil: the
+// harness's own, whose timeout is a few seconds).
+type kv struct {
+	s      *ConsulServer
+	token  string
+	client *http.Client
+}
+
+func consulCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// get reads key; a missing key is (nil, index, nil).
+func (c kv) get(ctx context.Context, key string, q url.Values) (*kvPair, uint64, error) {
+	client := c.client
+	if client == nil {
+		client = c.s.http
+	}
+	raw, idx, err := c.s.do(ctx, client, http.MethodGet, "/v1/kv/"+key, q, c.token, nil)
+	index, _ := strconv.ParseUint(idx, 10, 64)
+	var ce *ConsulError
+	if errors.As(err, &ce) && ce.Status == http.StatusNotFound {
+		return nil, index, nil
+	}
+	if err != nil {
+		return nil, index, err
+	}
+	var pairs []kvPair
+	if err := json.Unmarshal(raw, &pairs); err != nil || len(pairs) != 1 {
+		return nil, index, errors.New("unexpected KV answer: " + string(raw))
+	}
+	return &pairs[0], index, nil
+}
+
+// put stores value at key (with ?cas=N when cas >= 0) and returns Consul's
+// answer: true, or false for a refused compare-and-set.
+func (c kv) put(ctx context.Context, key, value string, cas int64) (bool, error) {
+	var q url.Values
+	if cas >= 0 {
+		q = url.Values{"cas": {strconv.FormatInt(cas, 10)}}
+	}
+	raw, _, err := c.s.call(ctx, http.MethodPut, "/v1/kv/"+key, q, c.token, []byte(value))
+	if err != nil {
+		return false, err
+	}
+	switch strings.TrimSpace(string(raw)) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, errors.New("unexpected PUT answer: " + string(raw))
+}
+
+func (s *ConsulServer) kv(token string) kv { return kv{s: s, token: token} }
 
 func TestConsulKVAndCAS(t *testing.T) {
 	s := Consul(t)
-	kv := s.Client(t).KV()
+	c := s.kv(s.Token)
+	ctx := consulCtx(t)
 
-	if _, err := kv.Put(&api.KVPair{Key: "rules/flow", Value: []byte("v1")}, nil); err != nil {
+	if _, err := c.put(ctx, "rules/flow", "v1", -1); err != nil {
 		t.Fatalf("put: %v", err)
 	}
-	p, _, err := kv.Get("rules/flow", nil)
+	p, _, err := c.get(ctx, "rules/flow", nil)
 	if err != nil || p == nil || string(p.Value) != "v1" {
-		t.Fatalf("get: %v %v, want v1", p, err)
+		t.Fatalf("get: %+v %v, want v1", p, err)
 	}
 
 	// CAS with the current ModifyIndex wins once; the same index again loses,
-	// because the first write moved it.
-	ok, _, err := kv.CAS(&api.KVPair{Key: "rules/flow", Value: []byte("v2"), ModifyIndex: p.ModifyIndex}, nil)
-	if err != nil || !ok {
-		t.Fatalf("CAS at the current index %d: ok=%v err=%v, want true", p.ModifyIndex, ok, err)
+	// because the first write moved it. A refusal is 200 "false".
+	cur := int64(p.ModifyIndex)
+	if ok, err := c.put(ctx, "rules/flow", "v2", cur); err != nil || !ok {
+		t.Fatalf("CAS at the current index %d: ok=%v err=%v, want true", cur, ok, err)
 	}
-	ok, _, err = kv.CAS(&api.KVPair{Key: "rules/flow", Value: []byte("stale"), ModifyIndex: p.ModifyIndex}, nil)
-	if err != nil || ok {
-		t.Fatalf("CAS at a stale index %d: ok=%v err=%v, want false and no error", p.ModifyIndex, ok, err)
+	if ok, err := c.put(ctx, "rules/flow", "stale", cur); err != nil || ok {
+		t.Fatalf("CAS at a stale index %d: ok=%v err=%v, want false and no error", cur, ok, err)
 	}
-	if p2, _, err := kv.Get("rules/flow", nil); err != nil || string(p2.Value) != "v2" || p2.ModifyIndex <= p.ModifyIndex {
+	if p2, _, err := c.get(ctx, "rules/flow", nil); err != nil || string(p2.Value) != "v2" || p2.ModifyIndex <= p.ModifyIndex {
 		t.Fatalf("after CAS: %+v %v, want v2 at an index above %d", p2, err, p.ModifyIndex)
 	}
 
 	// Index 0 creates only: refused on an existing key, accepted on a new one, once.
-	ok, _, err = kv.CAS(&api.KVPair{Key: "rules/flow", Value: []byte("clobber")}, nil)
-	if err != nil || ok {
+	if ok, err := c.put(ctx, "rules/flow", "clobber", 0); err != nil || ok {
 		t.Fatalf("CAS 0 on an existing key: ok=%v err=%v, want false", ok, err)
 	}
 	for i, want := range []bool{true, false} {
-		ok, _, err = kv.CAS(&api.KVPair{Key: "rules/new", Value: []byte("n" + strconv.Itoa(i))}, nil)
+		ok, err := c.put(ctx, "rules/new", "n"+strconv.Itoa(i), 0)
 		if err != nil || ok != want {
 			t.Fatalf("CAS 0 on rules/new, attempt %d: ok=%v err=%v, want %v", i+1, ok, err, want)
 		}
 	}
-	if p, _, err := kv.Get("rules/new", nil); err != nil || string(p.Value) != "n0" {
+	if p, _, err := c.get(ctx, "rules/new", nil); err != nil || string(p.Value) != "n0" {
 		t.Fatalf("rules/new holds %+v %v, want n0 (the refused create must not write)", p, err)
-	}
-
-	// The wire form of a refusal, as the datasource will see it.
-	resp, body := rawRequest(t, http.MethodPut, "http://"+s.Addr+"/v1/kv/rules/new?cas=0", "", "x")
-	if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != "false" {
-		t.Fatalf("raw refused CAS: %d %q, want 200 \"false\"", resp.StatusCode, body)
 	}
 }
 
 func TestConsulBlockingQueryReturnsOnChange(t *testing.T) {
 	s := Consul(t)
-	kv := s.Client(t).KV()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	c := s.kv(s.Token)
+	ctx := consulCtx(t)
 
-	// A missing key answers nil with an index to block on.
-	p, meta, err := kv.Get("rules/watched", (&api.QueryOptions{}).WithContext(ctx))
-	if err != nil || p != nil || meta.LastIndex == 0 {
-		t.Fatalf("get missing key: %v meta=%+v err=%v, want nil with a non-zero index", p, meta, err)
+	// A missing key answers 404 with an index to block on.
+	p, idx, err := c.get(ctx, "rules/watched", nil)
+	if err != nil || p != nil || idx == 0 {
+		t.Fatalf("get missing key: %+v index=%d err=%v, want nothing with a non-zero index", p, idx, err)
 	}
-	idx := meta.LastIndex
 
 	type result struct {
-		p   *api.KVPair
+		p   *kvPair
 		idx uint64
 		err error
 	}
 	got := make(chan result, 1)
 	go func() {
-		// WaitTime far beyond the test's deadline: only a change (or a
-		// spurious wake-up, which loops) can end this in time.
+		// wait far beyond the test's deadline: only a change (or a
+		// spurious wake-up, which loops) can end this in time. The
+		// harness's own client gives up after a few seconds, so this one
+		// has none.
+		long := kv{s: s, token: s.Token, client: &http.Client{Transport: s.http.Transport}}
 		at := idx
 		for {
-			p, meta, err := kv.Get("rules/watched", (&api.QueryOptions{WaitIndex: at, WaitTime: 5 * time.Minute}).WithContext(ctx))
+			q := url.Values{"index": {strconv.FormatUint(at, 10)}, "wait": {"5m"}}
+			p, next, err := long.get(ctx, "rules/watched", q)
 			if err != nil || p != nil {
-				var last uint64
-				if meta != nil {
-					last = meta.LastIndex
-				}
-				got <- result{p, last, err}
+				got <- result{p, next, err}
 				return
 			}
-			at = meta.LastIndex
+			at = next
 		}
 	}()
 	// Give the query time to reach the server and block; a put before that
 	// is no failure either (the index has moved, so the query returns at once).
 	time.Sleep(200 * time.Millisecond)
-	if _, err := kv.Put(&api.KVPair{Key: "rules/watched", Value: []byte("changed")}, nil); err != nil {
+	if _, err := c.put(ctx, "rules/watched", "changed", -1); err != nil {
 		t.Fatalf("put: %v", err)
 	}
 	select {
@@ -123,8 +182,9 @@ func TestConsulPersistenceKeepsDataAcrossKill(t *testing.T) {
 	if s.DataDir == "" {
 		t.Fatal("WithPersistence gave no data directory")
 	}
-	kv := s.Client(t).KV()
-	if _, err := kv.Put(&api.KVPair{Key: "rules/kept", Value: []byte("kept")}, nil); err != nil {
+	c := s.kv(s.Token)
+	ctx := consulCtx(t)
+	if _, err := c.put(ctx, "rules/kept", "kept", -1); err != nil {
 		t.Fatal(err)
 	}
 	addr := s.Addr
@@ -136,7 +196,7 @@ func TestConsulPersistenceKeepsDataAcrossKill(t *testing.T) {
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := kv.Get("rules/kept", nil); err == nil {
+		if _, _, err := c.get(ctx, "rules/kept", nil); err == nil {
 			t.Fatalf("round %d: get succeeded on a server after %s", round, how)
 		}
 		if err := s.Restart(); err != nil {
@@ -146,7 +206,7 @@ func TestConsulPersistenceKeepsDataAcrossKill(t *testing.T) {
 			t.Fatalf("restart moved the server from %s to %s", addr, s.Addr)
 		}
 		// A default (not consistent) read, as most clients make.
-		if p, _, err := kv.Get("rules/kept", nil); err != nil || p == nil || string(p.Value) != "kept" {
+		if p, _, err := c.get(ctx, "rules/kept", nil); err != nil || p == nil || string(p.Value) != "kept" {
 			t.Fatalf("round %d, after %s and restart: %+v %v, want kept", round, how, p, err)
 		}
 	}
@@ -155,30 +215,28 @@ func TestConsulPersistenceKeepsDataAcrossKill(t *testing.T) {
 // Dev mode holds data in memory: a restart comes back empty on the same port.
 func TestConsulDevRestartComesBackEmpty(t *testing.T) {
 	s := Consul(t)
-	kv := s.Client(t).KV()
-	if _, err := kv.Put(&api.KVPair{Key: "rules/gone", Value: []byte("v")}, nil); err != nil {
+	c := s.kv(s.Token)
+	ctx := consulCtx(t)
+	if _, err := c.put(ctx, "rules/gone", "v", -1); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	if p, _, err := kv.Get("rules/gone", nil); err != nil || p != nil {
+	if p, _, err := c.get(ctx, "rules/gone", nil); err != nil || p != nil {
 		t.Fatalf("after a dev-mode restart: %+v %v, want no key", p, err)
 	}
 }
 
 func TestConsulPauseResume(t *testing.T) {
 	s := Consul(t)
-	cfg := s.Config()
-	cfg.HttpClient = &http.Client{Transport: cfg.Transport, Timeout: 300 * time.Millisecond}
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := s.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.KV().Get("k", nil); err == nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, _, err := s.kv("").get(ctx, "k", nil)
+	cancel()
+	if err == nil {
 		t.Fatal("get answered by a paused server")
 	}
 	if err := s.Resume(); err != nil {
@@ -186,7 +244,7 @@ func TestConsulPauseResume(t *testing.T) {
 	}
 	// Without the short timeout: a loaded machine may take longer than 300 ms
 	// to schedule the continued agent.
-	if _, _, err := s.Client(t).KV().Get("k", nil); err != nil {
+	if _, _, err := s.kv(s.Token).get(consulCtx(t), "k", nil); err != nil {
 		t.Fatalf("get after resume: %v", err)
 	}
 }
@@ -200,15 +258,15 @@ func TestConsulACL(t *testing.T) {
 			opts = append(opts, WithPersistence())
 		}
 		t.Run(name, func(t *testing.T) {
-			// The anonymous client below must not pick a token up from the environment.
-			t.Setenv("CONSUL_HTTP_TOKEN", "")
-			t.Setenv("CONSUL_HTTP_TOKEN_FILE", "")
 			s := Consul(t, opts...)
 			if s.Token == "" {
 				t.Fatal("WithACL exposed no management token")
 			}
 			rw := s.PrefixToken(t, "rules/", KeyWrite)
 			ro := s.PrefixToken(t, "rules/", KeyRead)
+			if s.Accessor(rw) == "" || s.Accessor(ro) == "" || s.Accessor("other") != "" {
+				t.Fatalf("Accessor: %q %q %q", s.Accessor(rw), s.Accessor(ro), s.Accessor("other"))
+			}
 			checkACL(t, s, rw, ro)
 
 			// The management token and both grants survive a kill: a
@@ -219,7 +277,7 @@ func TestConsulACL(t *testing.T) {
 			if err := s.Restart(); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := s.Client(t).ACL().TokenReadSelf(nil); err != nil {
+			if _, _, err := s.call(consulCtx(t), http.MethodGet, "/v1/acl/token/self", nil, s.Token, nil); err != nil {
 				t.Fatalf("management token after restart: %v", err)
 			}
 			checkACL(t, s, rw, ro)
@@ -228,50 +286,64 @@ func TestConsulACL(t *testing.T) {
 }
 
 // checkACL: rw reads and writes under rules/ only, ro only reads there, and
-// no token may do anything.
+// no token may do anything. A refusal names the permission and the token's
+// accessor, never the secret.
 func checkACL(t *testing.T, s *ConsulServer, rw, ro string) {
 	t.Helper()
-	rwKV, roKV, anonKV := s.TokenClient(t, rw).KV(), s.TokenClient(t, ro).KV(), s.TokenClient(t, "").KV()
+	ctx := consulCtx(t)
+	rwKV, roKV, anonKV := s.kv(rw), s.kv(ro), s.kv("")
 
-	if _, err := rwKV.Put(&api.KVPair{Key: "rules/a", Value: []byte("1")}, nil); err != nil {
+	if _, err := rwKV.put(ctx, "rules/a", "1", -1); err != nil {
 		t.Fatalf("read-write token, put rules/a: %v", err)
 	}
-	p, _, err := rwKV.Get("rules/a", nil)
+	p, _, err := rwKV.get(ctx, "rules/a", nil)
 	if err != nil || p == nil || string(p.Value) != "1" {
 		t.Fatalf("read-write token, get rules/a: %+v %v", p, err)
 	}
-	if ok, _, err := rwKV.CAS(&api.KVPair{Key: "rules/a", Value: []byte("2"), ModifyIndex: p.ModifyIndex}, nil); err != nil || !ok {
+	if ok, err := rwKV.put(ctx, "rules/a", "2", int64(p.ModifyIndex)); err != nil || !ok {
 		t.Fatalf("read-write token, CAS rules/a: %v %v", ok, err)
 	}
-	if p, _, err := roKV.Get("rules/a", nil); err != nil || p == nil || string(p.Value) != "2" {
+	if p, _, err := roKV.get(ctx, "rules/a", nil); err != nil || p == nil || string(p.Value) != "2" {
 		t.Fatalf("read-only token, get rules/a: %+v %v", p, err)
 	}
 
+	const anonymous = "00000000-0000-0000-0000-000000000002"
 	denied := []struct {
-		what string
-		err  error
+		what, secret, want string
+		err                error
 	}{
-		{"read-write token, put outside its prefix", firstErr(rwKV.Put(&api.KVPair{Key: "other/a", Value: []byte("x")}, nil))},
-		{"read-only token, put", firstErr(roKV.Put(&api.KVPair{Key: "rules/a", Value: []byte("x")}, nil))},
-		{"read-only token, CAS", thirdErr(roKV.CAS(&api.KVPair{Key: "rules/a", Value: []byte("x"), ModifyIndex: 1}, nil))},
-		{"no token, get", thirdErr(anonKV.Get("rules/a", nil))},
-		{"no token, put", firstErr(anonKV.Put(&api.KVPair{Key: "rules/a", Value: []byte("x")}, nil))},
+		{"read-write token, put outside its prefix", rw, "token with AccessorID '" + s.Accessor(rw) + "' lacks permission 'key:write' on \"other/a\"",
+			second(rwKV.put(ctx, "other/a", "x", -1))},
+		{"read-only token, put", ro, "token with AccessorID '" + s.Accessor(ro) + "' lacks permission 'key:write' on \"rules/a\"",
+			second(roKV.put(ctx, "rules/a", "x", -1))},
+		{"read-only token, CAS", ro, "token with AccessorID '" + s.Accessor(ro) + "' lacks permission 'key:write' on \"rules/a\"",
+			second(roKV.put(ctx, "rules/a", "x", 1))},
+		{"no token, get", "", "token with AccessorID '" + anonymous + "' lacks permission 'key:read' on \"rules/a\"",
+			third(anonKV.get(ctx, "rules/a", nil))},
+		{"no token, put", "", "token with AccessorID '" + anonymous + "' lacks permission 'key:write' on \"rules/a\"",
+			second(anonKV.put(ctx, "rules/a", "x", -1))},
 	}
 	for _, d := range denied {
-		var se api.StatusError
-		if !errors.As(d.err, &se) || se.Code != http.StatusForbidden || !strings.Contains(se.Body, "Permission denied") {
-			t.Errorf("%s: %v, want a 403 Permission denied", d.what, d.err)
+		var ce *ConsulError
+		if !errors.As(d.err, &ce) || ce.Status != http.StatusForbidden || !strings.Contains(ce.Body, "Permission denied: "+d.want) {
+			t.Errorf("%s: %v, want a 403 with %q", d.what, d.err, d.want)
 			continue
 		}
-		t.Logf("%s: %v", d.what, d.err)
+		if d.secret != "" && strings.Contains(ce.Body, d.secret) {
+			t.Errorf("%s: the refusal quotes the secret: %s", d.what, ce.Body)
+		}
 	}
-	if p, _, err := rwKV.Get("rules/a", nil); err != nil || string(p.Value) != "2" {
+	if p, _, err := rwKV.get(ctx, "rules/a", nil); err != nil || string(p.Value) != "2" {
 		t.Fatalf("after the denied writes rules/a holds %+v %v, want 2", p, err)
+	}
+	// An unknown token is no token at all.
+	if _, _, err := s.kv("0b7e2bb4-5c43-4c3a-8d58-7d3d0e1c9f00").get(ctx, "rules/a", nil); !isACLNotFound(err) {
+		t.Errorf("unknown token: %v, want 403 ACL not found", err)
 	}
 }
 
-func firstErr[A any](_ A, err error) error         { return err }
-func thirdErr[A, B any](_ A, _ B, err error) error { return err }
+func second[A any](_ A, err error) error        { return err }
+func third[A, B any](_ A, _ B, err error) error { return err }
 
 // The binary the harness picks is the pinned release, not some other consul
 // on PATH.
@@ -295,29 +367,6 @@ func TestConsulRejectsPassword(t *testing.T) {
 	if !r.failed || !strings.Contains(r.msg, "WithACL") {
 		t.Fatalf("failed=%v msg=%q, want a failure pointing at WithACL", r.failed, r.msg)
 	}
-}
-
-// rawRequest sends one HTTP request with an optional token and returns the
-// response and its body.
-func rawRequest(t *testing.T, method, url, token, body string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("X-Consul-Token", token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	if _, err := b.ReadFrom(resp.Body); err != nil {
-		t.Fatal(err)
-	}
-	return resp, b.String()
 }
 
 // BenchmarkConsulStart measures start to ready (leader elected, KV answering,

@@ -18,9 +18,11 @@
 //
 // The package imports nothing beyond the standard library (and this module's
 // internal packages): it speaks RESP2 to Redis and JSON over HTTP to etcd's
-// gateway itself, so that a module whose tests use it inherits no SDK. Clients for tests come from the sources' own modules:
-// github.com/rulesync/rulesync/sources/redis/redistest (go-redis) and
-// github.com/rulesync/rulesync/sources/etcd/etcdtest (the etcd client).
+// gateway and to Consul's HTTP API itself, so that a module whose tests use it
+// inherits no SDK. Clients for tests come from the sources' own modules:
+// github.com/rulesync/rulesync/sources/redis/redistest (go-redis),
+// github.com/rulesync/rulesync/sources/etcd/etcdtest (the etcd client) and
+// github.com/rulesync/rulesync/sources/consul/consultest (Consul's api).
 //
 // A server that cannot be found skips the test, unless RULESYNC_REQUIRE_SERVERS=1
 // (CI), where it fails it: a suite that silently skips there proves nothing.

@@ -1,0 +1,2 @@
+// Package consul is a datasource.Source for one key of Consul's KV store.
+package consul
