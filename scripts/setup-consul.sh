@@ -16,8 +16,9 @@
 # Environment:
 #   RULESYNC_SKIP_SERVER_INSTALL=1  never build (suites then skip, or fail with
 #                                   RULESYNC_REQUIRE_SERVERS=1).
-#   RULESYNC_BUILD_JOBS=N           packages compiled in parallel (default 1:
-#                                   the machines are small and shared).
+#   RULESYNC_BUILD_JOBS=N           packages compiled in parallel (default: the
+#                                   number of CPUs, since setup runs before any
+#                                   test; set 1 on a machine busy with other work).
 set -euo pipefail
 
 version=v1.14.11
@@ -25,7 +26,7 @@ cache="$HOME/.cache/rulesync"
 bin_dir="$cache/bin"
 bin="$bin_dir/consul"
 wrap="$cache/build/consulwrap"
-jobs="${RULESYNC_BUILD_JOBS:-1}"
+jobs="${RULESYNC_BUILD_JOBS:-$(nproc 2>/dev/null || echo 1)}"
 
 # consul_version prints the version the binary at $1 reports ("v1.14.11"), or
 # nothing when it does not run.
