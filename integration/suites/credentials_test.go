@@ -194,7 +194,7 @@ func TestConsulTokenNeverLeaks(t *testing.T) {
 	reader := startRig(t, dial(ro), datasource.WithLogger(lc.logger), lc.observer())
 	reader.waitResources(t, "secured")
 	err := reader.ds.Write(ctx, []flow.Rule{rule, rule})
-	if !errors.Is(err, consul.ErrPermissionDenied) || !strings.Contains(err.Error(), "lacks permission key:write on \""+key+"\"") {
+	if !errors.Is(err, consul.ErrPermissionDenied) || !strings.Contains(err.Error(), "lacks permission 'key:write' on \""+key+"\"") {
 		t.Fatalf("write with the read-only token: %v, want the missing key:write named", err)
 	}
 	lc.err(err)

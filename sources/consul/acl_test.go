@@ -50,7 +50,7 @@ func TestACLTokens(t *testing.T) {
 	}
 	outside := dial(consul.Config{Token: rw}, "other/app-flow-rules")
 	_, err = outside.Write(ctx, []byte("[]"), datasource.AnyRevision)
-	checkDenied(t, err, "the token (accessor "+srv.Accessor(rw)+") lacks permission key:write on \"other/app-flow-rules\"")
+	checkDenied(t, err, "Permission denied: token with AccessorID '"+srv.Accessor(rw)+"' lacks permission 'key:write' on \"other/app-flow-rules\"")
 	errs = append(errs, err)
 
 	// The read-only token from a file, as operators hand tokens to services.
@@ -68,24 +68,24 @@ func TestACLTokens(t *testing.T) {
 		func() error { return reader.Delete(ctx, w.Revision) },
 	} {
 		err := op()
-		checkDenied(t, err, "the token (accessor "+srv.Accessor(ro)+") lacks permission key:write on \"sentinel/app-flow-rules\"")
+		checkDenied(t, err, "Permission denied: token with AccessorID '"+srv.Accessor(ro)+"' lacks permission 'key:write' on \"sentinel/app-flow-rules\"")
 		errs = append(errs, err)
 	}
 
 	anon := dial(consul.Config{}, "sentinel/app-flow-rules")
 	_, err = anon.Read(ctx)
-	checkDenied(t, err, "lacks permission key:read on \"sentinel/app-flow-rules\"")
+	checkDenied(t, err, "lacks permission 'key:read' on \"sentinel/app-flow-rules\"")
 	errs = append(errs, err)
 	err = anon.Watch(ctx, datasource.Snapshot{}, func(datasource.Snapshot) { t.Error("anonymous watch emitted") })
-	checkDenied(t, err, "lacks permission key:read")
+	checkDenied(t, err, "lacks permission 'key:read'")
 	errs = append(errs, err)
 
 	unknown := dial(consul.Config{Token: "5d2f4c43-9c1e-4a8e-b0c6-2f6f0f0c4b1a"}, "sentinel/app-flow-rules")
 	_, err = unknown.Read(ctx)
-	checkDenied(t, err, "the ACL token is not known to Consul")
+	checkDenied(t, err, "ACL not found: the token is not known to Consul")
 	errs = append(errs, err)
 	_, err = unknown.Write(ctx, []byte("x"), datasource.AnyRevision)
-	checkDenied(t, err, "the ACL token is not known to Consul")
+	checkDenied(t, err, "ACL not found: the token is not known to Consul")
 	errs = append(errs, err)
 
 	for _, err := range errs {

@@ -245,11 +245,11 @@ func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasou
 		op.Verb, op.Index = api.KVCAS, idx
 	}
 	p, err := s.txn(ctx, "write", expect, op)
-	if err == nil && p.ModifyIndex == 0 {
-		return datasource.Snapshot{}, fmt.Errorf("consul: write %q: the answer carries no ModifyIndex", s.key)
-	}
 	if err != nil {
 		return datasource.Snapshot{}, err
+	}
+	if p.ModifyIndex == 0 {
+		return datasource.Snapshot{}, fmt.Errorf("consul: write %q: the answer carries no ModifyIndex", s.key)
 	}
 	return datasource.Snapshot{Data: append([]byte(nil), data...), Revision: formatIndex(p.ModifyIndex), Exists: true}, nil
 }
@@ -347,7 +347,7 @@ func (s *Source) errorf(op string, err error) error {
 	var se api.StatusError
 	msg := err.Error()
 	if errors.As(err, &se) {
-		msg = fmt.Sprintf("HTTP %d: %s", se.Code, strings.TrimSpace(se.Body))
+		msg = strings.TrimSpace(se.Body)
 	}
 	if denied, ok := describeDenial(msg); ok {
 		return fmt.Errorf("consul: %s %q: %s: %w", op, s.key, s.secrets.Redact(denied), ErrPermissionDenied)
@@ -358,47 +358,19 @@ func (s *Source) errorf(op string, err error) error {
 	return fmt.Errorf("consul: %s %q: %w", op, s.key, s.secrets.Error(err))
 }
 
-// describeDenial turns Consul's refusal of a token into a sentence naming
-// what is missing: "Permission denied: token with AccessorID 'A' lacks
-// permission 'key:write' on "rules/a"" becomes "the token (accessor A)
-// lacks permission key:write on "rules/a"". An unknown token ("ACL not
-// found") is said to be unknown. It reports false for any other message.
+// describeDenial returns the part of a Consul answer that says why it
+// refused the token, in Consul's words: "Permission denied: token with
+// AccessorID '...' lacks permission 'key:write' on "rules/a"" (Consul names
+// the token's accessor, never its secret), or "ACL not found" for a token
+// it does not know. It reports false for any other answer.
 func describeDenial(msg string) (string, bool) {
+	if i := strings.Index(msg, "Permission denied"); i >= 0 {
+		return msg[i:], true
+	}
 	if strings.Contains(msg, "ACL not found") {
-		return "the ACL token is not known to Consul (ACL not found)", true
+		return "ACL not found: the token is not known to Consul", true
 	}
-	_, rest, ok := strings.Cut(msg, "Permission denied")
-	if !ok {
-		return "", false
-	}
-	accessor := between(rest, "AccessorID '", "'")
-	perm := between(rest, "lacks permission '", "'")
-	if perm == "" {
-		return "permission denied" + strings.TrimRight(rest, ")"), true
-	}
-	on := ""
-	if _, after, found := strings.Cut(rest, "lacks permission '"+perm+"' on "); found {
-		on = " on " + strings.TrimSuffix(strings.TrimSpace(after), ")")
-	}
-	who := "the token"
-	if accessor != "" {
-		who += " (accessor " + accessor + ")"
-	}
-	return who + " lacks permission " + perm + on, true
-}
-
-// between returns the text of s between the first open and the next close,
-// or "".
-func between(s, open, close string) string {
-	_, rest, ok := strings.Cut(s, open)
-	if !ok {
-		return ""
-	}
-	v, _, ok := strings.Cut(rest, close)
-	if !ok {
-		return ""
-	}
-	return v
+	return "", false
 }
 
 // Redact implements datasource.Redactor: it removes the token Dial was given

@@ -31,8 +31,7 @@ func FuzzParseIndex(f *testing.F) {
 }
 
 // FuzzDescribeDenial: whatever Consul answers, the description of a
-// refusal never panics, is given only for a refusal, and says nothing that
-// was not in the answer except its own words.
+// refusal never panics and is given exactly for a refusal.
 func FuzzDescribeDenial(f *testing.F) {
 	for _, s := range []string{
 		`HTTP 403: Permission denied: token with AccessorID '03120cee-1194-bbcf-e3b2-afc315aee209' lacks permission 'key:write' on "rules/a"`,
