@@ -43,6 +43,11 @@ type ConsulServer struct {
 	Token string
 	// DataDir is the agent's data directory with WithPersistence, "" in dev mode.
 	DataDir string
+	// HTTPSAddr is host:port of the HTTP API over TLS with WithTLS, else "".
+	// The plain HTTP API (Addr) stays on.
+	HTTPSAddr string
+	// TLS names the test CA and the server's certificate with WithTLS.
+	TLS TLSFiles
 
 	acl bool
 	// http carries the harness's own requests (readiness, ACL set-up); its
@@ -117,12 +122,19 @@ func newConsul(t testing.TB, cfg config) (*ConsulServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(4)
+	ports, err := freePorts(5)
 	if err != nil {
 		return nil, err
 	}
 	dir := t.TempDir()
 	s := &ConsulServer{Addr: loopback(ports[0]), acl: cfg.acl}
+	https := -1
+	if cfg.tls {
+		if s.TLS, err = newTLSFiles(dir); err != nil {
+			return nil, err
+		}
+		https, s.HTTPSAddr = ports[4], loopback(ports[4])
+	}
 	s.name = "consul " + s.Addr
 	s.ready = s.probeReady
 
@@ -142,8 +154,16 @@ func newConsul(t testing.TB, cfg config) (*ConsulServer, error) {
 			"dns":      -1,
 			"grpc":     -1,
 			"grpc_tls": -1,
-			"https":    -1,
+			"https":    https,
 		},
+	}
+	if cfg.tls {
+		// Clients are not asked for certificates: the tests check that a
+		// client verifies the server.
+		conf["tls"] = map[string]any{"defaults": map[string]any{
+			"ca_file": s.TLS.CAFile, "cert_file": s.TLS.CertFile, "key_file": s.TLS.KeyFile,
+			"verify_incoming": false,
+		}}
 	}
 	if cfg.acl {
 		if s.Token, err = newUUID(); err != nil {
@@ -415,6 +435,9 @@ func (s *ConsulServer) String() string {
 	}
 	if s.acl {
 		mode += ", acl"
+	}
+	if s.HTTPSAddr != "" {
+		mode += ", https " + s.HTTPSAddr
 	}
 	return "consul " + s.Addr + " (" + mode + ")"
 }

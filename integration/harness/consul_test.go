@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -339,6 +341,48 @@ func checkACL(t *testing.T, s *ConsulServer, rw, ro string) {
 	// An unknown token is no token at all.
 	if _, _, err := s.kv("0b7e2bb4-5c43-4c3a-8d58-7d3d0e1c9f00").get(ctx, "rules/a", nil); !isACLNotFound(err) {
 		t.Errorf("unknown token: %v, want 403 ACL not found", err)
+	}
+}
+
+// WithTLS: the API answers over TLS to a client that trusts the test CA,
+// and a client that does not refuses the server.
+func TestConsulTLS(t *testing.T) {
+	s := Consul(t, WithTLS())
+	if s.HTTPSAddr == "" || s.TLS.CAFile == "" {
+		t.Fatalf("WithTLS: %+v", s)
+	}
+	pem, err := os.ReadFile(s.TLS.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no certificate in the CA file")
+	}
+	ctx := consulCtx(t)
+	get := func(roots *x509.CertPool) error {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+		defer c.CloseIdleConnections()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+s.HTTPSAddr+"/v1/status/leader", nil)
+		if err != nil {
+			return err
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return errors.New(res.Status)
+		}
+		return nil
+	}
+	if err := get(pool); err != nil {
+		t.Fatalf("https with the test CA: %v", err)
+	}
+	var unknown x509.UnknownAuthorityError
+	if err := get(x509.NewCertPool()); !errors.As(err, &unknown) {
+		t.Fatalf("https without the test CA: %v, want an unknown authority", err)
 	}
 }
 
