@@ -14,7 +14,8 @@
 // Consul always runs the local agent that scripts/setup-consul.sh builds
 // (v1.14.11; recipe and measurements in CONSUL.md): in dev mode by default, as
 // a single server with a data directory with WithPersistence, and with
-// default-deny ACLs, a management token and per-prefix tokens with WithACL.
+// default-deny ACLs, a management token and per-prefix tokens with WithACL,
+// and with its API over TLS too (a fresh test CA) with WithTLS.
 //
 // The package imports nothing beyond the standard library (and this module's
 // internal packages): it speaks RESP2 to Redis and JSON over HTTP to etcd's
