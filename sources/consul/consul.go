@@ -309,7 +309,7 @@ func (s *Source) txn(ctx context.Context, what, expect string, ops ...*api.KVTxn
 		for _, e := range resp.Errors {
 			whats = append(whats, e.What)
 		}
-		msg := strings.Join(whats, "; ")
+		msg := s.secrets.Redact(strings.Join(whats, "; "))
 		if denied, ok := describeDenial(msg); ok {
 			return nil, fmt.Errorf("consul: %s %q: %s: %w", what, s.key, denied, ErrPermissionDenied)
 		}
