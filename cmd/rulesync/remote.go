@@ -18,6 +18,7 @@ import (
 	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/ruleapply"
+	"github.com/rulesync/rulesync/sources/consul"
 	"github.com/rulesync/rulesync/sources/etcd"
 	"github.com/rulesync/rulesync/sources/file"
 	"github.com/rulesync/rulesync/sources/redis"
@@ -57,6 +58,7 @@ func cliBackends() datasource.Backends {
 		file.Backend(),
 		etcd.Backend(etcd.WithLogger(quiet)),
 		redis.Backend(redis.WithLogger(quiet)),
+		consul.Backend(consul.WithLogger(quiet)),
 	}
 }
 

@@ -179,6 +179,12 @@ func TestRemoteCommandsOnServers(t *testing.T) {
 		src := []string{"-type", "flow", "-redis", srv.Addr, "-key", "cli:flow", "-channel", "cli:flow:channel", "-password-env", "RULESYNC_TEST_REDIS_PW"}
 		checkPutGet(t, src, rules)
 	})
+	t.Run("consul", func(t *testing.T) {
+		srv := harness.Consul(t, harness.WithACL())
+		t.Setenv("RULESYNC_TEST_CONSUL_TOKEN", srv.PrefixToken(t, "rulesync/", harness.KeyWrite))
+		src := []string{"-type", "flow", "-consul", srv.Addr, "-key", "/rulesync/cli/flow", "-token-env", "RULESYNC_TEST_CONSUL_TOKEN"}
+		checkPutGet(t, src, rules)
+	})
 }
 
 func checkPutGet(t *testing.T, src []string, rules string) {

@@ -1,7 +1,7 @@
-// Package harness starts real config-center servers for tests: Redis and etcd
-// today, with the same shape left for Consul, Nacos and Apollo.
+// Package harness starts real config-center servers for tests: Redis, etcd and
+// Consul today, with the same shape left for Nacos and Apollo.
 //
-// Each constructor (Redis, Etcd, RedisCluster, RedisSentinel) returns servers
+// Each constructor (Redis, Etcd, RedisCluster, RedisSentinel, Consul) returns servers
 // that are ready to serve, on loopback ports, and registers their shutdown
 // with t.Cleanup. Where a Docker daemon answers, the official image runs
 // through the docker CLI; otherwise the local binary (Debian's redis-server and
@@ -11,11 +11,19 @@
 // redis-server. RedisSentinel with WithReplica also starts a replica that the
 // sentinel promotes once the master dies, for failover tests.
 //
+// Consul always runs the local agent that scripts/setup-consul.sh builds
+// (v1.14.11; recipe and measurements in CONSUL.md): in dev mode by default, as
+// a single server with a data directory with WithPersistence, and with
+// default-deny ACLs, a management token and per-prefix tokens with WithACL,
+// and with its API over TLS too (a fresh test CA) with WithTLS.
+//
 // The package imports nothing beyond the standard library (and this module's
 // internal packages): it speaks RESP2 to Redis and JSON over HTTP to etcd's
-// gateway itself, so that a module whose tests use it inherits no SDK. Clients for tests come from the sources' own modules:
-// github.com/rulesync/rulesync/sources/redis/redistest (go-redis) and
-// github.com/rulesync/rulesync/sources/etcd/etcdtest (the etcd client).
+// gateway and to Consul's HTTP API itself, so that a module whose tests use it
+// inherits no SDK. Clients for tests come from the sources' own modules:
+// github.com/rulesync/rulesync/sources/redis/redistest (go-redis),
+// github.com/rulesync/rulesync/sources/etcd/etcdtest (the etcd client) and
+// github.com/rulesync/rulesync/sources/consul/consultest (Consul's api).
 //
 // A server that cannot be found skips the test, unless RULESYNC_REQUIRE_SERVERS=1
 // (CI), where it fails it: a suite that silently skips there proves nothing.
@@ -27,5 +35,6 @@
 // Redis runs without persistence by default and comes back empty, which is what a
 // cache-style Redis without AOF does after a crash, and the harder case for a
 // client; WithPersistence turns on the append-only file so that it comes back
-// with its data.
+// with its data. Consul in dev mode comes back empty too; with WithPersistence
+// it keeps keys, tokens and policies.
 package harness

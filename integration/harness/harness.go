@@ -54,6 +54,8 @@ type config struct {
 	password string
 	persist  bool
 	replica  bool
+	acl      bool
+	tls      bool
 }
 
 // WithPassword protects the server: Redis runs with requirepass, etcd with auth
@@ -73,6 +75,11 @@ func WithPersistence() Option { return func(c *config) { c.persist = true } }
 // promote: killing the master then causes a real failover. It costs a full
 // sync at start, so only failover tests ask for it. Other servers ignore it.
 func WithReplica() Option { return func(c *config) { c.replica = true } }
+
+// WithTLS makes Consul serve its HTTP API over TLS too, on a port of its
+// own, with a certificate for 127.0.0.1 signed by a fresh test CA
+// (ConsulServer.HTTPSAddr, ConsulServer.TLS). Other servers ignore it.
+func WithTLS() Option { return func(c *config) { c.tls = true } }
 
 func newConfig(opts []Option) config {
 	c := config{user: "root"}

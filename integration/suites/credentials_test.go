@@ -16,6 +16,7 @@ import (
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/internal/syncbuf"
+	"github.com/rulesync/rulesync/sources/consul"
 	"github.com/rulesync/rulesync/sources/etcd"
 	"github.com/rulesync/rulesync/sources/redis"
 )
@@ -158,4 +159,66 @@ func TestEtcdPasswordNeverLeaks(t *testing.T) {
 		lc.err(err)
 	}
 	lc.verify(t, r.ds)
+}
+
+// Consul with default-deny ACLs: a token scoped to the rules prefix reads,
+// watches and writes through a datasource; a read-only token's write fails
+// with an error naming the missing permission; no token, management token
+// included, appears in errors, events, status or logs, also while the
+// server is down.
+func TestConsulTokenNeverLeaks(t *testing.T) {
+	t.Setenv("CONSUL_HTTP_TOKEN", "")
+	t.Setenv("CONSUL_HTTP_TOKEN_FILE", "")
+	srv := harness.Consul(t, harness.WithACL())
+	rw := srv.PrefixToken(t, "sentinel/", harness.KeyWrite)
+	ro := srv.PrefixToken(t, "sentinel/", harness.KeyRead)
+	ctx := opCtx(t)
+	const key = "sentinel/secured-flow-rules"
+	lc := newLeakCheck(rw)
+	dial := func(token string) *consul.Source {
+		t.Helper()
+		cfg := consul.Config{Address: srv.Addr, Token: token}
+		lc.logger.Info("dialing", "config", cfg)
+		s, err := consul.Dial(ctx, cfg, key, consul.WithLogger(lc.logger), consul.WithRequestTimeout(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	r := startRig(t, dial(rw), datasource.WithLogger(lc.logger), lc.observer())
+	rule := flow.DefaultRule()
+	rule.Resource = "secured"
+	if err := r.ds.Write(ctx, []flow.Rule{rule}); err != nil {
+		t.Fatal(err)
+	}
+	reader := startRig(t, dial(ro), datasource.WithLogger(lc.logger), lc.observer())
+	reader.waitResources(t, "secured")
+	err := reader.ds.Write(ctx, []flow.Rule{rule, rule})
+	if !errors.Is(err, consul.ErrPermissionDenied) || !strings.Contains(err.Error(), "lacks permission 'key:write' on \""+key+"\"") {
+		t.Fatalf("write with the read-only token: %v, want the missing key:write named", err)
+	}
+	lc.err(err)
+	for _, token := range []string{"", "3f1c7a52-0d6e-4b59-9a43-8e2b7c6d5f10"} {
+		anon := datasource.New(dial(token), converter.Flow(), datasource.WithLogger(lc.logger), lc.observer())
+		serr := anon.Start(ctx)
+		if !errors.Is(serr, consul.ErrPermissionDenied) {
+			t.Fatalf("start with token %q: %v, want ErrPermissionDenied", token, serr)
+		}
+		lc.err(serr)
+		anon.Close()
+	}
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitEvent(t, datasource.SourceError)
+	lc.err(r.ds.Write(ctx, []flow.Rule{rule, rule}))
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitEvent(t, datasource.Reconnected)
+	for _, secret := range []string{rw, ro, srv.Token} {
+		lc.password = secret
+		lc.verify(t, r.ds)
+		lc.verify(t, reader.ds)
+	}
 }

@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	goredis "github.com/redis/go-redis/v9"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/internal/syncbuf"
+	"github.com/rulesync/rulesync/sources/consul"
+	"github.com/rulesync/rulesync/sources/consul/consultest"
 	"github.com/rulesync/rulesync/sources/etcd"
 	"github.com/rulesync/rulesync/sources/etcd/etcdtest"
 	"github.com/rulesync/rulesync/sources/redis"
@@ -36,15 +39,20 @@ type fixture interface {
 	AfterRestart(t testing.TB)
 }
 
-// backends lists the config centers every suite runs against.
+// backends lists the config centers every suite runs against. restart, when
+// set, makes the fixture of the restart tests (TestConvergesAfterServerKill)
+// instead of new: a server that keeps its data where the default one does
+// not.
 var backends = []struct {
-	name string
-	new  func(t testing.TB, key string) fixture
+	name    string
+	new     func(t testing.TB, key string) fixture
+	restart func(t testing.TB, key string) fixture
 }{
-	{"etcd", newEtcdFixture},
-	{"redis", newRedisFixture},
-	{"redis-cluster", newRedisClusterFixture},
-	{"redis-sentinel", newRedisSentinelFixture},
+	{name: "etcd", new: newEtcdFixture},
+	{name: "redis", new: newRedisFixture},
+	{name: "redis-cluster", new: newRedisClusterFixture},
+	{name: "redis-sentinel", new: newRedisSentinelFixture},
+	{name: "consul", new: newConsulFixture, restart: newPersistentConsulFixture},
 }
 
 func opCtx(t testing.TB) context.Context {
@@ -285,3 +293,57 @@ func (f *redisFixture) AfterRestart(t testing.TB) {
 		f.afterRestart(t)
 	}
 }
+
+// ---- consul
+
+// consulFixture is a Consul agent: in dev mode (in memory, elected in a
+// fraction of a second) for most suites, a single server with a data
+// directory for the restart tests, so that the key survives the kill and the
+// source meets a restarted server's first answers.
+type consulFixture struct {
+	srv *harness.ConsulServer
+	raw *api.KV
+	key string
+	log *slog.Logger
+}
+
+func newConsulFixture(t testing.TB, key string) fixture {
+	return startConsulFixture(t, key)
+}
+
+func newPersistentConsulFixture(t testing.TB, key string) fixture {
+	return startConsulFixture(t, key, harness.WithPersistence())
+}
+
+func startConsulFixture(t testing.TB, key string, opts ...harness.Option) *consulFixture {
+	srv := harness.Consul(t, opts...)
+	return &consulFixture{srv: srv, raw: consultest.Client(t, srv).KV(), key: "sentinel/" + key, log: slog.New(slog.DiscardHandler)}
+}
+
+func (f *consulFixture) Source(t testing.TB) datasource.WritableSource {
+	s, err := consul.New(consultest.Client(t, f.srv), f.key, consul.WithLogger(f.log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Put is what Consul's CLI, its UI and Java's Consul client do: a plain KV PUT.
+func (f *consulFixture) Put(t testing.TB, data []byte) {
+	t.Helper()
+	if _, err := f.raw.Put(&api.KVPair{Key: f.key, Value: data}, (&api.WriteOptions{}).WithContext(opCtx(t))); err != nil {
+		t.Fatalf("consul put: %v", err)
+	}
+}
+
+func (f *consulFixture) Delete(t testing.TB) {
+	t.Helper()
+	if _, err := f.raw.Delete(f.key, (&api.WriteOptions{}).WithContext(opCtx(t))); err != nil {
+		t.Fatalf("consul delete: %v", err)
+	}
+}
+
+func (f *consulFixture) Server() harness.Server { return f.srv }
+
+// AfterRestart: Restart returns once the server answers consistent reads.
+func (f *consulFixture) AfterRestart(testing.TB) {}

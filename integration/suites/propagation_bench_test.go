@@ -51,6 +51,10 @@ func BenchmarkPropagation(b *testing.B) {
 			f := newRedisFixture(b, "bench-flow-rules")
 			return f.Source(b), f.Source(b)
 		}},
+		{"consul", func(b *testing.B) (datasource.Source, datasource.Source) {
+			f := newConsulFixture(b, "bench-flow-rules")
+			return f.Source(b), f.Source(b)
+		}},
 		{"file", func(b *testing.B) (datasource.Source, datasource.Source) {
 			path := filepath.Join(b.TempDir(), "flow-rules.json")
 			w, err := file.New(path)

@@ -136,9 +136,19 @@ func rulesJSON(resources ...string) []byte {
 
 // forEachBackend runs fn as a subtest per config center, each on a fresh server.
 func forEachBackend(t *testing.T, fn func(t *testing.T, f fixture)) {
+	forEach(t, false, fn)
+}
+
+// forEach is forEachBackend; restart picks the backends' restart fixtures
+// where they have one.
+func forEach(t *testing.T, restart bool, fn func(t *testing.T, f fixture)) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			fn(t, b.new(t, strings.ReplaceAll(t.Name(), "/", "-")+"-flow-rules"))
+			newFixture := b.new
+			if restart && b.restart != nil {
+				newFixture = b.restart
+			}
+			fn(t, newFixture(t, strings.ReplaceAll(t.Name(), "/", "-")+"-flow-rules"))
 		})
 	}
 }
@@ -316,7 +326,7 @@ type killPlanner interface {
 // rules change there (etcd also compacts its history): the datasource must
 // converge on the latest rules by itself, every time.
 func TestConvergesAfterServerKill(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, f fixture) {
+	forEach(t, true, func(t *testing.T, f fixture) {
 		f.Put(t, rulesJSON("before-0"))
 		r := startRig(t, f.Source(t))
 		r.waitResources(t, "before-0")
@@ -342,11 +352,18 @@ func TestConvergesAfterServerKill(t *testing.T) {
 			// is up to timing; both paths must converge, and the log shows which ran.
 			t.Logf("etcd: compaction recoveries in %d runs: %d", runs, strings.Count(ef.logs.String(), "compacted"))
 		}
+		if _, ok := f.(*consulFixture); ok && r.sawEvent(datasource.Deleted) != nil {
+			// The key survived every restart; a restarted server's first
+			// answers must not have passed for a deletion.
+			t.Errorf("consul: the datasource saw the key deleted although it survived %d restarts", runs)
+		}
 		if r.sawEvent(datasource.Reconnected) == nil && r.sawEvent(datasource.SourceError) == nil {
 			// etcd's client may ride out a restart inside its own watch; that
-			// is fine, but Redis must have noticed the dead subscription.
-			if _, ok := f.(*redisFixture); ok {
-				t.Errorf("redis: no SourceError/Reconnected event after %d kills", runs)
+			// is fine, but Redis must have noticed the dead subscription and
+			// Consul its failed blocking query.
+			switch f.(type) {
+			case *redisFixture, *consulFixture:
+				t.Errorf("%T: no SourceError/Reconnected event after %d kills", f, runs)
 			}
 		}
 	})

@@ -187,6 +187,14 @@ func TestPortChangeMovesServer(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", old, time.Second); err == nil {
 		t.Fatal("the old port still accepts")
 	}
+	// The old connection's goroutine takes it off the namespace as it ends.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.ConnectedCount("app") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the closed connection is still counted: %d", s.ConnectedCount("app"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	c2 := dialRaw(t, s.Addr().String())
 	c2.send(unhex(t, "000C 00000000 00 00000003 617070"))
 	c2.expect(unhex(t, "000A 00000000 00 00 00000001"))
