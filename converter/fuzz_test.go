@@ -75,7 +75,7 @@ func FuzzParamDecode(f *testing.F) { fuzzCodec(f, "param", Param(), Param(WithDa
 func FuzzGatewayFlowDecode(f *testing.F) {
 	fuzzCodec(f, "gateway", GatewayFlow(), GatewayFlow(WithDashboardFormat()))
 }
-func FuzzAPIDefinitionsDecode(f *testing.F) { fuzzCodec(f, "api", APIDefinitions()) }
+func FuzzAPIDefinitionsDecode(f *testing.F)  { fuzzCodec(f, "api", APIDefinitions()) }
 func FuzzClusterMapDecode(f *testing.F)      { fuzzCodec(f, "clustermap", ClusterMap()) }
 func FuzzNamespaceSetDecode(f *testing.F)    { fuzzCodec(f, "namespaces", NamespaceSet()) }
 func FuzzServerTransportDecode(f *testing.F) { fuzzCodec(f, "transport", ServerTransport()) }
