@@ -29,4 +29,3 @@ func TestTokenServerBadCommandLines(t *testing.T) {
 		}
 	}
 }
-
