@@ -1,7 +1,11 @@
 // Package converter turns rule payloads (Sentinel and Sentinel-dashboard JSON,
 // and YAML) into the engine's typed rules and back. It does no I/O. Each rule
 // family has a Codec: Flow, Degrade, System, Authority, Param, GatewayFlow and
-// APIDefinitions.
+// APIDefinitions; so do the dashboard's cluster configuration types:
+// ClusterMap (the assignment of token servers and clients), NamespaceSet, and
+// ServerTransport and ServerFlow, the token server's configs, which are one
+// object each rather than a list (see their docs for how that changes the
+// rules below).
 //
 // Decoding is lenient where the input is unambiguous and says what it did:
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/rulesync/rulesync/codec"
@@ -12,8 +13,8 @@ import (
 // fuzzCodec seeds f with every file of testdata/<dir> and checks, for any
 // input, that Decode does not panic, fails only with codec.ErrUnreadable, keeps its
 // report consistent, and that what it accepted encodes and decodes back to
-// equal rules with a clean report.
-func fuzzCodec[T any](f *testing.F, dir string, c codec.Codec[[]T], alts ...codec.Codec[[]T]) {
+// equal rules with a clean report. V is a rule list or a config object.
+func fuzzCodec[V any](f *testing.F, dir string, c codec.Codec[V], alts ...codec.Codec[V]) {
 	files, _ := filepath.Glob(filepath.Join("testdata", dir, "*"))
 	for _, name := range files {
 		if data, err := os.ReadFile(name); err == nil {
@@ -31,13 +32,21 @@ func fuzzCodec[T any](f *testing.F, dir string, c codec.Codec[[]T], alts ...code
 			}
 			return
 		}
-		if rules == nil {
-			t.Fatal("nil rules without an error")
+		rv := reflect.ValueOf(rules)
+		if rv.Kind() == reflect.Slice {
+			if rv.IsNil() {
+				t.Fatal("nil rules without an error")
+			}
+			if rep.Accepted != rv.Len() {
+				t.Fatalf("inconsistent report %s for %d rules", rep, rv.Len())
+			}
+		} else if rep.Accepted > 1 {
+			t.Fatalf("report %s accepts more than one config", rep)
 		}
-		if rep.Accepted != len(rules) || rep.Accepted+len(rep.Rejected) > rep.Total {
-			t.Fatalf("inconsistent report %s for %d rules", rep, len(rules))
+		if rep.Accepted+len(rep.Rejected) > rep.Total {
+			t.Fatalf("inconsistent report %s", rep)
 		}
-		for _, enc := range append([]codec.Codec[[]T]{c}, alts...) {
+		for _, enc := range append([]codec.Codec[V]{c}, alts...) {
 			out, err := enc.Encode(rules)
 			if err != nil {
 				t.Fatalf("Encode of decoded rules: %v", err)
@@ -49,7 +58,7 @@ func fuzzCodec[T any](f *testing.F, dir string, c codec.Codec[[]T], alts ...code
 			if !c.Equal(rules, again) {
 				t.Fatalf("round trip changed the rules:\n first %+v\nsecond %+v\nencoded %s", rules, again, out)
 			}
-			if !rep2.Clean() || rep2.Accepted != len(rules) {
+			if !rep2.Clean() || rep2.Accepted != accepted(rules) {
 				t.Fatalf("re-Decode of our own encoding not clean: %s\nencoded %s", rep2, out)
 			}
 		}
@@ -66,4 +75,8 @@ func FuzzParamDecode(f *testing.F) { fuzzCodec(f, "param", Param(), Param(WithDa
 func FuzzGatewayFlowDecode(f *testing.F) {
 	fuzzCodec(f, "gateway", GatewayFlow(), GatewayFlow(WithDashboardFormat()))
 }
-func FuzzAPIDefinitionsDecode(f *testing.F) { fuzzCodec(f, "api", APIDefinitions()) }
+func FuzzAPIDefinitionsDecode(f *testing.F)  { fuzzCodec(f, "api", APIDefinitions()) }
+func FuzzClusterMapDecode(f *testing.F)      { fuzzCodec(f, "clustermap", ClusterMap()) }
+func FuzzNamespaceSetDecode(f *testing.F)    { fuzzCodec(f, "namespaces", NamespaceSet()) }
+func FuzzServerTransportDecode(f *testing.F) { fuzzCodec(f, "transport", ServerTransport()) }
+func FuzzServerFlowDecode(f *testing.F)      { fuzzCodec(f, "serverflow", ServerFlow()) }

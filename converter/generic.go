@@ -51,6 +51,9 @@ type family[T any] struct {
 	fix func(c fixContext, obj *node, r *T)
 	// encode replaces the plain JSON encoding of the rule list.
 	encode func(o options, rules []T) ([]byte, error)
+	// notes reports what the accepted rules say together (a machine assigned
+	// twice, say), which no single rule shows.
+	notes func(rules []T) []string
 }
 
 // fixContext gives a family hook the shared number parsing and the report.
@@ -117,6 +120,9 @@ func (c *familyCodec[T]) Decode(data []byte) ([]T, codec.Report, error) {
 	}
 	if ds.out == nil {
 		ds.out = []T{}
+	}
+	if c.fam.notes != nil {
+		ds.rep.Notes = append(ds.rep.Notes, c.fam.notes(ds.out)...)
 	}
 	ds.rep.Accepted = len(ds.out)
 	return ds.out, ds.rep, nil
@@ -278,11 +284,16 @@ func encodeJSON[T any](rules []T) ([]byte, error) {
 	if rules == nil {
 		rules = []T{}
 	}
+	return encodeValue(rules)
+}
+
+// encodeValue writes the canonical text of any value, as encodeJSON does.
+func encodeValue(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // "<" in a resource name must stay readable
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(rules); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("converter: encode: %w", err)
 	}
 	return buf.Bytes(), nil

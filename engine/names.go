@@ -21,6 +21,16 @@ const (
 	FamilyCluster    = base.FamilyCluster
 )
 
+// The cluster configuration types (see base.FamilyClusterMap): rule types of
+// the same table, which configure token servers and clients rather than an
+// engine's rule managers.
+const (
+	FamilyClusterMap         = base.FamilyClusterMap
+	FamilyServerNamespaceSet = base.FamilyServerNamespaceSet
+	FamilyServerTransport    = base.FamilyServerTransport
+	FamilyServerFlow         = base.FamilyServerFlow
+)
+
 // LoadReport is what a rule manager's Load says: rules loaded, duplicates,
 // rejected rules with their reasons, rules whose state carried over.
 type LoadReport = base.LoadReport

@@ -11,8 +11,15 @@ import (
 )
 
 // SourceFactory opens the source that holds one payload, named by its data id
-// (a Nacos dataId, an etcd key, a file name: the factory decides).
+// (a Nacos dataId, an etcd key, a file name: the factory decides). A factory
+// that has no place for a data id at all (a command line given a flow rules
+// file and no param rules file, say) returns an error wrapping ErrNoSource,
+// and the rule type is left unbound; any other error fails the binding.
 type SourceFactory func(ctx context.Context, dataID string) (datasource.Source, error)
+
+// ErrNoSource is wrapped by a SourceFactory's error to say that it has no
+// source for a data id, so the rule type is to be left unbound.
+var ErrNoSource = errors.New("ruleapply: no source for this data id")
 
 // AppOption configures BindApp.
 type AppOption func(*appConfig)
@@ -56,22 +63,25 @@ func WithAppLogger(l *slog.Logger) AppOption { return func(c *appConfig) { c.log
 // per rule type. The datasources are writable when their sources are:
 // dashboards and tools write rules back through them (see Binding.Write).
 type App struct {
+	name     string
+	e        *engine.Engine
 	bindings []Binding
 }
 
-// BindApp creates and starts one datasource per rule type of app (the
-// rule-type table, gateway types only WithGateway), each from
-// factory(dataID), and binds it to e's manager. A rule type whose payload is
-// missing starts empty and keeps watching. On error, whatever was started is
-// closed again.
+// BindApp creates and starts one datasource per rule type of app that feeds
+// an engine manager (the rule-type table's TargetEngine types, gateway types
+// only WithGateway), each from factory(dataID), and binds it to e's manager.
+// A rule type whose payload is missing starts empty and keeps watching; one
+// the factory has no source for (ErrNoSource) stays unbound. On error,
+// whatever was started is closed again.
 func BindApp(ctx context.Context, e *engine.Engine, app string, factory SourceFactory, opts ...AppOption) (*App, error) {
 	cfg := appConfig{ids: map[engine.Family]string{}, skip: map[engine.Family]bool{}, logger: slog.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	a := &App{}
+	a := &App{name: app, e: e}
 	for _, rt := range ruleTypes {
-		if cfg.skip[rt.Name()] || rt.Gateway() && !cfg.gateway {
+		if rt.Target() != TargetEngine || cfg.skip[rt.Name()] || rt.Gateway() && !cfg.gateway {
 			continue
 		}
 		id, ok := cfg.ids[rt.Name()]
@@ -79,6 +89,10 @@ func BindApp(ctx context.Context, e *engine.Engine, app string, factory SourceFa
 			id = rt.DataID(app)
 		}
 		src, err := factory(ctx, id)
+		if errors.Is(err, ErrNoSource) {
+			cfg.logger.Info("rulesync: no source for this rule type; left unbound", "app", app, "data_id", id)
+			continue
+		}
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("ruleapply: open source %q: %w", id, err), a.Close())
 		}
@@ -113,6 +127,9 @@ func BindSource(ctx context.Context, e *engine.Engine, rt RuleType, name string,
 	}
 	return rt.bind(ctx, bindSpec{e: e, src: src, name: name, dsOpts: cfg.dsOpts, logger: cfg.logger})
 }
+
+// Name is the application's name, as BindApp was given it.
+func (a *App) Name() string { return a.name }
 
 // Binding returns the binding of one rule type, if BindApp bound it.
 func (a *App) Binding(f engine.Family) (Binding, bool) {
@@ -171,7 +188,9 @@ type Binding interface {
 }
 
 // bindSpec is what BindApp (and later the startup config) hands a rule type
-// to open and bind one datasource.
+// to open and bind one datasource. Without an engine (e nil), or for a type
+// with no engine manager, the datasource is opened and bound to nothing: the
+// caller subscribes to its property (a token server does).
 type bindSpec struct {
 	e      *engine.Engine
 	src    datasource.Source
@@ -183,7 +202,10 @@ type bindSpec struct {
 func (t *Type[T]) bind(ctx context.Context, s bindSpec) (Binding, error) {
 	opts := append([]datasource.Option{datasource.WithName(s.name)}, s.dsOpts...)
 	ds := datasource.New(s.src, t.codec(), opts...)
-	unbind := Bind(ds.Property(), t.Loader(s.e), WithName(s.name), WithLogger(s.logger))
+	unbind := func() {}
+	if s.e != nil && t.load != nil {
+		unbind = Bind(ds.Property(), t.Loader(s.e), WithName(s.name), WithLogger(s.logger))
+	}
 	b := &binding[T]{t: t, ds: ds, unbind: unbind}
 	if err := ds.Start(ctx); err != nil {
 		return b, fmt.Errorf("ruleapply: start %q: %w", s.name, err)

@@ -201,6 +201,8 @@ func TestDataID(t *testing.T) {
 		engine.FamilyFlow: "x-flow-rules", engine.FamilyDegrade: "x-degrade-rules", engine.FamilySystem: "x-system-rules",
 		engine.FamilyAuthority: "x-authority-rules", engine.FamilyParam: "x-param-rules",
 		engine.FamilyGateway: "x-gateway-flow-rules", engine.FamilyGatewayAPI: "x-gateway-api-rules",
+		engine.FamilyClusterMap: "x-cluster-map", engine.FamilyServerNamespaceSet: "x-cs-namespace-set",
+		engine.FamilyServerTransport: "x-cs-transport-config", engine.FamilyServerFlow: "x-cs-flow-config",
 	}
 	if len(ruleapply.RuleTypes()) != len(cases) {
 		t.Fatalf("%d rule types, want %d", len(ruleapply.RuleTypes()), len(cases))

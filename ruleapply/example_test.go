@@ -10,6 +10,7 @@ import (
 	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
+	"github.com/rulesync/rulesync/engine/cluster/tokenserver"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/ruleapply"
 	"github.com/rulesync/rulesync/sources/file"
@@ -62,4 +63,50 @@ func ExampleBind() {
 	// Output:
 	// 200 429 (flow)
 	// update: <nil> rules in force: 2
+}
+
+// An application that embeds its cluster token server: the datasource of
+// shop-flow-rules feeds both the engine and the server, which decides the
+// cluster rule for this instance and for the token clients of the others.
+func ExampleBindTokenServer() {
+	dir, _ := os.MkdirTemp("", "rulesync-cluster-example")
+	defer os.RemoveAll(dir)
+	os.WriteFile(filepath.Join(dir, "shop-flow-rules.json"), []byte(`[{"resource":"checkout","count":1,
+	  "clusterMode":true,"clusterConfig":{"flowId":1,"thresholdType":1}}]`), 0o644)
+	os.WriteFile(filepath.Join(dir, "shop-cs-transport-config.json"), []byte(`{"port":0}`), 0o644) // a free port
+	factory := ruleapply.FactoryFor(file.Backend(), datasource.Params{"dir": dir})
+
+	ctx := context.Background()
+	e := engine.New()
+	defer e.Close()
+	app, err := ruleapply.BindApp(ctx, e, "shop", factory)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer app.Close()
+	ts, err := ruleapply.BindTokenServer(ctx, "shop", factory, ruleapply.Embedded(app),
+		ruleapply.WithServerOptions(tokenserver.WithListenHost("127.0.0.1")))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ts.Close()
+
+	call := func() string {
+		en, err := e.Entry(ctx, "checkout")
+		if err != nil {
+			var be *engine.BlockError
+			errors.As(err, &be)
+			return "429 (" + string(be.Family) + ")"
+		}
+		en.Exit()
+		return "200"
+	}
+	fmt.Println(call(), call())
+	st := ts.Server().Status()
+	fmt.Println("embedded:", ts.Server().Info().Embedded, "namespaces:", len(st.Namespaces), "cluster flow rules of shop:", st.Namespaces[1].FlowRules)
+	// Output:
+	// 200 429 (flow)
+	// embedded: true namespaces: 2 cluster flow rules of shop: 1
 }

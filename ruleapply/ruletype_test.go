@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/rulesync/rulesync/converter"
+	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/authority"
+	"github.com/rulesync/rulesync/engine/cluster"
 	"github.com/rulesync/rulesync/engine/degrade"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/gateway"
@@ -27,7 +29,19 @@ func TestLookupRuleType(t *testing.T) {
 		"authority":    reflect.TypeFor[[]authority.Rule](),
 		"gw-flow":      reflect.TypeFor[[]gateway.Rule](),
 		"gw-api-group": reflect.TypeFor[[]gateway.APIDefinition](),
+		// The cluster configuration: an empty payload is an empty set, or
+		// Sentinel's default config.
+		"cluster-map":         reflect.TypeFor[[]cluster.ServerGroup](),
+		"cs-namespace-set":    reflect.TypeFor[[]string](),
+		"cs-transport-config": reflect.TypeFor[cluster.TransportConfig](),
+		"cs-flow-config":      reflect.TypeFor[cluster.FlowConfig](),
 	}
+	targets := map[string]ruleapply.Target{
+		"cluster-map": ruleapply.TargetClusterAssignment, "cs-namespace-set": ruleapply.TargetTokenServer,
+		"cs-transport-config": ruleapply.TargetTokenServer, "cs-flow-config": ruleapply.TargetTokenServer,
+	}
+	e := engine.New()
+	defer e.Close()
 	if len(ruleapply.RuleTypeNames()) != len(want) {
 		t.Fatalf("RuleTypeNames() = %v", ruleapply.RuleTypeNames())
 	}
@@ -47,11 +61,24 @@ func TestLookupRuleType(t *testing.T) {
 		if got := reflect.TypeOf(v); got != want[name] {
 			t.Errorf("%s decodes to %v, want %v", name, got, want[name])
 		}
+		if rt.Target() != targets[name] {
+			t.Errorf("%s: target %s, want %s", name, rt.Target(), targets[name])
+		}
+		if rt.Target() != ruleapply.TargetEngine {
+			// No engine manager: loading is an error, reading gives nil.
+			if _, err := rt.LoadAny(e, v); !errors.Is(err, ruleapply.ErrNoManager) {
+				t.Errorf("%s: LoadAny = %v, want ErrNoManager", name, err)
+			}
+			if cur := rt.CurrentAny(e); cur != nil {
+				t.Errorf("%s: CurrentAny = %v, want nil", name, cur)
+			}
+			continue
+		}
 		if out, err := c.Encode(v); err != nil || string(out) != "[]\n" {
 			t.Errorf("%s: Encode = %s, %v", name, out, err)
 		}
 	}
-	if _, err := ruleapply.LookupRuleType("cluster-map"); !errors.Is(err, ruleapply.ErrUnknownRuleType) || !strings.Contains(err.Error(), "gw-api-group") {
+	if _, err := ruleapply.LookupRuleType("cluster"); !errors.Is(err, ruleapply.ErrUnknownRuleType) || !strings.Contains(err.Error(), "cs-flow-config") {
 		t.Errorf("unknown type: %v", err)
 	}
 }

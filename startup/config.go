@@ -377,15 +377,20 @@ func checkEntry(en *rawEntry, app string, o *options, backends datasource.Backen
 	}
 	if v := en.keys[keyRuleType]; v == nil {
 		if !guessed[keyRuleType] && !en.bad[keyRuleType] {
-			ps.add(en.path+"."+en.backend+"."+keyRuleType, en.backendLine, "", "missing: the rule type of the datasource (one of %s)", strings.Join(ruleapply.RuleTypeNames(), ", "))
+			ps.add(en.path+"."+en.backend+"."+keyRuleType, en.backendLine, "", "missing: the rule type of the datasource (one of %s)", strings.Join(engineRuleTypes(), ", "))
 		}
 		ok = false
 	} else if rt, err := ruleapply.LookupRuleType(v.text); err != nil {
 		msg := fmt.Sprintf("unknown rule type %q", v.text)
-		if guess := suggest.Closest(strings.ToLower(v.text), ruleapply.RuleTypeNames()); guess != "" {
+		if guess := suggest.Closest(strings.ToLower(v.text), engineRuleTypes()); guess != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", guess)
 		}
-		ps.at(v, "%s; known: %s", msg, strings.Join(ruleapply.RuleTypeNames(), ", "))
+		ps.at(v, "%s; known: %s", msg, strings.Join(engineRuleTypes(), ", "))
+		ok = false
+	} else if rt.Target() != ruleapply.TargetEngine {
+		// A token server's configs and the cluster map feed no engine
+		// manager: bound here they would be read and then go nowhere.
+		ps.at(v, "rule type %q configures cluster flow control (%s), not the engine; declare it under cluster (not supported yet)", v.text, rt.Target())
 		ok = false
 	} else {
 		d.RuleType = rt
@@ -511,4 +516,16 @@ func (c *Config) String() string {
 		}
 	}
 	return b.String()
+}
+
+// engineRuleTypes names the rule types a datasource of a startup file may
+// have: those that feed the engine (the cluster's configs do not).
+func engineRuleTypes() []string {
+	var names []string
+	for _, rt := range ruleapply.RuleTypes() {
+		if rt.Target() == ruleapply.TargetEngine {
+			names = append(names, string(rt.Name()))
+		}
+	}
+	return names
 }

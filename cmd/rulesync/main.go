@@ -17,6 +17,12 @@
 //	rulesync check-config rulesync.yaml           # every problem with its YAML path and line
 //	rulesync check-config -connect rulesync.yaml  # then read each source once
 //
+// and serves cluster flow control as a standalone token server, with the
+// rules of each namespace from files or a config center:
+//
+//	rulesync token-server -addr :18730 -namespace orders -flow orders-flow-rules.json
+//	rulesync token-server -addr :18730 -namespace orders,payments -etcd 127.0.0.1:2379 -key-prefix /sentinel/
+//
 // Flags come before the file argument: parsing stops at the first argument
 // that is not a flag. A file argument of "-" (or none, for validate and
 // convert) reads standard input. Files and standard input are read with the
@@ -76,6 +82,8 @@ const usage = `usage:
   rulesync diff     -type TYPE SOURCE [-missing-as-empty] FILE
   rulesync watch    -type TYPE SOURCE
   rulesync check-config [-connect] [-env-prefix P] STARTUP-FILE
+  rulesync token-server -addr HOST:PORT -namespace NS [-flow FILE] [-param FILE]
+  rulesync token-server -addr HOST:PORT -namespace NS[,NS...] (-dir DIR | SOURCE)
   rulesync types
 
 TYPE is one of: %s.
@@ -84,6 +92,9 @@ SOURCE is -file PATH, -etcd ENDPOINTS -key KEY, or -redis ADDRS -key KEY -channe
 the server wants them; "rulesync get -h" lists every parameter of every backend.
 FILE "-" reads standard input (validate and convert: also no FILE).
 Flags come before FILE. Files larger than 4 MiB are refused, as the file source does.
+token-server serves cluster tokens (Sentinel's protocol) until SIGINT or SIGTERM; each
+namespace's cluster rules come from the files, or from {NS}-flow-rules and {NS}-param-rules
+in DIR or the config center (-key-prefix, -channel-prefix), and are followed as they change.
 `
 
 // run is the command with its process surroundings passed in, for tests.
@@ -110,6 +121,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return watchCmd(ctx, rest, stdout, stderr)
 	case "check-config":
 		return checkConfigCmd(ctx, rest, stdout, stderr)
+	case "token-server":
+		return tokenServerCmd(ctx, rest, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintf(stdout, usage, strings.Join(ruleapply.RuleTypeNames(), ", "))
 		return exitOK

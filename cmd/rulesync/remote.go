@@ -379,14 +379,17 @@ func diffCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 }
 
 // canonicalRules encodes rules and splits the list into one compact JSON
-// text per rule, so that equal rules compare equal as strings.
+// text per rule, so that equal rules compare equal as strings. A config that
+// is one object (a token server's transport config) is one item.
 func canonicalRules(rc codec.Codec[any], rules any) ([]string, error) {
 	out, err := rc.Encode(rules)
 	if err != nil {
 		return nil, err
 	}
 	var items []json.RawMessage
-	if err := json.Unmarshal(out, &items); err != nil {
+	if t := bytes.TrimSpace(out); len(t) > 0 && t[0] == '{' {
+		items = []json.RawMessage{t}
+	} else if err := json.Unmarshal(out, &items); err != nil {
 		return nil, err
 	}
 	texts := make([]string, len(items))

@@ -29,6 +29,19 @@ const (
 	FamilyCluster    Family = "cluster"
 )
 
+// The cluster configuration types: what the Sentinel dashboard stores for
+// cluster flow control besides the rules ({app}-cluster-map and the token
+// server's {app}-cs-* configs). They block nothing, so they are not rule
+// families of an engine, but they are rule types of the same table
+// (package ruleapply), named by their data-id suffixes, so that one
+// vocabulary serves configuration files, the command line and the dashboard.
+const (
+	FamilyClusterMap         Family = "cluster-map"
+	FamilyServerNamespaceSet Family = "cs-namespace-set"
+	FamilyServerTransport    Family = "cs-transport-config"
+	FamilyServerFlow         Family = "cs-flow-config"
+)
+
 // BlockError tells which rule of which family blocked a call on which resource.
 type BlockError struct {
 	Family   Family

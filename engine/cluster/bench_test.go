@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rulesync/rulesync/engine/cluster"
 	"github.com/rulesync/rulesync/engine/cluster/tokenclient"
 	"github.com/rulesync/rulesync/engine/cluster/tokenserver"
 	"github.com/rulesync/rulesync/engine/flow"
@@ -16,7 +17,7 @@ import (
 // unlimited lifts the namespace's request limit (30,000 per second by
 // default), which a benchmark exceeds.
 func unlimited() tokenserver.Option {
-	cfg := tokenserver.DefaultFlowConfig()
+	cfg := cluster.DefaultFlowConfig()
 	cfg.MaxAllowedQps = 1e12
 	return tokenserver.WithFlowConfig(property.New(property.WithInitial(cfg)))
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine"
+	"github.com/rulesync/rulesync/engine/cluster"
 	"github.com/rulesync/rulesync/engine/cluster/tokenclient"
 	"github.com/rulesync/rulesync/engine/cluster/tokenserver"
 	"github.com/rulesync/rulesync/engine/flow"
@@ -40,7 +41,7 @@ func startServer(t testing.TB, port int, rules []flow.Rule, params []param.Rule,
 	t.Helper()
 	s, err := tokenserver.New(append([]tokenserver.Option{tokenserver.WithLogger(discard), tokenserver.WithListenHost("127.0.0.1"),
 		tokenserver.WithNamespaces(property.New(property.WithInitial([]string{"app"}))),
-		tokenserver.WithTransportConfig(property.New(property.WithInitial(tokenserver.TransportConfig{Port: port, IdleSeconds: 600})))}, opts...)...)
+		tokenserver.WithTransportConfig(property.New(property.WithInitial(cluster.TransportConfig{Port: port, IdleSeconds: 600})))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestServerKilledUnderLoad(t *testing.T) {
 	// Phases: 0 up, 1 being killed, 2 down, 3 coming back, 4 up again. A
 	// call is judged only when it began and ended in one steady phase.
 	var phase atomic.Int32
-	var late, calls, wrongWhileDown, wrongWhileUp atomic.Int64
+	var late, calls, wrongWhileDown, wrongWhileUp, judgedUp atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, a := range apps {
@@ -274,8 +275,11 @@ func TestServerKilledUnderLoad(t *testing.T) {
 					case before == 2 && res == "fallback-local" && err == nil,
 						before == 2 && res == "fallback-pass" && err != nil:
 						wrongWhileDown.Add(1)
-					case (before == 0 || before == 4) && wasUp && started(a.c)() && err != nil:
-						wrongWhileUp.Add(1)
+					case (before == 0 || before == 4) && wasUp && started(a.c)() && res == "fallback-local":
+						judgedUp.Add(1)
+						if err != nil {
+							wrongWhileUp.Add(1)
+						}
 					}
 				}
 				time.Sleep(time.Millisecond)
@@ -297,20 +301,19 @@ func TestServerKilledUnderLoad(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	wg.Wait()
-	t.Logf("%d calls, %d over %v + %v", calls.Load(), late.Load(), timeout, margin)
+	t.Logf("%d calls, %d over %v + %v; %d of %d fell back while the server answered", calls.Load(), late.Load(), timeout, margin, wrongWhileUp.Load(), judgedUp.Load())
 	if late.Load() != 0 {
 		t.Fatalf("%d of %d calls waited longer than the request timeout plus margin", late.Load(), calls.Load())
 	}
 	if wrongWhileDown.Load() != 0 {
 		t.Fatalf("%d calls did not fall back as configured while the server was down", wrongWhileDown.Load())
 	}
-	// A request that misses its 20 ms on a loaded machine falls back, as
-	// it should, and the local check (count 0) blocks it; more than a few
-	// such calls would mean the client does not use the live server.
-	if n := wrongWhileUp.Load(); n > calls.Load()/100 {
-		t.Fatalf("%d of %d calls blocked while the server answered", n, calls.Load())
-	} else if n > 0 {
-		t.Logf("%d calls fell back while the server was up (timed out on a loaded machine)", n)
+	// While the server answers it decides; a request may still miss its
+	// 20 ms under the race detector on two shared cores and then fall back
+	// (the local count of 0 blocks), which is what it is configured to do: a
+	// few are allowed, a pattern is not.
+	if judgedUp.Load() == 0 || wrongWhileUp.Load()*100 > judgedUp.Load() {
+		t.Fatalf("%d of %d calls blocked while the server answered", wrongWhileUp.Load(), judgedUp.Load())
 	}
 	// Back to the server's decision: the local-fallback rule (local count 0) passes again.
 	for _, a := range apps {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/cluster"
 	"github.com/rulesync/rulesync/engine/cluster/tokenclient"
 	"github.com/rulesync/rulesync/engine/cluster/tokenserver"
 	"github.com/rulesync/rulesync/engine/cluster/wire"
@@ -51,7 +52,7 @@ func startServer(t *testing.T, addr string, rules ...flow.Rule) *server {
 	}
 	s, err := tokenserver.New(tokenserver.WithLogger(discard), tokenserver.WithListenHost("127.0.0.1"),
 		tokenserver.WithNamespaces(property.New(property.WithInitial([]string{"app"}))),
-		tokenserver.WithTransportConfig(property.New(property.WithInitial(tokenserver.TransportConfig{Port: port, IdleSeconds: 600}))))
+		tokenserver.WithTransportConfig(property.New(property.WithInitial(cluster.TransportConfig{Port: port, IdleSeconds: 600}))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +331,7 @@ func TestConfigPropertyReconnects(t *testing.T) {
 
 // The client's PINGs keep a connection alive past the server's idleSeconds.
 func TestPingKeepsConnectionAlive(t *testing.T) {
-	tp := property.New(property.WithInitial(tokenserver.TransportConfig{Port: 0, IdleSeconds: 1}))
+	tp := property.New(property.WithInitial(cluster.TransportConfig{Port: 0, IdleSeconds: 1}))
 	s, _ := tokenserver.New(tokenserver.WithLogger(discard), tokenserver.WithListenHost("127.0.0.1"), tokenserver.WithTransportConfig(tp))
 	defer s.Close()
 	if err := s.Start(context.Background()); err != nil {

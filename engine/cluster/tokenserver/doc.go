@@ -7,15 +7,19 @@
 //	nsSet := property.New(property.WithInitial([]string{"orders", "payments"}))
 //	s, err := tokenserver.New(
 //		tokenserver.WithNamespaces(nsSet),
-//		tokenserver.WithRuleSupplier(func(ns string) (tokenserver.NamespaceRules, error) {
-//			// e.g. datasources reading "<ns>-flow-rules" and "<ns>-param-rules"
-//		}),
+//		// datasources of "<ns>-flow-rules" and "<ns>-param-rules", opened and
+//		// closed as namespaces come and go (package ruleapply):
+//		tokenserver.WithRuleSupplier(ruleapply.ClusterRules(ctx, factory)),
 //		tokenserver.WithFlowConfig(flowCfg),           // *property.Property[FlowConfig]
 //		tokenserver.WithTransportConfig(transportCfg)) // *property.Property[TransportConfig]
 //	err = s.Start(ctx) // standalone: listen on the transport port
 //
 // Embedded in an application (WithEmbedded), the server is also the
 // application's own token service: e.Flow().SetTokenService(s).
+// ruleapply.BindTokenServer binds all of it (namespace set, transport and
+// flow configs, rules) to a config center under the dashboard's data ids;
+// with ruleapply.Embedded it serves the application's namespace from the
+// application's own rule datasources.
 //
 // # Namespaces and rules
 //

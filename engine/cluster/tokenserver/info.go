@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/cluster"
 )
 
 // ConnectionGroup is the clients of one namespace (Sentinel's ConnectionGroup).
@@ -24,14 +25,14 @@ type RequestLimit struct {
 // Info is a read-only snapshot of the server, shaped as the answer of
 // Sentinel's `cluster/server/info` command.
 type Info struct {
-	Port             int               `json:"port"`
-	Connection       []ConnectionGroup `json:"connection"`
-	RequestLimitData []RequestLimit    `json:"requestLimitData"`
-	Transport        TransportConfig   `json:"transport"`
-	Flow             FlowConfig        `json:"flow"`
-	NamespaceSet     []string          `json:"namespaceSet"`
-	Embedded         bool              `json:"embedded"`
-	AppName          string            `json:"appName,omitempty"`
+	Port             int                     `json:"port"`
+	Connection       []ConnectionGroup       `json:"connection"`
+	RequestLimitData []RequestLimit          `json:"requestLimitData"`
+	Transport        cluster.TransportConfig `json:"transport"`
+	Flow             cluster.FlowConfig      `json:"flow"`
+	NamespaceSet     []string                `json:"namespaceSet"`
+	Embedded         bool                    `json:"embedded"`
+	AppName          string                  `json:"appName,omitempty"`
 }
 
 // Info returns a snapshot of the server. Port is the port listened on (the
@@ -50,7 +51,7 @@ func (s *Server) Info() Info {
 		Port:             port,
 		Connection:       []ConnectionGroup{},
 		RequestLimitData: []RequestLimit{},
-		Transport:        TransportConfig{Port: port, IdleSeconds: int(s.idle.Load())},
+		Transport:        cluster.TransportConfig{Port: port, IdleSeconds: int(s.idle.Load())},
 		Flow:             cfg,
 		NamespaceSet:     slices.Clone(ix.spaces),
 		Embedded:         s.opts.embedded,

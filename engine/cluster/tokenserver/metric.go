@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/rulesync/rulesync/engine/cluster"
 	"github.com/rulesync/rulesync/engine/cluster/internal/jvalue"
 	"github.com/rulesync/rulesync/engine/internal/stat"
 )
@@ -191,7 +192,7 @@ type limiter struct {
 	window *stat.Window
 }
 
-func newLimiter(c FlowConfig) *limiter {
+func newLimiter(c cluster.FlowConfig) *limiter {
 	return &limiter{window: stat.NewWindow(c.SampleCount, int64(c.IntervalMs))}
 }
 
@@ -212,7 +213,7 @@ func (l *limiter) qps(now int64) float64 {
 	return float64(l.window.Sum(now, stat.Pass)) * 1000 / float64(l.window.IntervalMs())
 }
 
-func (l *limiter) reshape(c FlowConfig) {
+func (l *limiter) reshape(c cluster.FlowConfig) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.window.SampleCount() != c.SampleCount || l.window.IntervalMs() != int64(c.IntervalMs) {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/cluster"
 	"github.com/rulesync/rulesync/engine/cluster/internal/jvalue"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/internal/stat"
@@ -21,7 +22,7 @@ import (
 )
 
 // DefaultNamespace is always served.
-const DefaultNamespace = "default"
+const DefaultNamespace = cluster.DefaultNamespace
 
 // DefaultMaxParamValues bounds the values each cluster param rule tracks:
 // Sentinel keeps up to 4000 per bucket of a 10-bucket window.
@@ -59,8 +60,8 @@ type Option func(*options)
 type options struct {
 	namespaces     *property.Property[[]string]
 	supplier       RuleSupplier
-	flowCfg        *property.Property[FlowConfig]
-	transportCfg   *property.Property[TransportConfig]
+	flowCfg        *property.Property[cluster.FlowConfig]
+	transportCfg   *property.Property[cluster.TransportConfig]
 	embedded       bool
 	ownNamespace   string
 	appName        string
@@ -92,7 +93,7 @@ func WithRuleSupplier(s RuleSupplier) Option {
 // WithFlowConfig takes the server's flow settings from a property. An invalid
 // value is refused (logged, reported in Status.ConfigErrors) and the previous
 // settings stay in force.
-func WithFlowConfig(p *property.Property[FlowConfig]) Option {
+func WithFlowConfig(p *property.Property[cluster.FlowConfig]) Option {
 	return func(o *options) { o.flowCfg = p }
 }
 
@@ -100,7 +101,7 @@ func WithFlowConfig(p *property.Property[FlowConfig]) Option {
 // port takes effect at once on a started server: it listens on the new port
 // and then closes the old listener and its connections (clients reconnect).
 // An invalid value is refused and the previous one stays.
-func WithTransportConfig(p *property.Property[TransportConfig]) Option {
+func WithTransportConfig(p *property.Property[cluster.TransportConfig]) Option {
 	return func(o *options) { o.transportCfg = p }
 }
 
@@ -159,7 +160,7 @@ type Server struct {
 	log   *slog.Logger
 
 	index   atomic.Pointer[index]
-	flowCfg atomic.Pointer[FlowConfig]
+	flowCfg atomic.Pointer[cluster.FlowConfig]
 	idle    atomic.Int64 // idle timeout in seconds
 
 	// nsMu serializes namespace set changes; spaces is the namespaces in
@@ -240,9 +241,9 @@ func New(opts ...Option) (*Server, error) {
 		nsStates: map[string]*nsState{},
 	}
 	s.clients.init()
-	fc := DefaultFlowConfig()
+	fc := cluster.DefaultFlowConfig()
 	s.flowCfg.Store(&fc)
-	tc := DefaultTransportConfig()
+	tc := cluster.DefaultTransportConfig()
 	s.tr.cfg = tc
 	s.idle.Store(int64(tc.IdleSeconds))
 	s.index.Store(&index{})
@@ -270,7 +271,7 @@ func (s *Server) namespacesValue() ([]string, bool) {
 }
 
 // applyFlowConfig validates and applies a new flow config.
-func (s *Server) applyFlowConfig(c FlowConfig) {
+func (s *Server) applyFlowConfig(c cluster.FlowConfig) {
 	if err := c.Validate(); err != nil {
 		s.configError(err)
 		return

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/engine/base"
+	"github.com/rulesync/rulesync/engine/cluster"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/internal/stat"
 	"github.com/rulesync/rulesync/engine/param"
@@ -170,7 +171,7 @@ func TestAvgLocalScalesWithClients(t *testing.T) {
 
 func TestExceedCountAndTooManyRequests(t *testing.T) {
 	clock := stat.NewManualClock(start)
-	cfg := DefaultFlowConfig()
+	cfg := cluster.DefaultFlowConfig()
 	cfg.ExceedCount = 1.5
 	cfg.MaxAllowedQps = 12
 	fp := property.New(property.WithInitial(cfg))
@@ -228,7 +229,7 @@ func TestPrioritizedOccupiesNextBucket(t *testing.T) {
 
 func TestMaxOccupyRatio(t *testing.T) {
 	clock := stat.NewManualClock(start)
-	cfg := DefaultFlowConfig()
+	cfg := cluster.DefaultFlowConfig()
 	cfg.MaxOccupyRatio = 0.5
 	s := newServer(t, clock, WithFlowConfig(property.New(property.WithInitial(cfg))))
 	loadFlow(t, s, DefaultNamespace, clusterFlow(1, 4, flow.ThresholdGlobal))
@@ -366,10 +367,10 @@ func TestNamespacesAndSupplier(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
-	fp := property.New(property.WithInitial(DefaultFlowConfig()))
-	tp := property.New(property.WithInitial(TransportConfig{Port: 0, IdleSeconds: 30}))
+	fp := property.New(property.WithInitial(cluster.DefaultFlowConfig()))
+	tp := property.New(property.WithInitial(cluster.TransportConfig{Port: 0, IdleSeconds: 30}))
 	s := newServer(t, stat.NewManualClock(start), WithFlowConfig(fp), WithTransportConfig(tp))
-	bad := []FlowConfig{
+	bad := []cluster.FlowConfig{
 		{ExceedCount: -1, MaxOccupyRatio: 1, IntervalMs: 1000, SampleCount: 10},
 		{ExceedCount: 1, MaxOccupyRatio: 1, IntervalMs: 1000, SampleCount: 3},
 		{ExceedCount: 1, MaxOccupyRatio: 1, IntervalMs: 1000, SampleCount: 0},
@@ -378,17 +379,17 @@ func TestConfigValidation(t *testing.T) {
 	for _, c := range bad {
 		fp.Update(c)
 	}
-	tp.Update(TransportConfig{Port: 70000, IdleSeconds: 30})
-	tp.Update(TransportConfig{Port: 1, IdleSeconds: 0})
+	tp.Update(cluster.TransportConfig{Port: 70000, IdleSeconds: 30})
+	tp.Update(cluster.TransportConfig{Port: 1, IdleSeconds: 0})
 	info := s.Info()
-	if info.Flow != DefaultFlowConfig() || info.Transport.IdleSeconds != 30 {
+	if info.Flow != cluster.DefaultFlowConfig() || info.Transport.IdleSeconds != 30 {
 		t.Fatalf("an invalid config was applied: %+v", info)
 	}
 	st := s.Status()
 	if len(st.ConfigErrors) != 6 || !strings.Contains(st.ConfigErrors[1], "divisible") || !strings.Contains(st.ConfigErrors[4], "port 70000") {
 		t.Fatalf("config errors %q", st.ConfigErrors)
 	}
-	good := DefaultFlowConfig()
+	good := cluster.DefaultFlowConfig()
 	good.MaxAllowedQps = 5
 	fp.Update(good)
 	if s.Info().Flow.MaxAllowedQps != 5 {

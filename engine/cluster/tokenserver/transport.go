@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rulesync/rulesync/engine/cluster"
 	"github.com/rulesync/rulesync/engine/cluster/wire"
 )
 
@@ -121,7 +122,7 @@ func (r *clientRegistry) snapshot(ns string) []ConnectionInfo {
 // connections.
 type transport struct {
 	mu      sync.Mutex
-	cfg     TransportConfig // in force
+	cfg     cluster.TransportConfig // in force
 	started bool
 	stopped bool
 	ln      net.Listener
@@ -198,7 +199,7 @@ func (s *Server) Addr() net.Addr {
 
 // applyTransportConfig validates a new transport config; a new port moves a
 // started server to it.
-func (s *Server) applyTransportConfig(c TransportConfig) {
+func (s *Server) applyTransportConfig(c cluster.TransportConfig) {
 	if err := c.Validate(); err != nil {
 		s.configError(err)
 		return

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rulesync/rulesync/engine/cluster"
 	"github.com/rulesync/rulesync/engine/cluster/wire"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/engine/internal/stat"
@@ -42,7 +43,7 @@ func startLoopback(t *testing.T, s *Server) string {
 
 func loopbackServer(t *testing.T, opts ...Option) *Server {
 	t.Helper()
-	tp := property.New(property.WithInitial(TransportConfig{Port: 0, IdleSeconds: 600}))
+	tp := property.New(property.WithInitial(cluster.TransportConfig{Port: 0, IdleSeconds: 600}))
 	return newServer(t, stat.SystemClock{}, append([]Option{WithListenHost("127.0.0.1"), WithTransportConfig(tp)}, opts...)...)
 }
 
@@ -149,7 +150,7 @@ func TestReplyFlushedBeforePartialRequest(t *testing.T) {
 }
 
 func TestIdleConnectionClosed(t *testing.T) {
-	tp := property.New(property.WithInitial(TransportConfig{Port: 0, IdleSeconds: 1}))
+	tp := property.New(property.WithInitial(cluster.TransportConfig{Port: 0, IdleSeconds: 1}))
 	s := newServer(t, stat.SystemClock{}, WithListenHost("127.0.0.1"), WithTransportConfig(tp))
 	c := dialRaw(t, startLoopback(t, s))
 	c.send(unhex(t, "000C 00000000 00 00000003 617070"))
@@ -162,7 +163,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 }
 
 func TestPortChangeMovesServer(t *testing.T) {
-	tp := property.New(property.WithInitial(TransportConfig{Port: 0, IdleSeconds: 600}))
+	tp := property.New(property.WithInitial(cluster.TransportConfig{Port: 0, IdleSeconds: 600}))
 	s := newServer(t, stat.SystemClock{}, WithListenHost("127.0.0.1"), WithTransportConfig(tp))
 	old := startLoopback(t, s)
 	c := dialRaw(t, old)
@@ -176,7 +177,7 @@ func TestPortChangeMovesServer(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	tp.Update(TransportConfig{Port: port, IdleSeconds: 600})
+	tp.Update(cluster.TransportConfig{Port: port, IdleSeconds: 600})
 	if got := s.Info().Port; got != port {
 		t.Fatalf("info port %d, want %d", got, port)
 	}
@@ -205,7 +206,7 @@ func TestPortChangeMovesServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	tp.Update(TransportConfig{Port: busy.Addr().(*net.TCPAddr).Port, IdleSeconds: 600})
+	tp.Update(cluster.TransportConfig{Port: busy.Addr().(*net.TCPAddr).Port, IdleSeconds: 600})
 	if s.Info().Port != port || s.Status().ListenError == "" {
 		t.Fatalf("after a refused port: port %d, status %+v", s.Info().Port, s.Status())
 	}

@@ -1,4 +1,4 @@
-package tokenserver
+package cluster
 
 import (
 	"errors"
@@ -8,8 +8,11 @@ import (
 	"github.com/rulesync/rulesync/engine/cluster/wire"
 )
 
+// DefaultNamespace is the namespace a token server always serves.
+const DefaultNamespace = "default"
+
 // ErrInvalidConfig is wrapped by every error about a server configuration.
-var ErrInvalidConfig = errors.New("tokenserver: invalid config")
+var ErrInvalidConfig = errors.New("cluster: invalid config")
 
 // FlowConfig is the server's flow settings (Sentinel's ServerFlowConfig).
 type FlowConfig struct {
