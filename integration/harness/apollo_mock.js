@@ -4,7 +4,10 @@
 // ours on 127.0.0.1:<admin-port> (POST /set, /delete, /publish with a JSON
 // body {app, cluster, namespace, key, value}; GET /ping). What the admin API
 // did is kept in <state-file>, so that a restarted server serves the same
-// configurations (apollo-mock-server itself keeps everything in memory).
+// configurations (apollo-mock-server itself keeps everything in memory), and
+// with notification ids that go on from where they were: Apollo's ids come
+// from its database and never repeat, and a client holding an id that a
+// restarted server hands out again would wait for a change it already saw.
 //
 // usage: node apollo_mock.js <package-dir> <port> <admin-port> <state-file> <hold-ms>
 const fs = require('fs')
@@ -27,13 +30,18 @@ const namespace = k => {
 for (const [k, st] of Object.entries(state)) {
   const n = namespace(k)
   for (const [key, value] of Object.entries(st.configs)) n.set(key, value)
-  if (st.published) n.publish()
+  if (st.published) {
+    n.setNotificationId(st.id || 0)
+    n.publish()
+    st.id = n._notificationId
+  }
 }
 const save = () => {
   fs.writeFileSync(stateFile + '.tmp', JSON.stringify(state))
   fs.renameSync(stateFile + '.tmp', stateFile)
 }
 
+save()
 const service = new ConfigService({pollingTimeout: Number(hold)})
 http.createServer(service.callback()).listen(Number(port), '127.0.0.1', () => {
   console.log(`apollo-mock-server on 127.0.0.1:${port}`)
@@ -55,7 +63,7 @@ http.createServer((req, res) => {
       switch (req.url) {
         case '/set': n.set(m.key, m.value); st.configs[m.key] = m.value; break
         case '/delete': n.delete(m.key); delete st.configs[m.key]; break
-        case '/publish': n.publish(); st.published = true; break
+        case '/publish': n.publish(); st.published = true; st.id = n._notificationId; break
         default: res.statusCode = 404; res.end('unknown admin call'); return
       }
       save()

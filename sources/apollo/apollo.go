@@ -179,11 +179,14 @@ func or(v, def string) string {
 
 // Read returns the item as the config service serves it now, from the
 // latest release of the namespace. A namespace without a release (404) or a
-// release without the key reads as missing.
+// release without the key reads as missing. A read takes at most
+// HealthCheck.
 func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 	if s.closed.Load() {
 		return datasource.Snapshot{}, datasource.ErrClosed
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.HealthCheck)
+	defer cancel()
 	u := fmt.Sprintf("%s/configs/%s/%s/%s", s.cfg.ConfigServer, url.PathEscape(s.cfg.AppID), url.PathEscape(s.cfg.Cluster), url.PathEscape(s.cfg.Namespace))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -194,53 +197,53 @@ func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 			req.Header[k] = v
 		}
 	}
-	var body struct {
+	status, body, err := s.do(req)
+	if err != nil || status == http.StatusNotFound {
+		return datasource.Snapshot{}, err
+	}
+	return configValue(body, s.cfg.Key)
+}
+
+// configValue returns key's value in a /configs answer (missing: Exists false).
+func configValue(body []byte, key string) (datasource.Snapshot, error) {
+	var c struct {
 		Configurations map[string]string `json:"configurations"`
 	}
-	switch status, err := s.do(req, &body); {
-	case err != nil:
-		return datasource.Snapshot{}, err
-	case status == http.StatusNotFound:
-		return datasource.Snapshot{}, nil
+	if err := json.Unmarshal(body, &c); err != nil {
+		return datasource.Snapshot{}, fmt.Errorf("apollo: bad answer of the config service: %w", err)
 	}
-	if v, ok := body.Configurations[s.cfg.Key]; ok {
+	if v, ok := c.Configurations[key]; ok {
 		return datasource.ContentSnapshot([]byte(v)), nil
 	}
 	return datasource.Snapshot{}, nil
 }
 
-// do sends req and decodes a 2xx JSON answer into out (an empty body leaves
-// it alone). A 404 is returned as a status, not an error: callers say what it
-// means. Errors name the request, never the secret or the token.
-func (s *Source) do(req *http.Request, out any) (int, error) {
+// do sends req and returns the answer's status and body. A 404 is a status,
+// not an error: callers say what it means. Errors name the request, never
+// the secret or the token.
+func (s *Source) do(req *http.Request) (int, []byte, error) {
 	what := req.Method + " " + req.URL.Path
 	resp, err := s.http.Do(req)
 	if err != nil {
 		if s.closed.Load() && errors.Is(err, context.Canceled) {
-			return 0, datasource.ErrClosed
+			return 0, nil, datasource.ErrClosed
 		}
-		return 0, fmt.Errorf("apollo: %s: %w", what, s.secrets.Error(err))
+		return 0, nil, fmt.Errorf("apollo: %s: %w", what, s.secrets.Error(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	switch {
 	case err != nil:
-		return 0, fmt.Errorf("apollo: %s: %w", what, s.secrets.Error(err))
-	case resp.StatusCode == http.StatusNotFound:
-		return resp.StatusCode, nil
-	case resp.StatusCode/100 != 2:
+		return 0, nil, fmt.Errorf("apollo: %s: %w", what, s.secrets.Error(err))
+	case resp.StatusCode != http.StatusNotFound && resp.StatusCode/100 != 2:
 		msg := strings.TrimSpace(string(body))
 		var e struct{ Message string }
 		if json.Unmarshal(body, &e) == nil && e.Message != "" {
 			msg = e.Message
 		}
-		return resp.StatusCode, fmt.Errorf("apollo: %s: %s: %.300s", what, resp.Status, s.secrets.Redact(msg))
-	case len(strings.TrimSpace(string(body))) > 0 && out != nil:
-		if err := json.Unmarshal(body, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("apollo: %s: bad answer: %w", what, err)
-		}
+		return resp.StatusCode, nil, fmt.Errorf("apollo: %s: %s: %.300s", what, resp.Status, s.secrets.Redact(msg))
 	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, body, nil
 }
 
 // Watch emits the item whenever it changes, until ctx ends. agollo's long
@@ -345,6 +348,9 @@ func (s *Source) Close() error {
 	s.http.CloseIdleConnections()
 	return nil
 }
+
+// String describes the source by its Config, without secret and token.
+func (s *Source) String() string { return s.cfg.String() }
 
 // Redact implements datasource.Redactor: it removes the secret and the token.
 func (s *Source) Redact(msg string) string { return s.secrets.Redact(msg) }

@@ -175,25 +175,26 @@ func (s *Source) openapi(ctx context.Context, method, path string, q url.Values,
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	var body *bytes.Reader
+	var body []byte
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("apollo: %w", err)
-		}
-		body = bytes.NewReader(b)
-	} else {
-		body = bytes.NewReader(nil)
+		body, _ = json.Marshal(in) // items and release requests always marshal
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("apollo: %w", err)
 	}
 	req.Header.Set("Authorization", s.cfg.Token)
 	req.Header.Set("Content-Type", "application/json;charset=UTF-8")
-	status, err := s.do(req, out)
-	if err == nil && status == http.StatusNotFound {
-		err = fmt.Errorf("apollo: %s %s: 404 Not Found (does the namespace exist in env %s?)", method, req.URL.Path, s.cfg.Env)
+	status, answer, err := s.do(req)
+	switch {
+	case err != nil:
+		return err
+	case status == http.StatusNotFound:
+		return fmt.Errorf("apollo: %s %s: 404 Not Found (does the namespace exist in env %s?)", method, req.URL.Path, s.cfg.Env)
+	case out != nil && len(bytes.TrimSpace(answer)) > 0:
+		if err := json.Unmarshal(answer, out); err != nil {
+			return fmt.Errorf("apollo: %s %s: bad answer: %w", method, req.URL.Path, err)
+		}
 	}
-	return err
+	return nil
 }
