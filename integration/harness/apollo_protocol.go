@@ -3,13 +3,14 @@ package harness
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
+	crand "crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -63,7 +64,7 @@ type ApolloProtocolServer struct {
 var _ Server = (*ApolloProtocolServer)(nil)
 
 type apolloConfig struct {
-	hold, scan time.Duration
+	hold, scan, jitter time.Duration
 	secrets    map[string]string
 	users      []string
 	env        string
@@ -82,6 +83,12 @@ func WithApolloHold(d time.Duration) ApolloProtocolOption {
 // (Apollo: 1 s).
 func WithApolloScanInterval(d time.Duration) ApolloProtocolOption {
 	return func(c *apolloConfig) { c.scan = d }
+}
+
+// WithApolloJitter delays every OpenAPI request by a random time up to d,
+// so that racing writers interleave their steps in many orders.
+func WithApolloJitter(d time.Duration) ApolloProtocolOption {
+	return func(c *apolloConfig) { c.jitter = d }
 }
 
 // WithApolloSecret makes the config service require requests of app signed
@@ -105,6 +112,7 @@ type apolloItem struct {
 }
 
 type apolloRelease struct {
+	ID                  int64             `json:"id"`
 	AppID               string            `json:"appId"`
 	ClusterName         string            `json:"clusterName"`
 	NamespaceName       string            `json:"namespaceName"`
@@ -166,7 +174,7 @@ func ApolloProtocol(t testing.TB, opts ...ApolloProtocolOption) *ApolloProtocolS
 
 func randomHex(n int) string {
 	b := make([]byte, n)
-	_, _ = rand.Read(b)
+	_, _ = crand.Read(b)
 	return hex.EncodeToString(b)
 }
 
@@ -207,10 +215,16 @@ func (s *ApolloProtocolServer) AddNamespace(app, cluster, ns string) {
 // Set edits an item as the Operator in the portal (not released), creating
 // the namespace if needed.
 func (s *ApolloProtocolServer) Set(app, cluster, ns, key, value string) error {
+	return s.SetAs(s.Operator, app, cluster, ns, key, value)
+}
+
+// SetAs edits an item as the portal user user (not released), creating the
+// namespace if needed.
+func (s *ApolloProtocolServer) SetAs(user, app, cluster, ns, key, value string) error {
 	s.AddNamespace(app, cluster, ns)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.setItem(s.ns[apolloNS{app, cluster, ns}], key, value, s.Operator, true)
+	s.setItem(s.ns[apolloNS{app, cluster, ns}], key, value, "", user, true)
 	return nil
 }
 
@@ -240,16 +254,16 @@ func (s *ApolloProtocolServer) Release(app, cluster, ns string) error {
 	return nil
 }
 
-func (s *ApolloProtocolServer) setItem(n *apolloNamespace, key, value, by string, create bool) bool {
+func (s *ApolloProtocolServer) setItem(n *apolloNamespace, key, value, comment, by string, create bool) bool {
 	now := apolloTime(time.Now())
 	if _, it := n.item(key); it != nil {
-		it.Value, it.DataChangeLastModifiedBy, it.DataChangeLastModifiedTime = value, by, now
+		it.Value, it.Comment, it.DataChangeLastModifiedBy, it.DataChangeLastModifiedTime = value, comment, by, now
 		return true
 	}
 	if !create {
 		return false
 	}
-	n.items = append(n.items, &apolloItem{Key: key, Value: value, DataChangeCreatedBy: by, DataChangeLastModifiedBy: by,
+	n.items = append(n.items, &apolloItem{Key: key, Value: value, Comment: comment, DataChangeCreatedBy: by, DataChangeLastModifiedBy: by,
 		DataChangeCreatedTime: now, DataChangeLastModifiedTime: now})
 	return true
 }
@@ -263,9 +277,9 @@ func (s *ApolloProtocolServer) release(k apolloNS, n *apolloNamespace, title, co
 			conf[it.Key] = it.Value
 		}
 	}
-	n.release = &apolloRelease{AppID: k.app, ClusterName: k.cluster, NamespaceName: k.ns, Name: title, Configurations: conf,
-		Comment: comment, DataChangeCreatedBy: by, releaseKey: time.Now().Format("20060102150405") + "-" + randomHex(8)}
 	s.msgID++
+	n.release = &apolloRelease{ID: s.msgID, AppID: k.app, ClusterName: k.cluster, NamespaceName: k.ns, Name: title, Configurations: conf,
+		Comment: comment, DataChangeCreatedBy: by, releaseKey: time.Now().Format("20060102150405") + "-" + randomHex(8)}
 	s.messages[watchKey(k)] = s.msgID
 	return n.release
 }
@@ -382,6 +396,9 @@ func (s *ApolloProtocolServer) serve(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
 	case parts[0] == "openapi":
+		if s.cfg.jitter > 0 {
+			time.Sleep(rand.N(s.cfg.jitter))
+		}
 		s.openAPI(sw, r, parts)
 	case r.Method != http.MethodGet:
 		apolloError(sw, http.StatusMethodNotAllowed, "method not allowed")
@@ -589,7 +606,7 @@ func (s *ApolloProtocolServer) openAPI(w http.ResponseWriter, r *http.Request, p
 			!s.check(w, !create || in.DataChangeCreatedBy != "", "dataChangeCreatedBy is required when createIfNotExists is true") {
 			return
 		}
-		if !s.setItem(n, key, in.Value, in.DataChangeLastModifiedBy, create) {
+		if !s.setItem(n, key, in.Value, in.Comment, in.DataChangeLastModifiedBy, create) {
 			apolloError(w, http.StatusNotFound, "item not found for "+key)
 		}
 	case rest == "items" && r.Method == http.MethodPost:
@@ -602,7 +619,7 @@ func (s *ApolloProtocolServer) openAPI(w http.ResponseWriter, r *http.Request, p
 			apolloError(w, http.StatusBadRequest, "item already exists")
 			return
 		}
-		s.setItem(n, in.Key, in.Value, in.DataChangeCreatedBy, true)
+		s.setItem(n, in.Key, in.Value, in.Comment, in.DataChangeCreatedBy, true)
 		_, it := n.item(in.Key)
 		apolloJSON(w, it)
 	case isItem && key != "" && r.Method == http.MethodDelete:

@@ -51,28 +51,41 @@
 //     the release would publish it (a deleted key counts; edits by the
 //     Operator are taken for another rulesync write in flight or the
 //     leftover of a failed one).
-//  2. It updates the item (PUT ...?createIfNotExists=true, as the Operator).
-//  3. It reads the latest release again: if someone released another value
-//     of the key since step 1, the update overwrote it; Write puts the
-//     released value back (if the item still holds its own) and fails.
-//  4. It releases the namespace and reads the release it made: if the
-//     release carries another value of the key, a writer updated the item
-//     after step 2; that writer's value is in force and Write fails.
+//  2. It updates the item (PUT ...?createIfNotExists=true, as the Operator)
+//     with a comment that marks this write: values can be equal, the marks
+//     tell whose update the item holds.
+//  3. It reads the item back (the mark must be its own: else a later update
+//     stands and will be released by its writer) and the latest release: a
+//     release since step 1 (another id), unless it carries this very value,
+//     may have published a value that the update just overwrote, so Write
+//     puts the released value back (if the item still holds its mark) and
+//     fails.
+//  4. It releases the namespace; the release it gets back must carry its
+//     value, else a writer updated the item after step 3 and that value is
+//     in force.
 //
-// Two writers that both succeed can therefore not have overwritten each
-// other, as long as each writer is a rulesync Source (each runs the steps
-// above). What remains, and what Apollo cannot guarantee:
+// So of two rulesync writers that start from the same revision with
+// different values, at most one succeeds, and a writer told it succeeded is
+// never overwritten by one that did not see its value (TestRacingWritersOneConflicts
+// runs such races). What remains, and what Apollo cannot guarantee:
+//   - two writers that store equal bytes from the same revision can both
+//     succeed: a release publishes values, not whose update they were. For
+//     rules that is harmless (both wanted the same rules); a counter
+//     incremented this way loses increments;
 //   - an edit made in the portal and not released, between step 1 and step 2,
 //     is overwritten and lost without anyone being told (its author sees the
 //     item changed before releasing);
 //   - an edit of another key made in the portal between step 1 and step 4 is
 //     published by this write's release;
 //   - the put-back of step 3 can itself overwrite an update that came
-//     between step 3's read and the put-back; if that update was also
-//     released, its item then holds the older value until the next write,
-//     and a release from the portal in between would publish it;
+//     between its check and the put-back; if that update was also released,
+//     its item then holds the older value until the next write, and a
+//     release from the portal in between would publish it;
 //   - a release from the portal publishes the Operator's leftover of a write
-//     that failed after step 2 (its value was never confirmed).
+//     that failed after step 2 (its value was never confirmed);
+//   - each write is five OpenAPI reads and writes, so writers that contend
+//     for one namespace conflict often: datasource.Update retries with
+//     backoff.
 //
 // Use a namespace of its own for rules, and a portal user of its own as the
 // Operator, to keep these windows to rulesync's own writers. With Apollo's

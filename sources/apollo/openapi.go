@@ -3,6 +3,8 @@ package apollo
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -22,6 +24,7 @@ const maxValue = 20000
 type item struct {
 	Key                      string `json:"key"`
 	Value                    string `json:"value"`
+	Comment                  string `json:"comment"`
 	DataChangeCreatedBy      string `json:"dataChangeCreatedBy,omitempty"`
 	DataChangeLastModifiedBy string `json:"dataChangeLastModifiedBy,omitempty"`
 }
@@ -29,7 +32,16 @@ type item struct {
 // release is the part of an OpenAPI release (OpenReleaseDTO) rulesync reads;
 // nil means the namespace has none.
 type release struct {
+	ID             int64             `json:"id"`
 	Configurations map[string]string `json:"configurations"`
+}
+
+// id is the release's id, 0 for none.
+func (r *release) id() int64 {
+	if r == nil {
+		return 0
+	}
+	return r.ID
 }
 
 func (r *release) value(key string) (string, bool) {
@@ -43,17 +55,8 @@ func (r *release) value(key string) (string, bool) {
 // Write stores data in the item and releases the namespace through the
 // OpenAPI, if the released item is still at revision expect ("" = absent,
 // datasource.AnyRevision = anything). Apollo has no compare-and-set, so the
-// source checks around its writes and returns an error wrapping
-// datasource.ErrConflict when:
-//   - before: the released value is not at expect; or the namespace holds an
-//     unreleased edit of the key, or of another key, by another user than the
-//     operator (a release would publish it);
-//   - after the update: a release made meanwhile carries another value of the
-//     key (the update overwrote it; the source puts the released value back);
-//   - after the release: it carries another writer's value (who updated the
-//     item after this source did; that writer's value is in force).
-//
-// The window that remains is described in the package doc.
+// source checks around each step (see the package doc) and returns an error
+// wrapping datasource.ErrConflict when another writer may have come between.
 func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasource.Snapshot, error) {
 	if s.closed.Load() {
 		return datasource.Snapshot{}, datasource.ErrClosed
@@ -66,8 +69,11 @@ func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasou
 		return datasource.Snapshot{}, fmt.Errorf("apollo: item %q: %d characters, Apollo's limit is %d: %w", s.cfg.Key, n, maxValue, datasource.ErrTooLarge)
 	}
 	what := fmt.Sprintf("apollo: item %q of %s/%s/%s", s.cfg.Key, s.cfg.AppID, s.cfg.Cluster, s.cfg.Namespace)
-	// The release first: an item edited and released after this read shows
-	// in the items read next.
+	conflict := func(format string, args ...any) (datasource.Snapshot, error) {
+		return datasource.Snapshot{}, fmt.Errorf("%s: "+format+": %w", append(append([]any{what}, args...), datasource.ErrConflict)...)
+	}
+	// 1. The release first: an item edited and released after this read
+	// shows in the items read next.
 	before, err := s.latest(ctx)
 	if err != nil {
 		return datasource.Snapshot{}, err
@@ -76,33 +82,41 @@ func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasou
 	if err := s.openapi(ctx, http.MethodGet, "", nil, nil, &ns); err != nil {
 		return datasource.Snapshot{}, err
 	}
-	v0, ok0 := before.value(s.cfg.Key)
-	if err := datasource.CheckExpected(what, snapshotOf(v0, ok0), expect); err != nil {
+	if err := datasource.CheckExpected(what, snapshotOf(before.value(s.cfg.Key)), expect); err != nil {
 		return datasource.Snapshot{}, err
 	}
 	if pending := s.pending(ns.Items, before); len(pending) > 0 {
-		return datasource.Snapshot{}, fmt.Errorf("%s: unreleased edits in the namespace (%v) that a release would publish; release or discard them in the portal: %w", what, pending, datasource.ErrConflict)
+		return conflict("unreleased edits in the namespace (%v) that a release would publish; release or discard them in the portal", pending)
 	}
-	if err := s.put(ctx, value); err != nil {
+	// 2. The update, marked with a comment of its own: values can be equal,
+	// comments tell whose update the item holds.
+	mark := "rulesync " + randomMark()
+	if err := s.put(ctx, value, mark); err != nil {
 		return datasource.Snapshot{}, err
+	}
+	// 3. Nobody updated the item after us, and nobody released since step 1.
+	if !s.holds(ctx, mark) {
+		return conflict("updated by someone else right after this write; theirs stands")
 	}
 	mid, err := s.latest(ctx)
 	if err != nil {
 		return datasource.Snapshot{}, err
 	}
-	if v, ok := mid.value(s.cfg.Key); (ok != ok0 || v != v0) && (!ok || v != value) {
-		// Someone released the key between the check and the update, which
-		// overwrote their value: put it back unless yet another edit came.
-		var cur item
-		if s.openapi(ctx, http.MethodGet, "/items/"+url.PathEscape(s.cfg.Key), nil, nil, &cur) == nil && cur.Value == value {
+	if v, ok := mid.value(s.cfg.Key); mid.id() != before.id() && !(ok && v == value) {
+		// Our update may have overwritten what that release published: put
+		// the released value back unless yet another update came.
+		put := "not needed"
+		if s.holds(ctx, mark) {
 			if ok {
-				err = s.put(ctx, v)
+				err = s.put(ctx, v, "rulesync: put back")
 			} else {
 				err = s.openapi(ctx, http.MethodDelete, "/items/"+url.PathEscape(s.cfg.Key), url.Values{"operator": {s.cfg.Operator}}, nil, nil)
 			}
+			put = fmt.Sprint(err)
 		}
-		return datasource.Snapshot{}, fmt.Errorf("%s: released by someone else while this write was under way (put back: %v): %w", what, err, datasource.ErrConflict)
+		return conflict("released by someone else while this write was under way (put back: %s)", put)
 	}
+	// 4. The release, which must carry our value.
 	var after release
 	title := time.Now().UTC().Format("20060102150405") + "-rulesync"
 	body := map[string]string{"releaseTitle": title, "releaseComment": "rulesync: " + s.cfg.Key, "releasedBy": s.cfg.Operator}
@@ -110,9 +124,21 @@ func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasou
 		return datasource.Snapshot{}, err
 	}
 	if v, ok := after.value(s.cfg.Key); !ok || v != value {
-		return datasource.Snapshot{}, fmt.Errorf("%s: the release carries another writer's value, which is in force: %w", what, datasource.ErrConflict)
+		return conflict("the release carries another writer's value, which is in force")
 	}
 	return datasource.ContentSnapshot(bytes.Clone(data)), nil
+}
+
+// holds reports whether the item still carries the comment mark of our update.
+func (s *Source) holds(ctx context.Context, mark string) bool {
+	var cur item
+	return s.openapi(ctx, http.MethodGet, "/items/"+url.PathEscape(s.cfg.Key), nil, nil, &cur) == nil && cur.Comment == mark
+}
+
+func randomMark() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // snapshotOf is the snapshot of a released value (ok false: absent).
@@ -150,8 +176,8 @@ func (s *Source) pending(items []item, rel *release) []string {
 	return keys
 }
 
-func (s *Source) put(ctx context.Context, value string) error {
-	it := item{Key: s.cfg.Key, Value: value, DataChangeCreatedBy: s.cfg.Operator, DataChangeLastModifiedBy: s.cfg.Operator}
+func (s *Source) put(ctx context.Context, value, comment string) error {
+	it := item{Key: s.cfg.Key, Value: value, Comment: comment, DataChangeCreatedBy: s.cfg.Operator, DataChangeLastModifiedBy: s.cfg.Operator}
 	return s.openapi(ctx, http.MethodPut, "/items/"+url.PathEscape(s.cfg.Key), url.Values{"createIfNotExists": {"true"}}, it, nil)
 }
 
