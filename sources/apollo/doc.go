@@ -83,7 +83,7 @@
 //     release from the portal in between would publish it;
 //   - a release from the portal publishes the Operator's leftover of a write
 //     that failed after step 2 (its value was never confirmed);
-//   - each write is five OpenAPI reads and writes, so writers that contend
+//   - each write is six OpenAPI requests, so writers that contend
 //     for one namespace conflict often: datasource.Update retries with
 //     backoff.
 //
