@@ -670,3 +670,5 @@ func (s *ApolloProtocolServer) validItem(w http.ResponseWriter, it apolloItem) b
 		s.check(w, chars(it.Value) <= 20000, "value too long. length limit:20000") &&
 		s.check(w, chars(it.Comment) <= 256, "Comment length should not exceed 256 characters")
 }
+
+func newDiscardBuffer() *syncbuf.Buffer { return &syncbuf.Buffer{Limit: 1 << 16} }
