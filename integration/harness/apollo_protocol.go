@@ -65,9 +65,9 @@ var _ Server = (*ApolloProtocolServer)(nil)
 
 type apolloConfig struct {
 	hold, scan, jitter time.Duration
-	secrets    map[string]string
-	users      []string
-	env        string
+	secrets            map[string]string
+	users              []string
+	env                string
 }
 
 // ApolloProtocolOption adjusts an ApolloProtocolServer.
