@@ -55,14 +55,14 @@
 //     with a comment that marks this write: values can be equal, the marks
 //     tell whose update the item holds.
 //  3. It reads the item back (the mark must be its own: else a later update
-//     stands and will be released by its writer) and the latest release: a
-//     release since step 1 (another id), unless it carries this very value,
-//     may have published a value that the update just overwrote, so Write
-//     puts the released value back (if the item still holds its mark) and
-//     fails.
-//  4. It releases the namespace; the release it gets back must carry its
-//     value, else a writer updated the item after step 3 and that value is
-//     in force.
+//     stands and will be released by its writer) and the latest release: if
+//     a release since step 1 carries another value of the key (neither the
+//     one of step 1 nor this write's), the update just overwrote what it
+//     published, so Write puts the released value back (if the item still
+//     holds its mark) and fails.
+//  4. It checks the mark once more and releases the namespace; the release
+//     it gets back must carry its value, else a writer updated the item in
+//     between and that value is in force.
 //
 // So of two rulesync writers that start from the same revision with
 // different values, at most one succeeds, and a writer told it succeeded is

@@ -32,17 +32,9 @@ type item struct {
 // release is the part of an OpenAPI release (OpenReleaseDTO) rulesync reads;
 // nil means the namespace has none.
 type release struct {
-	ID             int64             `json:"id"`
 	Configurations map[string]string `json:"configurations"`
 }
 
-// id is the release's id, 0 for none.
-func (r *release) id() int64 {
-	if r == nil {
-		return 0
-	}
-	return r.ID
-}
 
 func (r *release) value(key string) (string, bool) {
 	if r == nil {
@@ -102,7 +94,8 @@ func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasou
 	if err != nil {
 		return datasource.Snapshot{}, err
 	}
-	if v, ok := mid.value(s.cfg.Key); mid.id() != before.id() && !(ok && v == value) {
+	v0, ok0 := before.value(s.cfg.Key)
+	if v, ok := mid.value(s.cfg.Key); (ok != ok0 || v != v0) && !(ok && v == value) {
 		// Our update may have overwritten what that release published: put
 		// the released value back unless yet another update came.
 		put := "not needed"
@@ -116,7 +109,12 @@ func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasou
 		}
 		return conflict("released by someone else while this write was under way (put back: %s)", put)
 	}
-	// 4. The release, which must carry our value.
+	// 4. The release, which must carry our value. A release publishes every
+	// pending update, checked or not: release only while the item still
+	// holds ours.
+	if !s.holds(ctx, mark) {
+		return conflict("updated by someone else before the release; theirs stands")
+	}
 	var after release
 	title := time.Now().UTC().Format("20060102150405") + "-rulesync"
 	body := map[string]string{"releaseTitle": title, "releaseComment": "rulesync: " + s.cfg.Key, "releasedBy": s.cfg.Operator}
