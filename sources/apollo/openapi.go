@@ -35,7 +35,6 @@ type release struct {
 	Configurations map[string]string `json:"configurations"`
 }
 
-
 func (r *release) value(key string) (string, bool) {
 	if r == nil {
 		return "", false
