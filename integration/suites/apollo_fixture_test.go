@@ -111,12 +111,20 @@ func (f *apolloFixture) config() apollo.Config {
 }
 
 func (f *apolloFixture) Source(t testing.TB) datasource.WritableSource {
-	s, err := apollo.Open(opCtx(t), f.config())
+	s, err := openApollo(t, f.config())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// openApollo opens a source on cfg, closed when t ends.
+func openApollo(t testing.TB, cfg apollo.Config) (*apollo.Source, error) {
+	s, err := apollo.Open(opCtx(t), cfg)
+	if err == nil {
+		t.Cleanup(func() { s.Close() })
+	}
+	return s, err
 }
 
 func (f *apolloFixture) Put(t testing.TB, data []byte) {

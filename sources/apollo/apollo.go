@@ -97,9 +97,10 @@ type Source struct {
 	log     *slog.Logger
 	closed  atomic.Bool
 
-	mu       sync.Mutex
-	client   agollo.Client // nil until agollo's start returns
-	watchers map[chan struct{}]struct{}
+	agolloStarted atomic.Bool
+	mu            sync.Mutex
+	client        agollo.Client // nil until agollo's start returns
+	watchers      map[chan struct{}]struct{}
 }
 
 var (
@@ -108,10 +109,11 @@ var (
 	_ storage.ChangeListener    = (*Source)(nil)
 )
 
-// Open checks cfg and starts an agollo client of the source's own for its
-// namespace. agollo's first sync runs in the background (it cannot be
-// cancelled and retries for about ten seconds on an unreachable server), so
-// Open does not wait for the server; Read and Watch tell whether it answers.
+// Open checks cfg and returns the source; it does not wait for the server
+// (Read and Watch tell whether it answers). The source's agollo client
+// starts, in the background, at the first read that finds the namespace
+// released: agollo's first sync cannot be cancelled and retries for about
+// ten seconds on an unreachable server.
 func Open(ctx context.Context, cfg Config, opts ...Option) (*Source, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("apollo: open: %w", err)
@@ -148,9 +150,21 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Source, error) {
 		o(s)
 	}
 	s.log = s.log.With("source", "apollo", "app", cfg.AppID, "namespace", cfg.Namespace, "key", cfg.Key)
+	return s, nil
+}
+
+// startAgollo starts the source's agollo client once. It waits for the
+// namespace's first release (a read that is not a 404): agollo treats a 404
+// as a failed config service and pauses the long polls of every client of
+// that address in the process for 30 s.
+func (s *Source) startAgollo() {
+	if s.agolloStarted.Swap(true) {
+		return
+	}
+	noFallback.Do(func() { agollo.SetLoadBalance(noDiscovered{}) })
 	app := &agconfig.AppConfig{
-		AppID: cfg.AppID, Cluster: cfg.Cluster, NamespaceName: cfg.Namespace, IP: cfg.ConfigServer,
-		Secret: cfg.Secret, IsBackupConfig: false, SyncServerTimeout: 5,
+		AppID: s.cfg.AppID, Cluster: s.cfg.Cluster, NamespaceName: s.cfg.Namespace, IP: s.cfg.ConfigServer,
+		Secret: s.cfg.Secret, IsBackupConfig: false, SyncServerTimeout: 5,
 	}
 	go func() {
 		c, err := agollo.StartWithConfig(func() (*agconfig.AppConfig, error) { return app, nil })
@@ -166,9 +180,24 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Source, error) {
 		}
 		c.AddChangeListener(s)
 		s.client = c
+		s.wakeLocked() // changes during agollo's first sync sent no event
 	}()
-	return s, nil
 }
+
+// noFallback replaces agollo's load balancer, once per process, with
+// noDiscovered: agollo's round robin reads ServerInfo.IsDown while another
+// client of the same config-service address writes it under a lock the
+// balancer does not take (a data race whenever two clients fail together,
+// as when the server goes away).
+var noFallback sync.Once
+
+// noDiscovered is an agollo load balancer that never picks a discovered
+// config-service instance: agollo asks it only during the 30 s after a
+// request to the configured address failed, and then waits instead (what
+// its round robin does too when that address is the only instance).
+type noDiscovered struct{}
+
+func (noDiscovered) Load(map[string]*agconfig.ServerInfo) *agconfig.ServerInfo { return nil }
 
 func or(v, def string) string {
 	if v == "" {
@@ -201,6 +230,7 @@ func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 	if err != nil || status == http.StatusNotFound {
 		return datasource.Snapshot{}, err
 	}
+	s.startAgollo()
 	return configValue(body, s.cfg.Key)
 }
 
@@ -268,6 +298,9 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 	changes := datasource.NewChanges(from, emit)
 	silence := datasource.NewSilence(s.cfg.HealthCheck)
 	defer silence.Stop()
+	// Until the namespace has a release, agollo does not run: poll it.
+	unreleased := time.NewTicker(time.Second)
+	defer unreleased.Stop()
 	refresh := func() error {
 		snap, err := s.Read(ctx)
 		if err != nil {
@@ -288,6 +321,12 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 			return ctx.Err()
 		case <-wake:
 			if err := refresh(); err != nil {
+				return err
+			}
+		case <-unreleased.C:
+			if s.agolloStarted.Load() {
+				unreleased.Stop()
+			} else if err := refresh(); err != nil {
 				return err
 			}
 		case <-silence.C():
@@ -317,6 +356,11 @@ func (s *Source) OnChange(e *storage.ChangeEvent) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.wakeLocked()
+}
+
+// wakeLocked wakes every watch; call with s.mu held.
+func (s *Source) wakeLocked() {
 	for w := range s.watchers {
 		select {
 		case w <- struct{}{}:

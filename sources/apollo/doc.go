@@ -8,7 +8,9 @@
 // # Reading
 //
 // Each Source runs an agollo (v5) client of its own for its (app, cluster,
-// namespace). agollo holds the long poll on /notifications/v2 and reconnects
+// namespace), from the first read that finds the namespace released (until
+// then the source reads it every second itself: agollo takes the config
+// service's 404 for a namespace without release as a failed server). agollo holds the long poll on /notifications/v2 and reconnects
 // by itself; when an event of the namespace touches the source's key, the
 // source reads the namespace from the config service (GET /configs/{app}/
 // {cluster}/{namespace}, signed with agollo's access-key code when a secret
@@ -33,9 +35,17 @@
 // Several Sources in one process each have their own agollo client; agollo
 // keeps a few package-level registries (its logger, a shared HTTP transport,
 // and per config-service address the list of instances and which ones
-// failed). A request that fails marks the config service down for every
-// client of that address for 30 s, during which agollo's long polls pause;
-// the sources' health reads do not depend on them.
+// failed). A request that fails (a server restart, say) marks the config
+// service down for every client of that address for 30 s, during which
+// agollo's long polls pause; the sources' health reads do not depend on them
+// (TestSeveralClientsInOneProcess, TestConvergesAfterServerRestart). In
+// that window agollo's round robin would pick another instance that the
+// config service listed, reading a flag that other clients write without
+// its lock (a data race); the first Source to start agollo therefore
+// replaces agollo's load balancer, process-wide, with one that picks none:
+// agollo then waits out the 30 s, as it does when the configured address is
+// the only instance. Give rulesync the address of a load balancer (or
+// Apollo's meta server) rather than one instance.
 //
 // # Writing
 //
