@@ -1,5 +1,7 @@
-// Package harness starts real config-center servers for tests: Redis, etcd and
-// Consul today, with the same shape left for Nacos and Apollo.
+// Package harness starts the servers the integration tests run against:
+// Redis (standalone, Cluster, Sentinel), etcd and Consul; apollo-mock-server
+// and the project's own Apollo-protocol test server (no Apollo server can be
+// had here); and Java Sentinel peers (Java).
 //
 // Each constructor (Redis, Etcd, RedisCluster, RedisSentinel, Consul) returns servers
 // that are ready to serve, on loopback ports, and registers their shutdown

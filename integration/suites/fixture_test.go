@@ -47,12 +47,16 @@ var backends = []struct {
 	name    string
 	new     func(t testing.TB, key string) fixture
 	restart func(t testing.TB, key string) fixture
+	// weakCAS: the backend has no compare-and-set of its own, so many
+	// concurrent writers can lose an update (Apollo: see sources/apollo).
+	weakCAS bool
 }{
 	{name: "etcd", new: newEtcdFixture},
 	{name: "redis", new: newRedisFixture},
 	{name: "redis-cluster", new: newRedisClusterFixture},
 	{name: "redis-sentinel", new: newRedisSentinelFixture},
 	{name: "consul", new: newConsulFixture, restart: newPersistentConsulFixture},
+	{name: "apollo-protocol", new: newApolloFixture, weakCAS: true},
 }
 
 func opCtx(t testing.TB) context.Context {
