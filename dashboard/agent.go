@@ -170,10 +170,13 @@ func (a *Agent) Start(ctx context.Context) error {
 	if !a.cfg.allowSet {
 		allow = a.defaultAllow(ctx)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", a.cfg.listen)
-	if err != nil {
-		return fmt.Errorf("dashboard: command server: %w", err)
+	ln := a.cfg.listener
+	if ln == nil {
+		var lc net.ListenConfig
+		var err error
+		if ln, err = lc.Listen(ctx, "tcp", a.cfg.listen); err != nil {
+			return fmt.Errorf("dashboard: command server: %w", err)
+		}
 	}
 	a.e.KeepHistory(a.cfg.history)
 	a.ln = ln

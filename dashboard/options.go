@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"log/slog"
+	"net"
 	"net/netip"
 	"time"
 
@@ -65,6 +66,7 @@ type config struct {
 	requireRead   bool
 	ioTimeout     time.Duration
 	maxConcurrent int
+	listener      net.Listener
 }
 
 func defaultConfig() config {
@@ -92,6 +94,11 @@ func WithAppType(t AppType) Option { return func(c *config) { c.appType = t } }
 // heartbeat reports the port bound. Listening on every interface
 // (":8719") is a choice to make explicitly, with WithAllowedClients.
 func WithListenAddr(addr string) Option { return func(c *config) { c.listen = addr } }
+
+// WithListener makes the command server accept on ln (already listening,
+// e.g. a socket handed over by a supervisor) instead of WithListenAddr. The
+// agent closes it.
+func WithListener(ln net.Listener) Option { return func(c *config) { c.listener = ln } }
 
 // WithDashboards sets the dashboards to send heartbeats to: host:port each,
 // optionally with http:// or https://. Each gets its own heartbeat (Java
