@@ -198,3 +198,24 @@ func TestHistoryWallClock(t *testing.T) {
 		t.Fatalf("history %+v, want the one second holding %d", h, before)
 	}
 }
+
+// Right after the clock's start there are fewer seconds behind than the
+// history holds.
+func TestHistoryNearClockStart(t *testing.T) {
+	clock := engine.NewManualClock(300)
+	e := engine.New(engine.WithClock(clock))
+	defer e.Close()
+	e.KeepHistory(65)
+	call(t, e, clock, context.Background(), "early", 2, time.Millisecond)
+	rv, _ := e.Resource("early")
+	if m := rv.LastMinute(); m.Pass != 2 {
+		t.Fatalf("LastMinute = %+v", m)
+	}
+	if tree := e.CallTree(); len(tree.Children) != 1 {
+		t.Fatalf("tree %+v", tree)
+	}
+	clock.Set(2500)
+	if h := rv.History(0, 5000); len(h) != 1 || h[0].StartMs != 0 || h[0].Pass != 2 {
+		t.Fatalf("history %+v", h)
+	}
+}

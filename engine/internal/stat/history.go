@@ -185,7 +185,7 @@ func (w *Window) SumSeconds(nowMs int64, n int) [numEvents]int64 {
 		}
 	}
 	ring := int64(len(h.secs))
-	for k := int64(0); k < int64(n) && k < ring; k++ {
+	for k := int64(0); k < int64(n) && k < ring && cur-k*1000 >= 0; k++ {
 		start := cur - k*1000
 		if s := &h.secs[(start/1000)%ring]; s.StartMs == start {
 			for e := range out {

@@ -1,0 +1,320 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rulesync/rulesync/engine"
+	"github.com/rulesync/rulesync/integration/harness"
+	"github.com/rulesync/rulesync/ruleapply"
+)
+
+// envUpdate rewrites testdata/dashboard-1.8.3 from what the real dashboard
+// sends in TestRealDashboard.
+const envUpdate = "RULESYNC_UPDATE_DASHBOARD_TESTDATA"
+
+const capturedDir = "testdata/dashboard-1.8.3"
+
+// recorder is a listener that keeps every request's bytes, in order.
+type recorder struct {
+	net.Listener
+	mu   sync.Mutex
+	reqs [][]byte
+}
+
+func (r *recorder) Accept() (net.Conn, error) {
+	c, err := r.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.reqs = append(r.reqs, nil)
+	i := len(r.reqs) - 1
+	r.mu.Unlock()
+	return &recConn{Conn: c, r: r, i: i}, nil
+}
+
+type recConn struct {
+	net.Conn
+	r *recorder
+	i int
+}
+
+func (c *recConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.r.mu.Lock()
+	c.r.reqs[c.i] = append(c.r.reqs[c.i], p[:n]...)
+	c.r.mu.Unlock()
+	return n, err
+}
+
+func (r *recorder) requests() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([][]byte, 0, len(r.reqs))
+	for _, q := range r.reqs {
+		if len(q) > 0 {
+			out = append(out, append([]byte(nil), q...))
+		}
+	}
+	return out
+}
+
+// live is a real dashboard managing a bench's agent.
+type live struct {
+	*bench
+	d    *harness.SentinelDashboard
+	rec  *recorder
+	port string
+	ctx  context.Context
+}
+
+func newLive(t *testing.T, appType AppType, opts ...Option) *live {
+	d := harness.Dashboard(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{Listener: ln}
+	b := newBench(t, true, append([]Option{WithListener(rec), WithDashboards(d.Addr), WithHeartbeat(time.Second, 0), WithAppType(appType)}, opts...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	_, port, _ := net.SplitHostPort(b.addr)
+	l := &live{bench: b, d: d, rec: rec, port: port, ctx: ctx}
+	// The dashboard lists the machine once a heartbeat arrived.
+	waitFor(t, "the dashboard to list the app", func() bool {
+		data, err := d.Call(ctx, http.MethodGet, "/app/shop/machines.json", nil, nil)
+		if err != nil {
+			return false
+		}
+		var ms []struct {
+			IP      string `json:"ip"`
+			Port    int    `json:"port"`
+			Healthy bool   `json:"healthy"`
+			Version string `json:"version"`
+		}
+		return json.Unmarshal(data, &ms) == nil && len(ms) == 1 && ms[0].Healthy && strconv.Itoa(ms[0].Port) == port && ms[0].IP == "127.0.0.1"
+	})
+	return l
+}
+
+func (l *live) machine() url.Values {
+	return url.Values{"app": {"shop"}, "ip": {"127.0.0.1"}, "port": {l.port}}
+}
+
+func (l *live) call(t *testing.T, method, path string, q url.Values, body any) json.RawMessage {
+	t.Helper()
+	data, err := l.d.Call(l.ctx, method, path, q, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v\nagent log:\n%s", method, path, err, l.logs)
+	}
+	return data
+}
+
+func entityID(t *testing.T, data json.RawMessage) int64 {
+	t.Helper()
+	var e struct{ ID int64 }
+	if err := json.Unmarshal(data, &e); err != nil || e.ID == 0 {
+		t.Fatalf("no id in %s (%v)", data, err)
+	}
+	return e.ID
+}
+
+// blocked reports whether a call on resource is blocked now.
+func (l *live) blocked(resource string, n int) int {
+	blocked := 0
+	for range n {
+		en, err := l.e.Entry(context.Background(), resource)
+		if err != nil {
+			blocked++
+			continue
+		}
+		en.Exit()
+	}
+	return blocked
+}
+
+// A real Sentinel dashboard (the republished upstream 1.8.3) lists the Go
+// application, reads its rules, writes each change through the file
+// datasource, and shows its resources and metrics.
+func TestRealDashboard(t *testing.T) {
+	l := newLive(t, AppNormal)
+	m := l.machine()
+
+	// Flow rules: the dashboard's own page calls.
+	l.call(t, http.MethodGet, "/v1/flow/rules", m, nil)
+	added := l.call(t, http.MethodPost, "/v1/flow/rule", nil, map[string]any{
+		"app": "shop", "ip": "127.0.0.1", "port": l.port, "resource": "GET:/orders+new%", "limitApp": "default",
+		"grade": 1, "count": 2, "strategy": 0, "controlBehavior": 0})
+	id := entityID(t, added)
+	if s := l.stored(t, ruleapply.Flow); !strings.Contains(s, `"GET:/orders+new%"`) || !strings.Contains(s, `"count": 2`) {
+		t.Fatalf("the config center holds %s", s)
+	}
+	if n := l.blocked("GET:/orders+new%", 5); n != 3 {
+		t.Fatalf("%d of 5 calls blocked, want 3 (count 2)", n)
+	}
+	l.call(t, http.MethodPut, "/v1/flow/save.json", url.Values{"id": {fmt.Sprint(id)}, "count": {"4"}}, nil)
+	if s := l.stored(t, ruleapply.Flow); !strings.Contains(s, `"count": 4`) {
+		t.Fatalf("after the edit the config center holds %s", s)
+	}
+	storedID := l.e.Flow().Rules()[0].ID
+	// The dashboard reads the rules again (its ids are its own) and edits.
+	l.call(t, http.MethodGet, "/v1/flow/rules", m, nil)
+	rules := l.call(t, http.MethodGet, "/v1/flow/rules", m, nil)
+	var ents []struct{ ID int64 }
+	_ = json.Unmarshal(rules, &ents)
+	if len(ents) != 1 {
+		t.Fatalf("dashboard lists %s", rules)
+	}
+	l.call(t, http.MethodPut, "/v1/flow/save.json", url.Values{"id": {fmt.Sprint(ents[0].ID)}, "count": {"6"}}, nil)
+	if r := l.e.Flow().Rules(); len(r) != 1 || r[0].Count != 6 || r[0].ID != storedID {
+		t.Fatalf("after the second edit the engine holds %+v (id was %d)", r, storedID)
+	}
+
+	// Degrade, authority, param-flow and system rules.
+	l.call(t, http.MethodGet, "/degrade/rules.json", m, nil)
+	l.call(t, http.MethodPost, "/degrade/rule", nil, map[string]any{"app": "shop", "ip": "127.0.0.1", "port": l.port,
+		"resource": "slow", "limitApp": "default", "grade": 0, "count": 200, "timeWindow": 10, "minRequestAmount": 5,
+		"slowRatioThreshold": 0.5, "statIntervalMs": 1000})
+	l.call(t, http.MethodGet, "/authority/rules", m, nil)
+	l.call(t, http.MethodPost, "/authority/rule", nil, map[string]any{"app": "shop", "ip": "127.0.0.1", "port": l.port,
+		"rule": map[string]any{"resource": "guarded", "limitApp": "evil", "strategy": 1}})
+	l.call(t, http.MethodGet, "/paramFlow/rules", m, nil)
+	l.call(t, http.MethodPost, "/paramFlow/rule", nil, map[string]any{"app": "shop", "ip": "127.0.0.1", "port": l.port,
+		"rule": map[string]any{"resource": "hot", "limitApp": "default", "grade": 1, "paramIdx": 0, "count": 3,
+			"durationInSec": 1, "controlBehavior": 0, "paramFlowItemList": []any{}}})
+	l.call(t, http.MethodGet, "/system/rules.json", m, nil)
+	l.call(t, http.MethodGet, "/system/new.json", url.Values{"app": {"shop"}, "ip": {"127.0.0.1"}, "port": {l.port}, "qps": {"5000"}}, nil)
+	for _, rt := range []ruleapply.RuleType{ruleapply.Degrade, ruleapply.Authority, ruleapply.Param, ruleapply.System} {
+		if l.stored(t, rt) == "" {
+			t.Errorf("nothing stored for %s", rt.Name())
+		}
+	}
+	if r := l.e.Param().Rules(); len(r) != 1 || r[0].Resource != "hot" || r[0].Count != 3 {
+		t.Fatalf("param rules %+v", r)
+	}
+	if r := l.e.Authority().Rules(); len(r) != 1 || r[0].LimitApp != "evil" {
+		t.Fatalf("authority rules %+v", r)
+	}
+	if r := l.e.System().Rules(); len(r) != 1 || r[0].QPS != 5000 {
+		t.Fatalf("system rules %+v", r)
+	}
+
+	// A delete through the dashboard.
+	l.call(t, http.MethodDelete, "/v1/flow/delete.json", url.Values{"id": {fmt.Sprint(ents[0].ID)}}, nil)
+	if r := l.e.Flow().Rules(); len(r) != 0 {
+		t.Fatalf("after delete: %+v", r)
+	}
+
+	// Resources and metrics: traffic for a few seconds, then the dashboard's
+	// resource page and its chart data.
+	stop := time.Now().Add(4 * time.Second)
+	for time.Now().Before(stop) {
+		l.blocked("traffic", 20)
+		time.Sleep(50 * time.Millisecond)
+	}
+	var resources []struct {
+		Resource string `json:"resource"`
+		PassQps  int64  `json:"passQps"`
+	}
+	res := l.call(t, http.MethodGet, "/resource/machineResource.json", url.Values{"ip": {"127.0.0.1"}, "port": {l.port}, "type": {"root"}}, nil)
+	if err := json.Unmarshal(res, &resources); err != nil || !strings.Contains(string(res), `"traffic"`) {
+		t.Fatalf("resource page: %s (%v)\n%s", res, err, lastLines(l.d.Logs(), 400))
+	}
+	res = l.call(t, http.MethodGet, "/resource/machineResource.json", url.Values{"ip": {"127.0.0.1"}, "port": {l.port}, "type": {"cluster"}}, nil)
+	if !strings.Contains(string(res), `"traffic"`) {
+		t.Fatalf("cluster node page: %s", res)
+	}
+	waitFor(t, "the dashboard's metric fetcher to chart the resource", func() bool {
+		data, err := l.d.Call(l.ctx, http.MethodGet, "/metric/queryTopResourceMetric.json", url.Values{"app": {"shop"}, "pageIndex": {"1"}, "pageSize": {"6"}, "desc": {"true"}, "searchKey": {"traffic"}}, nil)
+		return err == nil && strings.Contains(string(data), `"traffic"`) && strings.Contains(string(data), `"passQps":`)
+	})
+
+	if os.Getenv(envUpdate) == "1" {
+		writeCaptured(t, capturedDir, l.rec.requests())
+	}
+}
+
+// Older versions in the heartbeat make the dashboard send changes as POST
+// forms without a charset (1.6.x, 1.7.0) or as GET queries (before 1.6).
+func TestRealDashboardOlderVersions(t *testing.T) {
+	for _, v := range []string{"1.6.0", "1.5.0"} {
+		t.Run(v, func(t *testing.T) {
+			l := newLive(t, AppNormal, WithSentinelVersion(v))
+			m := l.machine()
+			l.call(t, http.MethodGet, "/v1/flow/rules", m, nil)
+			added := l.call(t, http.MethodPost, "/v1/flow/rule", nil, map[string]any{
+				"app": "shop", "ip": "127.0.0.1", "port": l.port, "resource": "a+b %c&d=e", "limitApp": "default",
+				"grade": 1, "count": 2, "strategy": 0, "controlBehavior": 0})
+			id := entityID(t, added)
+			l.call(t, http.MethodPut, "/v1/flow/save.json", url.Values{"id": {fmt.Sprint(id)}, "count": {"3"}}, nil)
+			if r := l.e.Flow().Rules(); len(r) != 1 || r[0].Resource != "a+b %c&d=e" || r[0].Count != 3 {
+				t.Fatalf("engine holds %+v", r)
+			}
+			l.call(t, http.MethodDelete, "/v1/flow/delete.json", url.Values{"id": {fmt.Sprint(id)}}, nil)
+			if r := l.e.Flow().Rules(); len(r) != 0 {
+				t.Fatalf("after delete: %+v", r)
+			}
+			if os.Getenv(envUpdate) == "1" {
+				writeCaptured(t, filepath.Join(capturedDir, "v"+v), l.rec.requests())
+			}
+		})
+	}
+}
+
+// writeCaptured stores the dashboard's requests for the conformance test.
+func writeCaptured(t *testing.T, dir string, reqs [][]byte) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.IsDir() {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, q := range reqs {
+		line, _, _ := strings.Cut(string(q), "\r\n")
+		parts := strings.Fields(line)
+		if len(parts) < 2 {
+			continue
+		}
+		cmd, _, _ := strings.Cut(strings.TrimPrefix(parts[1], "/"), "?")
+		if cmd == "metric" || cmd == "clusterNode" || cmd == "jsonTree" {
+			// Kept once each: they repeat every second.
+			if _, err := os.Stat(filepath.Join(dir, "once-"+strings.ReplaceAll(cmd, "/", "_")+".http")); err == nil {
+				continue
+			}
+			_ = os.WriteFile(filepath.Join(dir, "once-"+strings.ReplaceAll(cmd, "/", "_")+".http"), q, 0o644)
+			continue
+		}
+		n++
+		name := fmt.Sprintf("%03d-%s.http", n, strings.ReplaceAll(cmd, "/", "_"))
+		if err := os.WriteFile(filepath.Join(dir, name), q, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("wrote %d requests to %s", n, dir)
+}
+
+var _ = engine.FamilyFlow
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
