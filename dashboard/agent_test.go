@@ -103,7 +103,9 @@ func (a answer) ok2xx() bool { return a.status >= 200 && a.status < 300 }
 
 // success is how the dashboard reads a flow or param-flow change: 2xx and
 // the body "success".
-func (a answer) success() bool { return a.ok2xx() && strings.EqualFold(strings.TrimSpace(a.body), "success") }
+func (a answer) success() bool {
+	return a.ok2xx() && strings.EqualFold(strings.TrimSpace(a.body), "success")
+}
 
 // raw sends req as bytes over one connection and reads the answer.
 func (b *bench) raw(t *testing.T, req string) answer {
