@@ -60,7 +60,12 @@ func dirFactory(dir string) ruleapply.SourceFactory {
 
 func newBench(t *testing.T, bind bool, opts ...Option) *bench {
 	t.Helper()
-	b := &bench{e: engine.New(), dir: t.TempDir(), logs: &lockedBuffer{}}
+	return newBenchWith(t, engine.New(), bind, opts...)
+}
+
+func newBenchWith(t *testing.T, e *engine.Engine, bind bool, opts ...Option) *bench {
+	t.Helper()
+	b := &bench{e: e, dir: t.TempDir(), logs: &lockedBuffer{}}
 	t.Cleanup(func() { b.e.Close() })
 	log := slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if bind {

@@ -110,12 +110,12 @@ func backoff(interval time.Duration, n int) time.Duration {
 func (h *heartbeat) message(ip string) string {
 	a := h.a
 	pairs := [][2]string{
-		{"hostname", a.cfg.hostname},
-		{"port", strconv.Itoa(a.port())},
-		{"ip", ip},
-		{"app_type", strconv.Itoa(int(a.cfg.appType))},
 		{"app", a.app},
+		{"hostname", a.cfg.hostname},
+		{"app_type", strconv.Itoa(int(a.cfg.appType))},
+		{"port", strconv.Itoa(a.port())},
 		{"v", a.cfg.version},
+		{"ip", ip},
 		{"version", strconv.FormatInt(a.cfg.now().UnixMilli(), 10)},
 	}
 	var b strings.Builder
