@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rulesync/rulesync/engine/cluster/tokenclient"
