@@ -37,6 +37,9 @@ func ParseParams(s string, m map[string]string) error {
 		if err != nil {
 			return fmt.Errorf("%w: name of %q: %v", ErrBadParams, clip(pair), err)
 		}
+		if strings.TrimSpace(key) == "" {
+			return fmt.Errorf("%w: %q has a blank name", ErrBadParams, clip(pair))
+		}
 		val, err := formDecode(trimJava(pair[eq+1:]))
 		if err != nil {
 			return fmt.Errorf("%w: value of %q: %v", ErrBadParams, key, err)
