@@ -25,6 +25,7 @@ func TestReplayDashboardRequests(t *testing.T) {
 		{capturedDir, map[string]int{"flow": 0, "degrade": 1, "authority": 1, "param-flow": 1, "system": 1}},
 		{filepath.Join(capturedDir, "v1.6.0"), map[string]int{"flow": 0}},
 		{filepath.Join(capturedDir, "v1.5.0"), map[string]int{"flow": 0}},
+		{filepath.Join(capturedDir, "gateway"), map[string]int{"gw-flow": 1, "gw-api": 1}},
 	} {
 		t.Run(filepath.Base(tc.dir), func(t *testing.T) {
 			files, err := filepath.Glob(filepath.Join(tc.dir, "[0-9]*.http"))
@@ -39,7 +40,7 @@ func TestReplayDashboardRequests(t *testing.T) {
 					t.Fatal(err)
 				}
 				a := b.raw(t, string(req))
-				cmd := strings.TrimSuffix(filepath.Base(f)[4:], ".http")
+				cmd := strings.TrimPrefix(strings.TrimSuffix(filepath.Base(f)[4:], ".http"), "gateway_")
 				switch {
 				case strings.HasPrefix(cmd, "get"):
 					rulesOf(t, a)
@@ -61,6 +62,7 @@ func TestReplayDashboardRequests(t *testing.T) {
 			counts := map[string]int{
 				"flow": len(b.e.Flow().Rules()), "degrade": len(b.e.Degrade().Rules()), "authority": len(b.e.Authority().Rules()),
 				"param-flow": len(b.e.Param().Rules()), "system": len(b.e.System().Rules()),
+				"gw-flow": len(b.e.Gateway().Rules()), "gw-api": len(b.e.Gateway().APIs()),
 			}
 			for k, n := range tc.want {
 				if counts[k] != n {

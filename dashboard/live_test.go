@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/ruleapply"
 )
@@ -273,6 +272,39 @@ func TestRealDashboardOlderVersions(t *testing.T) {
 	}
 }
 
+// The dashboard's gateway pages: an API definition and a gateway flow rule
+// with interval and intervalUnit (2 minutes), stored as intervalSec 120
+// and enforced by the engine's gateway rules.
+func TestRealDashboardGateway(t *testing.T) {
+	l := newLive(t, AppGateway)
+	m := l.machine()
+	l.call(t, http.MethodGet, "/gateway/api/list.json", m, nil)
+	l.call(t, http.MethodPost, "/gateway/api/new.json", nil, map[string]any{"app": "shop", "ip": "127.0.0.1", "port": l.port,
+		"apiName": "orders-api", "predicateItems": []any{map[string]any{"pattern": "/orders/**", "matchStrategy": 1}}})
+	l.call(t, http.MethodGet, "/gateway/flow/list.json", m, nil)
+	l.call(t, http.MethodPost, "/gateway/flow/new.json", nil, map[string]any{"app": "shop", "ip": "127.0.0.1", "port": l.port,
+		"resource": "orders-api", "resourceMode": 1, "grade": 1, "count": 3, "interval": 2, "intervalUnit": 1,
+		"controlBehavior": 0, "burst": 0, "maxQueueingTimeoutMs": 500,
+		"paramItem": map[string]any{"parseStrategy": 2, "fieldName": "X-User", "pattern": "vip+1", "matchStrategy": 0}})
+	if r := l.e.Gateway().Rules(); len(r) != 1 || r[0].IntervalSec != 120 || r[0].Count != 3 || r[0].ParamItem == nil || r[0].ParamItem.Pattern != "vip+1" {
+		t.Fatalf("gateway rules %+v", r)
+	}
+	if a := l.e.Gateway().APIs(); len(a) != 1 || a[0].APIName != "orders-api" {
+		t.Fatalf("API definitions %+v", a)
+	}
+	if !strings.Contains(l.stored(t, ruleapply.GatewayFlow), `"intervalSec": 120`) || l.stored(t, ruleapply.GatewayAPI) == "" {
+		t.Fatalf("stored %s / %s", l.stored(t, ruleapply.GatewayFlow), l.stored(t, ruleapply.GatewayAPI))
+	}
+	// The dashboard shows them back as 2 minutes.
+	list := l.call(t, http.MethodGet, "/gateway/flow/list.json", m, nil)
+	if !strings.Contains(string(list), `"interval":2`) || !strings.Contains(string(list), `"intervalUnit":1`) {
+		t.Fatalf("gateway flow page: %s", list)
+	}
+	if os.Getenv(envUpdate) == "1" {
+		writeCaptured(t, filepath.Join(capturedDir, "gateway"), l.rec.requests())
+	}
+}
+
 // writeCaptured stores the dashboard's requests for the conformance test.
 func writeCaptured(t *testing.T, dir string, reqs [][]byte) {
 	entries, _ := os.ReadDir(dir)
@@ -308,8 +340,6 @@ func writeCaptured(t *testing.T, dir string, reqs [][]byte) {
 	}
 	t.Logf("wrote %d requests to %s", n, dir)
 }
-
-var _ = engine.FamilyFlow
 
 func lastLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
