@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -20,7 +21,7 @@ import (
 func fuzzAgent(f *testing.F) *Agent {
 	e := engine.New()
 	f.Cleanup(func() { e.Close() })
-	srv, err := tokenserver.New()
+	srv, err := tokenserver.New(tokenserver.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -30,7 +31,7 @@ func fuzzAgent(f *testing.F) *Agent {
 		Server: TokenServer{Server: srv, Namespaces: property.New[[]string](),
 			Transport: property.New[tokenserver.TransportConfig](), Flow: property.New[tokenserver.FlowConfig]()},
 	}
-	a, err := New(e, "fuzz", WithAppType(AppGateway), WithUnbound(ApplyInMemory), WithCluster(cl))
+	a, err := New(e, "fuzz", WithAppType(AppGateway), WithUnbound(ApplyInMemory), WithCluster(cl), WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -113,32 +113,65 @@ func TestCommandsMatchJava(t *testing.T) {
 		t.Errorf("jsonTree: java %v\nours %v", jt, ot)
 	}
 	// metric: Java writes its metric file once a second, after the second.
-	// Its searcher remembers where a startTime's last search ended, so each
-	// try asks from a different start.
-	from := strconv.FormatInt(time.Now().Add(-10*time.Second).UnixMilli(), 10)
-	time.Sleep(2500 * time.Millisecond)
-	var jl string
+	// Its index lags (the first second of a file is never indexed, so its
+	// searcher never finds it): one more call in a later second, on both,
+	// and that second's line is compared, timestamp included. Java's
+	// searcher remembers where a startTime's last search ended, so each try
+	// asks from a different start.
+	time.Sleep(1200 * time.Millisecond)
+	if err := java.proc.Call(context.Background(), "entry res-a 1", &e); err != nil || e.Pass != 1 {
+		t.Fatalf("java entry: %+v %v", e, err)
+	}
+	if n := (&live{bench: ours}).blocked("res-a", 1); n != 0 {
+		t.Fatalf("ours blocked the call of a later second")
+	}
+	lines := func(b *bench, try int64) (string, [][]string) {
+		start := strconv.FormatInt(time.Now().Add(-15*time.Second).UnixMilli()-try, 10)
+		body := b.get(t, "metric", kv{{"startTime", start}, {"endTime", strconv.FormatInt(time.Now().UnixMilli(), 10)}, {"identity", "res-a"}}).body
+		var out [][]string
+		for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+			if line != "" {
+				out = append(out, parseThinLine(t, line))
+			}
+		}
+		return body, out
+	}
+	var jbody string
+	var jl [][]string
 	try := int64(0)
-	waitForMsg(t, "a Java metric line", func() string { return jl }, func() bool {
+	waitForMsg(t, "Java's line of the later second", func() string { return jbody + "\n" + metricFiles(java.proc.LogDir) }, func() bool {
 		try++
-		start := strconv.FormatInt(time.Now().Add(-10*time.Second).UnixMilli()-try, 10)
-		jl = jb.get(t, "metric", kv{{"startTime", start}, {"endTime", strconv.FormatInt(time.Now().UnixMilli(), 10)}, {"identity", "res-a"}}).body
-		if !strings.Contains(jl, "|res-a|") {
+		jbody, jl = lines(jb, try)
+		if len(jl) == 0 || jl[len(jl)-1][2] != "1" {
 			time.Sleep(300 * time.Millisecond)
 			return false
 		}
 		return true
 	})
-	var ol string
-	waitFor(t, "our metric line", func() bool {
-		time.Sleep(100 * time.Millisecond)
-		ol = ours.get(t, "metric", kv{{"startTime", from}, {"endTime", strconv.FormatInt(time.Now().UnixMilli(), 10)}, {"identity", "res-a"}}).body
-		return strings.Contains(ol, "|res-a|")
+	last := jl[len(jl)-1]
+	var obody string
+	var ol [][]string
+	waitForMsg(t, "our line of the later second", func() string { return obody }, func() bool {
+		obody, ol = lines(ours, 0)
+		if len(ol) == 0 || ol[len(ol)-1][0] != last[0] {
+			time.Sleep(100 * time.Millisecond)
+			return false
+		}
+		return true
 	})
-	jf, of := parseThinLine(t, strings.Split(jl, "\n")[0]), parseThinLine(t, strings.Split(ol, "\n")[0])
-	// pass, block, success, exception as counted in that second.
-	if !slices.Equal(jf[1:6], of[1:6]) {
-		t.Errorf("metric line: java %q, ours %q", jl, ol)
+	if got := ol[len(ol)-1]; !slices.Equal(got[:6], last[:6]) {
+		t.Errorf("the later second: java %v, ours %v", last, got)
+	}
+	// The earlier second(s), which Java's searcher cannot show: ours adds up.
+	var sum [4]int64
+	for _, f := range ol[:len(ol)-1] {
+		for i := range sum {
+			n, _ := strconv.ParseInt(f[2+i], 10, 64)
+			sum[i] += n
+		}
+	}
+	if sum != [4]int64{2, 3, 2, 0} {
+		t.Errorf("our earlier lines sum to %v, want pass 2 block 3 success 2:\n%s", sum, obody)
 	}
 }
 
@@ -159,4 +192,16 @@ func waitForMsg(t *testing.T, what string, last func() string, cond func() bool)
 			t.Fatalf("timed out waiting for %s; last answer %q", what, last())
 		}
 	}
+}
+
+func metricFiles(dir string) string {
+	entries, _ := os.ReadDir(dir)
+	var b strings.Builder
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "metrics") {
+			data, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+			b.WriteString(e.Name() + ": " + strconv.Quote(string(data)) + "\n")
+		}
+	}
+	return b.String()
 }
