@@ -265,6 +265,9 @@ func (a *Agent) Close() error {
 	}
 	a.closed = true
 	srv, cancel := a.srv, a.cancel
+	if !a.started && a.cfg.listener != nil {
+		_ = a.cfg.listener.Close() // handed over, never served
+	}
 	a.mu.Unlock()
 	if cancel != nil {
 		cancel()

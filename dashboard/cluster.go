@@ -80,9 +80,10 @@ type Cluster struct {
 	// engine's flow and param managers at the client or the embedded
 	// server. Nil: the mode is only recorded.
 	SwitchMode func(ctx context.Context, mode int) error
-	// Mode is the mode at start: ModeNotStarted (-1), ModeClient or
-	// ModeServer. The zero value is ModeClient, as Java's; set it.
-	Mode int
+	// CurrentMode reports the application's mode (ModeNotStarted,
+	// ModeClient or ModeServer), for getClusterMode. Nil: ModeNotStarted
+	// until setClusterMode switches it, then the mode switched to.
+	CurrentMode func() int
 
 	mu       sync.Mutex
 	mode     int
@@ -92,11 +93,15 @@ type Cluster struct {
 
 func (c *Cluster) state() (int, time.Time) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.set {
-		return c.Mode, time.Time{}
+	mode, modified, set := c.mode, c.modified, c.set
+	c.mu.Unlock()
+	switch {
+	case c.CurrentMode != nil:
+		return c.CurrentMode(), modified
+	case set:
+		return mode, modified
 	}
-	return c.mode, c.modified
+	return ModeNotStarted, time.Time{}
 }
 
 // register adds the cluster commands to m. A nil Cluster has no roles.

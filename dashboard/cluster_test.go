@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rulesync/rulesync/engine/cluster/tokenclient"
@@ -38,27 +39,48 @@ func TestClusterWithoutRoles(t *testing.T) {
 // The dashboard's cluster pages, against a real token server and client:
 // the server's namespace set, transport and flow config, then the mode; the
 // client's server and timeout.
-func TestClusterRoles(t *testing.T) {
-	ns := property.New[[]string]()
-	tc := property.New(property.WithInitial(tokenserver.TransportConfig{Port: 0, IdleSeconds: 600}))
-	fc := property.New(property.WithInitial(tokenserver.DefaultFlowConfig()))
-	srv, err := tokenserver.New(tokenserver.WithNamespaces(ns), tokenserver.WithTransportConfig(tc), tokenserver.WithFlowConfig(fc), tokenserver.WithListenHost("127.0.0.1"), tokenserver.WithAppName("shop"))
+// clusterRoles is a real token server and client behind properties, as the
+// cluster commands see them.
+type clusterRoles struct {
+	ns       *property.Property[[]string]
+	tc       *property.Property[tokenserver.TransportConfig]
+	fc       *property.Property[tokenserver.FlowConfig]
+	ccfg     *property.Property[tokenclient.Config]
+	srv      *tokenserver.Server
+	cluster  *Cluster
+	switched []int
+}
+
+func newClusterRoles(t *testing.T) *clusterRoles {
+	r := &clusterRoles{
+		ns:   property.New[[]string](),
+		tc:   property.New(property.WithInitial(tokenserver.TransportConfig{Port: 0, IdleSeconds: 600})),
+		fc:   property.New(property.WithInitial(tokenserver.DefaultFlowConfig())),
+		ccfg: property.New(property.WithInitial(tokenclient.Config{})),
+	}
+	srv, err := tokenserver.New(tokenserver.WithNamespaces(r.ns), tokenserver.WithTransportConfig(r.tc), tokenserver.WithFlowConfig(r.fc), tokenserver.WithListenHost("127.0.0.1"), tokenserver.WithAppName("shop"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	ccfg := property.New(property.WithInitial(tokenclient.Config{}))
-	cl, err := tokenclient.New(tokenclient.WithConfig(ccfg))
+	t.Cleanup(func() { srv.Close() })
+	cl, err := tokenclient.New(tokenclient.WithConfig(r.ccfg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	var switched []int
-	cluster := &Cluster{Client: TokenClient{Client: cl, Config: ccfg}, Server: TokenServer{Server: srv, Namespaces: ns, Transport: tc, Flow: fc},
-		Mode: ModeNotStarted, SwitchMode: func(_ context.Context, m int) error { switched = append(switched, m); return nil }}
+	t.Cleanup(func() { cl.Close() })
+	r.srv = srv
+	var mu sync.Mutex
+	r.cluster = &Cluster{Client: TokenClient{Client: cl, Config: r.ccfg}, Server: TokenServer{Server: srv, Namespaces: r.ns, Transport: r.tc, Flow: r.fc},
+		SwitchMode: func(_ context.Context, m int) error { mu.Lock(); r.switched = append(r.switched, m); mu.Unlock(); return nil }}
+	return r
+}
+
+func TestClusterRoles(t *testing.T) {
+	roles := newClusterRoles(t)
+	ns, srv, cluster := roles.ns, roles.srv, roles.cluster
 	b := newBench(t, false, WithCluster(cluster))
 
 	if a := b.post(t, "cluster/server/modifyNamespaceSet", kv{{"data", `["shop","orders"," shop "]`}}, formCharset); !a.success() {
@@ -118,8 +140,8 @@ func TestClusterRoles(t *testing.T) {
 	if st["serverHost"] != "127.0.0.1" || st["serverPort"] != json.Number(port) && st["serverPort"] != mustFloat(port) || st["requestTimeout"] != 50.0 {
 		t.Fatalf("fetchConfig %v", st)
 	}
-	if len(switched) != 2 || switched[0] != 1 || switched[1] != 0 {
-		t.Fatalf("SwitchMode calls %v", switched)
+	if len(roles.switched) != 2 || roles.switched[0] != 1 || roles.switched[1] != 0 {
+		t.Fatalf("SwitchMode calls %v", roles.switched)
 	}
 	if a := b.get(t, "setClusterMode", kv{{"mode", "x"}}); a.status != http.StatusBadRequest || a.body != "invalid parameter" {
 		t.Fatalf("%d %q", a.status, a.body)

@@ -305,6 +305,37 @@ func TestRealDashboardGateway(t *testing.T) {
 	}
 }
 
+// The dashboard's cluster page: it makes the application a token server
+// (namespace set, transport, flow config, then the mode), then a client of
+// that server, and shows each state.
+func TestRealDashboardCluster(t *testing.T) {
+	roles := newClusterRoles(t)
+	l := newLive(t, AppNormal, WithCluster(roles.cluster))
+	_, srvPort, _ := net.SplitHostPort(roles.srv.Addr().String())
+	l.call(t, http.MethodPost, "/cluster/config/modify_single", nil, map[string]any{"app": "shop", "ip": "127.0.0.1", "port": l.port, "mode": 1,
+		"namespaceSet": []string{"shop", "orders"}, "transportConfig": map[string]any{"port": srvPort, "idleSeconds": 300},
+		"flowConfig": map[string]any{"exceedCount": 1.2, "maxOccupyRatio": 1, "intervalMs": 1000, "sampleCount": 10, "maxAllowedQps": 800}})
+	if fc, _ := roles.fc.Get(); fc.MaxAllowedQps != 800 || fc.ExceedCount != 1.2 {
+		t.Fatalf("flow config %+v", fc)
+	}
+	if ns, _ := roles.ns.Get(); strings.Join(ns, ",") != "shop,orders" && strings.Join(ns, ",") != "orders,shop" {
+		t.Fatalf("namespaces %v", ns)
+	}
+	state := l.call(t, http.MethodGet, "/cluster/state_single", l.machine(), nil)
+	if !strings.Contains(string(state), `"mode":1`) || !strings.Contains(string(state), `"maxAllowedQps":800`) {
+		t.Fatalf("server state page: %s", state)
+	}
+	l.call(t, http.MethodPost, "/cluster/config/modify_single", nil, map[string]any{"app": "shop", "ip": "127.0.0.1", "port": l.port, "mode": 0,
+		"clientConfig": map[string]any{"serverHost": "127.0.0.1", "serverPort": srvPort, "requestTimeout": 40, "connectTimeout": 1000}})
+	waitFor(t, "the dashboard to show a started client", func() bool {
+		state, err := l.d.Call(l.ctx, http.MethodGet, "/cluster/state_single", l.machine(), nil)
+		return err == nil && strings.Contains(string(state), `"mode":0`) && strings.Contains(string(state), `"clientState":2`)
+	})
+	if c, _ := roles.ccfg.Get(); len(c.Servers) != 1 || c.RequestTimeout != 40*time.Millisecond {
+		t.Fatalf("client config %+v", c)
+	}
+}
+
 // writeCaptured stores the dashboard's requests for the conformance test.
 func writeCaptured(t *testing.T, dir string, reqs [][]byte) {
 	entries, _ := os.ReadDir(dir)
