@@ -74,7 +74,12 @@ func newClusterRoles(t *testing.T) *clusterRoles {
 	r.srv = srv
 	var mu sync.Mutex
 	r.cluster = &Cluster{Client: TokenClient{Client: cl, Config: r.ccfg}, Server: TokenServer{Server: srv, Namespaces: r.ns, Transport: r.tc, Flow: r.fc},
-		SwitchMode: func(_ context.Context, m int) error { mu.Lock(); r.switched = append(r.switched, m); mu.Unlock(); return nil }}
+		SwitchMode: func(_ context.Context, m int) error {
+			mu.Lock()
+			r.switched = append(r.switched, m)
+			mu.Unlock()
+			return nil
+		}}
 	return r
 }
 
