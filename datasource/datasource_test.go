@@ -745,3 +745,45 @@ func TestDefaultLoggerIsSlogDefault(t *testing.T) {
 		t.Fatalf("nothing logged through slog.Default(): %q", buf.String())
 	}
 }
+
+// WriteIf stores a change only if the source still holds what Current
+// showed, whether the intervening change was seen by the datasource or not.
+func TestCurrentAndWriteIf(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	d, _ := start(t, f)
+	v, token := d.Current()
+	if len(v) != 0 || token != "" {
+		t.Fatalf("missing value: Current = %v %q", v, token)
+	}
+	rev, err := d.WriteIf(ctx, []string{"a"}, token)
+	if err != nil || rev == "" {
+		t.Fatalf("WriteIf on a missing value: %q %v", rev, err)
+	}
+	v, token = d.Current()
+	if !slices.Equal(v, []string{"a"}) || token != rev {
+		t.Fatalf("Current after WriteIf = %v %q, want [a] %q", v, token, rev)
+	}
+	// Another writer changes the source; the datasource has not seen it yet.
+	f.set(`["other"]`, false)
+	if _, err := d.WriteIf(ctx, []string{"a", "b"}, token); !errors.Is(err, ErrConflict) {
+		t.Fatalf("WriteIf over an unseen change: %v, want ErrConflict", err)
+	}
+	// Once seen, the old token still does not match.
+	f.set(`["other","seen"]`, true)
+	eventually(t, "the change applied", func() bool { return len(get(d)) == 2 })
+	if _, err := d.WriteIf(ctx, []string{"a", "b"}, token); !errors.Is(err, ErrConflict) {
+		t.Fatalf("WriteIf over a seen change: %v, want ErrConflict", err)
+	}
+	if got := get(d); !slices.Equal(got, []string{"other", "seen"}) {
+		t.Fatalf("a refused write changed the rules in force: %v", got)
+	}
+	// With the fresh token it goes through.
+	_, token = d.Current()
+	if _, err := d.WriteIf(ctx, []string{"b"}, token); err != nil {
+		t.Fatalf("WriteIf with a fresh token: %v", err)
+	}
+	if got := get(d); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("after WriteIf = %v", got)
+	}
+}

@@ -35,13 +35,63 @@ func (d *DataSource[T]) Write(ctx context.Context, v T) error {
 	return d.write(ctx, ws, data, expect)
 }
 
+// Current returns the value in force together with the compare-and-set token
+// of the payload last seen ("" when the value does not exist), read at one
+// instant: a caller that shows v to someone and later writes that person's
+// change with WriteIf(ctx, v2, token) stores it only if nothing changed in
+// between.
+func (d *DataSource[T]) Current() (v T, token string) {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	v, _ = d.prop.Get()
+	if d.seenSet && d.seen.Exists {
+		token = d.seen.Revision
+	}
+	return v, token
+}
+
+// WriteIf is Write with compare-and-set against token (from Current) rather
+// than against the revision last seen, and returns the revision it stored.
+// It fails with ErrConflict when the source no longer holds the payload
+// token names, even if this datasource has seen the change already.
+func (d *DataSource[T]) WriteIf(ctx context.Context, v T, token string) (string, error) {
+	if d.closed.Load() {
+		return "", fmt.Errorf("datasource %q: %w", d.o.name, ErrClosed)
+	}
+	ws, ok := d.src.(WritableSource)
+	if !ok {
+		return "", fmt.Errorf("datasource %q: %w", d.o.name, ErrNotWritable)
+	}
+	data, err := d.encodeValid(v)
+	if err != nil {
+		return "", err
+	}
+	d.applyMu.Lock()
+	seen := ""
+	if d.seenSet && d.seen.Exists {
+		seen = d.seen.Revision
+	}
+	d.applyMu.Unlock()
+	if seen != token {
+		// The datasource has applied a newer payload already: the source
+		// would accept the write only if that payload were written back.
+		return "", fmt.Errorf("datasource %q: write: %w (revision %q was expected; %q is in force)", d.o.name, ErrConflict, token, seen)
+	}
+	return d.writeRev(ctx, ws, data, token)
+}
+
 func (d *DataSource[T]) write(ctx context.Context, ws WritableSource, data []byte, expect string) error {
+	_, err := d.writeRev(ctx, ws, data, expect)
+	return err
+}
+
+func (d *DataSource[T]) writeRev(ctx context.Context, ws WritableSource, data []byte, expect string) (string, error) {
 	d.applyMu.Lock()
 	gen := d.gen
 	d.applyMu.Unlock()
 	s, err := ws.Write(ctx, data, expect)
 	if err != nil {
-		return d.redact(fmt.Errorf("datasource %q: write: %w", d.o.name, err))
+		return "", d.redact(fmt.Errorf("datasource %q: write: %w", d.o.name, err))
 	}
 	if s.Data == nil {
 		s.Data = data
@@ -59,11 +109,11 @@ func (d *DataSource[T]) write(ctx context.Context, ws WritableSource, data []byt
 	}
 	d.applyMu.Unlock()
 	if err != nil {
-		return err
+		return "", err
 	}
 	d.log.Info("rules written", "revision", s.Revision)
 	d.emit(Event{Kind: Written, Revision: s.Revision})
-	return nil
+	return s.Revision, nil
 }
 
 // encodeValid encodes v and decodes the result again: a value is written only

@@ -58,6 +58,27 @@ func BenchmarkEntryExit(b *testing.B) {
 	}
 }
 
+// BenchmarkEntryExitHistory is BenchmarkEntryExit with the per-second
+// history a dashboard agent turns on (KeepHistory): it costs the pass path
+// only when a statistics bucket is replaced, twice a second per resource.
+func BenchmarkEntryExitHistory(b *testing.B) {
+	for _, clk := range clocks {
+		b.Run(clk.name, func(b *testing.B) {
+			e := benchEngine(b, 0, clk.opts...)
+			e.KeepHistory(65)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				en, err := e.Entry(ctx, "bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				en.Exit()
+			}
+		})
+	}
+}
+
 func BenchmarkEntryExitParallel(b *testing.B) {
 	for _, clk := range clocks {
 		for _, n := range []int{0, 10_000} {

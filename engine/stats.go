@@ -29,6 +29,10 @@ type ResourceView struct {
 	clock stat.Clock
 }
 
+func (e *Engine) view(rn *stat.ResourceNode) ResourceView {
+	return ResourceView{node: rn, clock: e.clock}
+}
+
 // Name returns the resource's name.
 func (v ResourceView) Name() string {
 	if v.node == nil {
@@ -64,7 +68,7 @@ func nodeStats(name string, n *stat.Node, nowMs int64) ResourceStats {
 func (e *Engine) Resources() iter.Seq[ResourceView] {
 	return func(yield func(ResourceView) bool) {
 		e.reg.Range(func(rn *stat.ResourceNode) bool {
-			return yield(ResourceView{node: rn, clock: e.clock})
+			return yield(e.view(rn))
 		})
 	}
 }
@@ -77,7 +81,7 @@ func (e *Engine) Resource(name string) (ResourceView, bool) {
 	if rn == nil {
 		return ResourceView{}, false
 	}
-	return ResourceView{node: rn, clock: e.clock}, true
+	return e.view(rn), true
 }
 
 // InboundResource names the statistics of all inbound calls, as Sentinel's

@@ -183,6 +183,13 @@ type Binding interface {
 	// Update reads, changes and stores with compare-and-set, retrying on
 	// conflict (datasource.Update).
 	Update(ctx context.Context, fn func(cur any) (any, error)) error
+	// Current returns the value in force and the compare-and-set token of
+	// the payload last seen, read together (datasource.DataSource.Current).
+	Current() (v any, token string)
+	// WriteIf validates v and stores it only if the source still holds the
+	// payload token names, then applies it; it returns the revision stored
+	// (datasource.DataSource.WriteIf).
+	WriteIf(ctx context.Context, v any, token string) (string, error)
 	// Close unbinds the manager and closes the datasource.
 	Close() error
 }
@@ -234,6 +241,16 @@ func (b *binding[T]) Write(ctx context.Context, v any) error {
 		return fmt.Errorf("ruleapply: %s: %w", b.t.name, err)
 	}
 	return b.ds.Write(ctx, tv)
+}
+
+func (b *binding[T]) Current() (any, string) { return b.ds.Current() }
+
+func (b *binding[T]) WriteIf(ctx context.Context, v any, token string) (string, error) {
+	tv, err := typed[T](v)
+	if err != nil {
+		return "", fmt.Errorf("ruleapply: %s: %w", b.t.name, err)
+	}
+	return b.ds.WriteIf(ctx, tv, token)
 }
 
 func (b *binding[T]) Update(ctx context.Context, fn func(cur any) (any, error)) error {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/converter"
+	"github.com/rulesync/rulesync/dashboard"
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/flow"
@@ -35,6 +36,10 @@ type config struct {
 	logger    *slog.Logger
 	clock     engine.Clock // nil: the system clock
 	observer  func(datasource.Event)
+	// apiAddr, when set, is where the Sentinel dashboard's commands are
+	// served (host:port); dashboards are where heartbeats go.
+	apiAddr    string
+	dashboards []string
 }
 
 // server is the quickstart service: one protected endpoint and an admin API
@@ -46,6 +51,7 @@ type server struct {
 	unbind func()
 	log    *slog.Logger
 	prom   *prometheus.Registry
+	agent  *dashboard.Agent // nil without -api-addr
 }
 
 func newServer(ctx context.Context, cfg config) (*server, error) {
@@ -78,12 +84,34 @@ func newServer(ctx context.Context, cfg config) (*server, error) {
 	// which keeps watching it: the service starts with no limits and applies
 	// the file once it is fixed, as it would after a bad edit later on.
 	_ = ds.Start(ctx)
-	return &server{engine: e, rules: ds, codec: codec, unbind: unbind, log: cfg.logger, prom: reg}, nil
+	s := &server{engine: e, rules: ds, codec: codec, unbind: unbind, log: cfg.logger, prom: reg}
+	if cfg.apiAddr != "" {
+		// The Sentinel dashboard manages the service: it lists it, charts its
+		// traffic, and its flow rule edits are written to the rules file with
+		// compare-and-set (other rule types have no datasource here, so the
+		// agent refuses them rather than keeping them in memory only).
+		app := ruleapply.AppOf(ruleapply.BindingOf(ruleapply.Flow, ds))
+		agent, err := dashboard.New(e, "quickstart", dashboard.WithListenAddr(cfg.apiAddr),
+			dashboard.WithDashboards(cfg.dashboards...), dashboard.WithRules(app), dashboard.WithLogger(cfg.logger))
+		if err == nil {
+			err = agent.Start(ctx)
+		}
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.agent = agent
+	}
+	return s, nil
 }
 
 func (s *server) Close() error {
+	var err error
+	if s.agent != nil {
+		err = s.agent.Close()
+	}
 	s.unbind()
-	err := s.rules.Close()
+	err = errors.Join(err, s.rules.Close())
 	s.engine.Close()
 	return err
 }

@@ -14,16 +14,35 @@ type Clock interface {
 	Sleep(d time.Duration)
 }
 
-// SystemClock reads the monotonic clock.
+// SystemClock reads the monotonic clock. Its readings count from the whole
+// wall-clock second before the process started (see WallOffsetMs), so that
+// its whole seconds, and with them the per-second statistics, fall on the
+// wall clock's seconds, by which the Sentinel dashboard aggregates.
 type SystemClock struct{}
 
-var epoch = time.Now()
+var (
+	epoch      = time.Now()
+	epochShift = time.Duration(epoch.Nanosecond())
+)
 
-// NowMs returns milliseconds since process start (monotonic).
-func (SystemClock) NowMs() int64 { return int64(time.Since(epoch) / time.Millisecond) }
+// NowMs returns milliseconds since the start of the process's first second (monotonic).
+func (SystemClock) NowMs() int64 { return int64((time.Since(epoch) + epochShift) / time.Millisecond) }
 
-// NowNanos returns nanoseconds since process start (monotonic).
-func (SystemClock) NowNanos() int64 { return int64(time.Since(epoch)) }
+// NowNanos returns nanoseconds since the start of the process's first second (monotonic).
+func (SystemClock) NowNanos() int64 { return int64(time.Since(epoch) + epochShift) }
+
+// WallOffsetMs returns what to add to a reading of c in milliseconds to get
+// Unix milliseconds: for SystemClock and CoarseClock, the Unix time of their
+// epoch (a whole second; a wall clock stepped since start is not followed);
+// for any other clock 0, so that a ManualClock set to Unix milliseconds reads
+// as wall time.
+func WallOffsetMs(c Clock) int64 {
+	switch c.(type) {
+	case SystemClock, *CoarseClock:
+		return epoch.Unix() * 1000
+	}
+	return 0
+}
 
 // Sleep sleeps for d.
 func (SystemClock) Sleep(d time.Duration) { time.Sleep(d) }

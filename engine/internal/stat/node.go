@@ -132,3 +132,19 @@ func (n *Node) Threads() int64 { return n.threads.Load() }
 
 // Window returns the per-second window, for callers that need raw buckets.
 func (n *Node) Window() *Window { return n.second }
+
+// EnableHistory makes the node keep per-second totals of its last seconds
+// seconds (see History), at no cost to the hot path.
+func (n *Node) EnableHistory(seconds int) { n.second.EnableHistory(seconds, &n.threads) }
+
+// Seconds calls fn for each second of the node's history whose start is in
+// [fromMs, toMs] and that is over by nowMs, oldest first, skipping empty ones.
+func (n *Node) Seconds(nowMs, fromMs, toMs int64, fn func(Second)) {
+	n.second.Seconds(nowMs, fromMs, toMs, fn)
+}
+
+// Totals returns the counts of the last n seconds up to nowMs (the window's
+// own counts without history).
+func (n *Node) Totals(nowMs int64, seconds int) [numEvents]int64 {
+	return n.second.SumSeconds(nowMs, seconds)
+}

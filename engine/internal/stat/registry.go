@@ -15,6 +15,7 @@ type ResourceNode struct {
 	origins   nodeMap
 	entrances nodeMap
 	memos     [MemoSlots]atomic.Pointer[memo]
+	reg       *Registry
 }
 
 // Origin returns the node of (resource, origin), creating it on first use.
@@ -23,8 +24,19 @@ func (r *ResourceNode) Origin(origin string) *Node { return r.origins.getOrCreat
 // LookupOrigin returns the node of (resource, origin) or nil.
 func (r *ResourceNode) LookupOrigin(origin string) *Node { return r.origins.lookup(origin) }
 
-// Entrance returns the node of (resource, entrance), creating it on first use.
-func (r *ResourceNode) Entrance(entrance string) *Node { return r.entrances.getOrCreate(entrance) }
+// Entrance returns the node of (resource, entrance), creating it on first
+// use; it keeps history when the registry does (EnableHistory).
+func (r *ResourceNode) Entrance(entrance string) *Node {
+	if n := r.entrances.lookup(entrance); n != nil {
+		return n
+	}
+	return r.entrances.getOrCreateWith(entrance, r.reg.history)
+}
+
+// RangeEntrances calls fn for every (resource, entrance) node until fn returns false.
+func (r *ResourceNode) RangeEntrances(fn func(entrance string, n *Node) bool) {
+	r.entrances.rangeAll(fn)
+}
 
 // LookupEntrance returns the node of (resource, entrance) or nil.
 func (r *ResourceNode) LookupEntrance(entrance string) *Node { return r.entrances.lookup(entrance) }
@@ -43,7 +55,22 @@ func (nm *nodeMap) lookup(k string) *Node {
 	return nil
 }
 
-func (nm *nodeMap) getOrCreate(k string) *Node {
+func (nm *nodeMap) getOrCreate(k string) *Node { return nm.getOrCreateWith(k, nil) }
+
+func (nm *nodeMap) rangeAll(fn func(string, *Node) bool) {
+	if m := nm.m.Load(); m != nil {
+		for k, n := range *m {
+			if !fn(k, n) {
+				return
+			}
+		}
+	}
+}
+
+// getOrCreateWith is getOrCreate for a node that keeps history() seconds of
+// history (0: none). history is read after the node is published, so that a
+// concurrent Registry.EnableHistory either sees the node or is seen by it.
+func (nm *nodeMap) getOrCreateWith(k string, history func() int) *Node {
 	if n := nm.lookup(k); n != nil {
 		return n
 	}
@@ -64,6 +91,11 @@ func (nm *nodeMap) getOrCreate(k string) *Node {
 	n := NewNode()
 	next[k] = n
 	nm.m.Store(&next)
+	if history != nil {
+		if h := history(); h > 0 {
+			n.EnableHistory(h)
+		}
+	}
 	return n
 }
 
@@ -83,6 +115,8 @@ type Registry struct {
 	m   atomic.Pointer[map[string]*ResourceNode]
 	mu  sync.Mutex
 	max int
+	// hist is how many seconds of history new nodes keep (EnableHistory).
+	hist atomic.Int64
 }
 
 // NewRegistry returns a registry tracking at most max resources (<= 0: the default).
@@ -120,10 +154,40 @@ func (r *Registry) GetOrCreate(resource string) *ResourceNode {
 	for k, v := range old {
 		next[k] = v
 	}
-	n := &ResourceNode{Name: resource, Node: NewNode()}
+	n := &ResourceNode{Name: resource, Node: NewNode(), reg: r}
+	if h := r.history(); h > 0 {
+		n.Node.EnableHistory(h)
+	}
 	next[resource] = n
 	r.m.Store(&next)
 	return n
+}
+
+// EnableHistory makes every resource node, and every (resource, entrance)
+// node, keep the per-second totals of their last seconds seconds: those
+// tracked now and those created later. A smaller value than before is
+// ignored. Origin nodes keep none.
+func (r *Registry) EnableHistory(seconds int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if int64(seconds) <= r.hist.Load() {
+		return
+	}
+	r.hist.Store(int64(seconds))
+	for _, rn := range *r.m.Load() {
+		rn.Node.EnableHistory(seconds)
+		rn.entrances.rangeAll(func(_ string, n *Node) bool {
+			n.EnableHistory(seconds)
+			return true
+		})
+	}
+}
+
+func (r *Registry) history() int {
+	if r == nil {
+		return 0
+	}
+	return int(r.hist.Load())
 }
 
 // Len is the number of tracked resources.

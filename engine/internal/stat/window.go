@@ -19,10 +19,16 @@ const (
 	numEvents
 )
 
+// NumEvents is the number of kinds of counted events.
+const NumEvents = numEvents
+
 type bucket struct {
 	start  int64 // window start in ms; immutable once published
 	counts [numEvents]atomic.Int64
 	minRT  atomic.Int64
+	// recorded: the bucket's counts went into the window's History (guarded
+	// by the history's lock; the hot path never reads it).
+	recorded bool
 }
 
 func newBucket(start int64) *bucket {
@@ -42,6 +48,8 @@ type Window struct {
 	// latest is the bucket most recently found current. Most calls land in it,
 	// and checking its range spares them the two divisions of the slot lookup.
 	latest atomic.Pointer[bucket]
+	// hist, when set (EnableHistory), records each bucket once it is over.
+	hist atomic.Pointer[History]
 }
 
 // NewWindow returns a window of sampleCount buckets over intervalMs. intervalMs
@@ -87,6 +95,12 @@ func (w *Window) current(nowMs int64) *bucket {
 		if b != nil && b.start > start {
 			// The clock went backwards (or a late writer): count into the newer bucket.
 			return b
+		}
+		if b != nil {
+			if h := w.hist.Load(); h != nil {
+				// Once per bucket length: record the old bucket before it goes.
+				return w.rotate(h, slot, start)
+			}
 		}
 		nb := newBucket(start)
 		if slot.CompareAndSwap(b, nb) {
