@@ -395,4 +395,3 @@ func (s *NacosServer) authCall(ctx context.Context, method, path, token string, 
 
 // String names the server without credentials.
 func (s *NacosServer) String() string { return "nacos " + s.Addr }
-
