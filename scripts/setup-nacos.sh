@@ -29,6 +29,7 @@ polaris_dir="$cache/polaris/$polaris_version"
 log() { echo "setup-nacos: $*"; }
 skip_install() { [ "${RULESYNC_SKIP_SERVER_INSTALL:-0}" = 1 ]; }
 
+# sha of the files named, or of stdin.
 sha() { sha256sum "$@" | cut -d' ' -f1; }
 
 # Every jar the cached classpath names must still be in the local repository.
@@ -46,9 +47,16 @@ jsa_ok() {
   [ -f "$nacos_dir/nacos.jsa" ] && [ "$(cat "$nacos_dir/nacos.jsa.stamp" 2>/dev/null)" = "$(jsa_stamp)" ]
 }
 
+# The wrapper module; its hash, recorded after a build, tells a stale binary.
+polaris_wrapper() {
+  printf '%s\n' "module polariswrap" "" "go 1.26" "" \
+    "require github.com/polarismesh/polaris $polaris_version" "" \
+    "replace gopkg.in/yaml.v2 => gopkg.in/yaml.v2 v2.2.2"
+}
+
 polaris_ok() {
-  [ -x "$polaris_bin" ] && [ -f "$polaris_dir/polaris-server.yaml" ] &&
-    [ "$("$polaris_bin" version 2>/dev/null | head -1)" != "" ]
+  [ -x "$polaris_bin" ] && [ -f "$polaris_dir/conf/polaris-server.yaml" ] &&
+    [ "$(cat "$polaris_dir/wrapper.sha256" 2>/dev/null)" = "$(polaris_wrapper | sha)" ]
 }
 
 need_java() {
@@ -143,15 +151,8 @@ build_polaris() {
   fi
   local wrap="$cache/src/polariswrap"
   mkdir -p "$wrap" "$cache/bin" "$polaris_dir"
-  cat > "$wrap/go.mod" <<EOF
-module polariswrap
-
-go 1.26
-
-require github.com/polarismesh/polaris $polaris_version
-
-replace gopkg.in/yaml.v2 => gopkg.in/yaml.v2 v2.2.2
-EOF
+  polaris_wrapper > "$wrap/go.mod"
+  rm -f "$wrap/go.sum"
   cat > "$wrap/tools.go" <<'EOF'
 //go:build tools
 
@@ -160,12 +161,18 @@ package polariswrap
 import _ "github.com/polarismesh/polaris"
 EOF
   log "building Polaris $polaris_version (first time: a few minutes)"
-  (cd "$wrap" && GOFLAGS=-mod=mod go mod tidy && go build -ldflags "-s -w" -o "$polaris_bin.tmp" github.com/polarismesh/polaris)
-  mv "$polaris_bin.tmp" "$polaris_bin"
+  (cd "$wrap" && GOFLAGS=-mod=mod go mod tidy && go build -ldflags "-s -w" -o "$polaris_bin.tmp" github.com/polarismesh/polaris) || return 1
+  mv "$polaris_bin.tmp" "$polaris_bin" || return 1
+  # Its release config (the harness rewrites ports, addresses and paths) and
+  # the message files that must sit beside it.
   local mod
   mod=$(cd "$wrap" && go list -m -f '{{.Dir}}' github.com/polarismesh/polaris)
-  cp "$mod/release/conf/polaris-server.yaml" "$polaris_dir/polaris-server.yaml"
-  chmod u+w "$polaris_dir/polaris-server.yaml"
+  [ -n "$mod" ] && [ -f "$mod/release/conf/polaris-server.yaml" ] || return 1
+  rm -rf "${polaris_dir:?}/conf"
+  cp -r "$mod/release/conf" "$polaris_dir/conf" || return 1
+  chmod -R u+w "$polaris_dir/conf"
+  polaris_wrapper | sha > "$polaris_dir/wrapper.sha256"
+  log "polaris built: $polaris_bin ($(du -h "$polaris_bin" | cut -f1))"
 }
 
 # --- Nacos ---
