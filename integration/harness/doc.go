@@ -11,6 +11,12 @@
 // redis-server. RedisSentinel with WithReplica also starts a replica that the
 // sentinel promotes once the master dies, for failover tests.
 //
+// Nacos starts a real standalone Nacos 2.3.2 (a JVM, embedded Derby storage)
+// from the classpath scripts/setup-nacos.sh resolves with Maven, and Polaris
+// a Polaris v1.18.1 server that speaks the Nacos config protocol too; both
+// always run locally. NACOS.md has the recipe, timings and the behaviours
+// pinned against nacos-sdk-go.
+//
 // A server that cannot be found skips the test, unless RULESYNC_REQUIRE_SERVERS=1
 // (CI), where it fails it: a suite that silently skips there proves nothing.
 //

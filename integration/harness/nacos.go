@@ -43,11 +43,11 @@ const (
 // module only) for one test. Its data directory survives Kill, Stop and
 // Restart, so configs published before a restart are there after it.
 //
-// Timings measured on the 2-core test machine (shared, load average 2 to 6):
-// start to ready 5 to 8 s with the class-data-sharing archive that
-// scripts/setup-nacos.sh writes, 9 to 13 s without it; with auth on the first
-// start adds about 1 s of user set-up. RSS about 230 MiB (-Xmx512m).
-// Stop (SIGTERM) takes about 1 s.
+// Timings measured on the 2-core test machine (shared, load average 3 to 6):
+// start to ready 3.4 to 5.7 s with the class-data-sharing archive that
+// scripts/setup-nacos.sh records, 6.2 to 9.9 s without it; Restart 3.5 to
+// 5.2 s; with auth on, the first start adds 1 to 2 s of user set-up. RSS about
+// 225 MiB (-Xmx512m). Stop (SIGTERM) takes 0.65 s.
 type NacosServer struct {
 	lifecycle
 	// Host is the address the server answers on (127.0.0.1).

@@ -271,21 +271,28 @@ func TestNacosAuth(t *testing.T) {
 	}
 }
 
-func TestNacosMissingClasspathSkipsOrFails(t *testing.T) {
-	t.Setenv(EnvCacheDir, t.TempDir()) // nothing resolved there
-	for _, tc := range []struct {
-		require      string
-		skip, failed bool
-	}{{"", true, false}, {"1", false, true}} {
-		t.Run("require="+tc.require, func(t *testing.T) {
-			t.Setenv(EnvRequireServers, tc.require)
-			r := run(t, func(tb testing.TB) { Nacos(tb) })
-			if r.skipped != tc.skip || r.failed != tc.failed {
-				t.Fatalf("skipped=%v failed=%v (%s), want skipped=%v failed=%v", r.skipped, r.failed, r.msg, tc.skip, tc.failed)
-			}
-			if !strings.Contains(r.msg, nacosSetup) {
-				t.Fatalf("message %q does not name %s", r.msg, nacosSetup)
-			}
-		})
+// With java present but nothing prepared in the cache, Nacos and Polaris skip
+// (or fail) and say which script prepares them.
+func TestNacosAndPolarisMissingCacheSkipOrFail(t *testing.T) {
+	t.Setenv(EnvCacheDir, t.TempDir()) // nothing resolved or built there
+	for name, start := range map[string]func(testing.TB){
+		"nacos":   func(tb testing.TB) { Nacos(tb) },
+		"polaris": func(tb testing.TB) { Polaris(tb) },
+	} {
+		for _, tc := range []struct {
+			require      string
+			skip, failed bool
+		}{{"", true, false}, {"1", false, true}} {
+			t.Run(name+"/require="+tc.require, func(t *testing.T) {
+				t.Setenv(EnvRequireServers, tc.require)
+				r := run(t, start)
+				if r.skipped != tc.skip || r.failed != tc.failed {
+					t.Fatalf("skipped=%v failed=%v (%s), want skipped=%v failed=%v", r.skipped, r.failed, r.msg, tc.skip, tc.failed)
+				}
+				if !strings.Contains(r.msg, nacosSetup) {
+					t.Fatalf("message %q does not name %s", r.msg, nacosSetup)
+				}
+			})
+		}
 	}
 }
