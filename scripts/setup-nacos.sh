@@ -82,16 +82,18 @@ resolve_classpath() {
   local tmp
   tmp=$(mktemp "$nacos_dir/classpath.XXXXXX")
   log "resolving the Nacos $nacos_version server classpath with Maven"
-  mvn -B -q -Dstyle.color=never -f "$pom" dependency:build-classpath -Dmdep.outputFile="$tmp" -Dmdep.includeScope=runtime
-  if [ ! -s "$tmp" ]; then
-    rm -f "$tmp"
-    log "mvn wrote an empty classpath" >&2
+  # Maven prints its errors on stdout; keep them for a failure only.
+  if ! mvn -B -q -Dstyle.color=never -f "$pom" dependency:build-classpath \
+    -Dmdep.outputFile="$tmp" -Dmdep.includeScope=runtime > "$tmp.log" 2>&1 || [ ! -s "$tmp" ]; then
+    cat "$tmp.log" >&2
+    rm -f "$tmp" "$tmp.log"
+    log "could not resolve the Nacos classpath" >&2
     exit 1
   fi
+  rm -f "$tmp.log"
   chmod 644 "$tmp"
   mv "$tmp" "$cp_file"
   sha "$pom" > "$nacos_dir/pom.sha256"
-  rm -f "$nacos_dir/nacos.jsa" "$nacos_dir/nacos.jsa.stamp"
 }
 
 # Starts Nacos once with -XX:ArchiveClassesAtExit and stops it gracefully, so
