@@ -152,9 +152,9 @@ func newNacos(t testing.TB, cfg config) (*NacosServer, error) {
 }
 
 // nacosJVMFlags keeps the JVM small and quick to start: C1 only and the
-// serial collector halve the start-up time of this Spring Boot server on two
-// cores, and the class-data-sharing archive, when setup-nacos.sh made one for
-// this classpath, takes off a few more seconds. A stale archive is ignored by
+// serial collector take about a third off the start-up of this Spring Boot
+// server on two cores, and the class-data-sharing archive, when
+// setup-nacos.sh recorded one, a few seconds more. A stale archive is ignored by
 // the JVM (-Xshare:auto), with a warning in the logs.
 func nacosJVMFlags(dir string) []string {
 	flags := []string{
