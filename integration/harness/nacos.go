@@ -275,8 +275,9 @@ func portsFree(ports ...int) bool {
 	return true
 }
 
-// probe is ready when the readiness endpoint answers 200 (config storage up)
-// and both gRPC ports accept connections.
+// probe is ready when the readiness endpoint answers 200 (config storage up),
+// a gRPC client connection is served end to end (nacosGRPCReady) and the
+// cluster gRPC port accepts connections.
 func (s *NacosServer) probe(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.BaseURL+"/v1/console/health/readiness", nil)
 	if err != nil {
@@ -291,15 +292,15 @@ func (s *NacosServer) probe(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("readiness: %s: %s", resp.Status, body)
 	}
-	var d net.Dialer
-	for _, p := range []int{s.GRPCPort, s.Port + nacosClusterOffset} {
-		c, err := d.DialContext(ctx, "tcp", loopback(p))
-		if err != nil {
-			return fmt.Errorf("grpc port: %w", err)
-		}
-		c.Close()
+	if err := nacosGRPCReady(ctx, loopback(s.GRPCPort)); err != nil {
+		return fmt.Errorf("grpc: %w", err)
 	}
-	return nil
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", loopback(s.Port+nacosClusterOffset))
+	if err != nil {
+		return fmt.Errorf("cluster grpc port: %w", err)
+	}
+	return c.Close()
 }
 
 // setUpAuth gives the built-in global admin "nacos" (which the embedded

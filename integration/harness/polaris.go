@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -172,8 +171,8 @@ func polarisConfig(release []byte, dir string, apis map[string]int) ([]byte, err
 	return yaml.Marshal(c)
 }
 
-// probe is ready when the Nacos front end's health route says UP and its
-// gRPC port accepts connections.
+// probe is ready when the Nacos front end's health route says UP and a gRPC
+// client connection is served end to end (nacosGRPCReady).
 func (s *PolarisServer) probe(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.NacosAddr+"/nacos/v1/ns/operator/metrics", nil)
 	if err != nil {
@@ -188,12 +187,10 @@ func (s *PolarisServer) probe(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "UP") {
 		return fmt.Errorf("nacos health: %s: %s", resp.Status, body)
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", loopback(s.NacosGRPCPort))
-	if err != nil {
-		return fmt.Errorf("nacos grpc port: %w", err)
+	if err := nacosGRPCReady(ctx, loopback(s.NacosGRPCPort)); err != nil {
+		return fmt.Errorf("nacos grpc: %w", err)
 	}
-	return c.Close()
+	return nil
 }
 
 // String names the server.
