@@ -43,11 +43,11 @@ const (
 // module only) for one test. Its data directory survives Kill, Stop and
 // Restart, so configs published before a restart are there after it.
 //
-// Timings measured on the 2-core test machine (shared, load average 3 to 6):
-// start to ready 3.4 to 5.7 s with the class-data-sharing archive that
-// scripts/setup-nacos.sh records, 6.2 to 9.9 s without it; Restart 3.5 to
-// 5.2 s; with auth on, the first start adds 1 to 2 s of user set-up. RSS about
-// 225 MiB (-Xmx512m). Stop (SIGTERM) takes 0.65 s.
+// Timings measured on the 2-core test machine: start to ready 2.7 to 3.2 s
+// when it is idle and 3.4 to 5.7 s at load average 3 to 6, with the
+// class-data-sharing archive that scripts/setup-nacos.sh records (6.2 to
+// 9.9 s loaded without it); Restart about as long; with auth on, the user
+// set-up adds up to 2 s. RSS 225 to 240 MiB (-Xmx512m). Stop (SIGTERM) 0.65 s.
 type NacosServer struct {
 	lifecycle
 	// Host is the address the server answers on (127.0.0.1).
