@@ -11,6 +11,12 @@
 // redis-server. RedisSentinel with WithReplica also starts a replica that the
 // sentinel promotes once the master dies, for failover tests.
 //
+// Nacos starts a real standalone Nacos 2.3.2 (a JVM, embedded Derby storage)
+// from the classpath scripts/setup-nacos.sh resolves with Maven, and Polaris
+// a Polaris v1.18.1 server that speaks the Nacos config protocol too; both
+// always run locally. NACOS.md has the recipe, timings and the behaviours
+// pinned against nacos-sdk-go.
+//
 // The package imports nothing beyond the standard library (and this module's
 // internal packages): it speaks RESP2 to Redis and JSON over HTTP to etcd's
 // gateway itself, so that a module whose tests use it inherits no SDK. Clients for tests come from the sources' own modules:

@@ -55,9 +55,11 @@ func run(t *testing.T, fn func(tb testing.TB)) *recorder {
 func TestMissingBinarySkipsOrFails(t *testing.T) {
 	t.Setenv(EnvServers, "local")
 	t.Setenv("PATH", t.TempDir()) // no server binaries here
+	t.Setenv("JAVA_HOME", "")
 	starts := map[string]func(testing.TB){
 		"redis": func(tb testing.TB) { Redis(tb) },
 		"etcd":  func(tb testing.TB) { Etcd(tb) },
+		"nacos": func(tb testing.TB) { Nacos(tb) }, // no java
 		// Cluster and sentinel always run locally, whatever the mode.
 		"redis-cluster":  func(tb testing.TB) { RedisCluster(tb) },
 		"redis-sentinel": func(tb testing.TB) { RedisSentinel(tb) },
