@@ -59,6 +59,76 @@ polaris_ok() {
     [ "$(cat "$polaris_dir/wrapper.sha256" 2>/dev/null)" = "$(polaris_wrapper | sha)" ]
 }
 
+# The harness edits Polaris's config with Go's standard library only, so the
+# release's YAML is converted to JSON once (Polaris's YAML parser reads JSON
+# as is), by a small program built in the wrapper module with the YAML
+# package Polaris itself uses.
+polaris_converter() {
+  cat <<'EOF'
+// Command yaml2json converts YAML on stdin to indented JSON on stdout.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"gopkg.in/yaml.v2"
+)
+
+func main() {
+	in, err := io.ReadAll(os.Stdin)
+	if err == nil {
+		var v any
+		if err = yaml.Unmarshal(in, &v); err == nil {
+			var out []byte
+			if out, err = json.MarshalIndent(stringKeys(v), "", "  "); err == nil {
+				_, err = os.Stdout.Write(append(out, '\n'))
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "yaml2json:", err)
+		os.Exit(1)
+	}
+}
+
+// stringKeys turns YAML's map[interface{}]interface{} into JSON objects.
+func stringKeys(v any) any {
+	switch x := v.(type) {
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = stringKeys(e)
+		}
+		return m
+	case []any:
+		for i := range x {
+			x[i] = stringKeys(x[i])
+		}
+	}
+	return v
+}
+EOF
+}
+
+polaris_json_ok() {
+  [ -f "$polaris_dir/conf/polaris-server.json" ] &&
+    [ "$(cat "$polaris_dir/json.sha256" 2>/dev/null)" = "$( (polaris_converter; cat "$polaris_dir/conf/polaris-server.yaml") | sha)" ]
+}
+
+convert_polaris_conf() {
+  local wrap="$cache/src/polariswrap"
+  mkdir -p "$wrap/cmd/yaml2json"
+  polaris_converter > "$wrap/cmd/yaml2json/main.go"
+  log "converting the Polaris release config to JSON"
+  (cd "$wrap" && GOFLAGS=-mod=mod go run ./cmd/yaml2json) < "$polaris_dir/conf/polaris-server.yaml" \
+    > "$polaris_dir/conf/polaris-server.json.tmp" || return 1
+  mv "$polaris_dir/conf/polaris-server.json.tmp" "$polaris_dir/conf/polaris-server.json"
+  (polaris_converter; cat "$polaris_dir/conf/polaris-server.yaml") | sha > "$polaris_dir/json.sha256"
+}
+
 need_java() {
   if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
     return 0
@@ -193,10 +263,15 @@ fi
 # --- Polaris ---
 if [ "${RULESYNC_SKIP_POLARIS:-0}" = 1 ]; then
   log "polaris skipped (RULESYNC_SKIP_POLARIS=1)"
-elif polaris_ok; then
-  log "polaris $polaris_version built"
-elif skip_install; then
-  log "polaris missing; build skipped (RULESYNC_SKIP_SERVER_INSTALL=1)" >&2
 else
-  build_polaris || log "polaris not built; its tests will skip" >&2
+  if polaris_ok; then
+    log "polaris $polaris_version built"
+  elif skip_install; then
+    log "polaris missing; build skipped (RULESYNC_SKIP_SERVER_INSTALL=1)" >&2
+  else
+    build_polaris || log "polaris not built; its tests will skip" >&2
+  fi
+  if polaris_ok && ! polaris_json_ok && ! skip_install; then
+    convert_polaris_conf || log "polaris config not converted; its tests will skip" >&2
+  fi
 fi

@@ -2,75 +2,11 @@ package harness
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/nacos-group/nacos-sdk-go/v2/clients"
-	"github.com/nacos-group/nacos-sdk-go/v2/clients/config_client"
-	"github.com/nacos-group/nacos-sdk-go/v2/common/constant"
-	"github.com/nacos-group/nacos-sdk-go/v2/common/logger"
-	"github.com/nacos-group/nacos-sdk-go/v2/vo"
-	"go.uber.org/zap"
 )
-
-// The SDK keeps one process-wide logger, created by the first client with that
-// client's LogDir; a silent one set up front keeps it out of the temp dirs
-// that tests remove.
-var quietNacosSDK = sync.OnceFunc(func() {
-	logger.SetLogger(&logger.NacosLogger{SugaredLogger: zap.NewNop().Sugar()})
-})
-
-// nacosEndpoint is what an SDK client needs to reach a Nacos-protocol server.
-type nacosEndpoint struct {
-	host           string
-	port, grpcPort int
-	user, password string
-}
-
-func (s *NacosServer) endpoint() nacosEndpoint {
-	return nacosEndpoint{host: s.Host, port: s.Port, grpcPort: s.GRPCPort, user: s.User, password: s.Password}
-}
-
-// newConfigClient returns an SDK config client for ep, closed when t ends.
-func newConfigClient(t *testing.T, ep nacosEndpoint) config_client.IConfigClient {
-	t.Helper()
-	quietNacosSDK()
-	dir := t.TempDir()
-	cc := *constant.NewClientConfig(
-		constant.WithTimeoutMs(5000),
-		constant.WithNotLoadCacheAtStart(true),
-		constant.WithDisableUseSnapShot(true),
-		constant.WithLogDir(dir+"/log"),
-		constant.WithCacheDir(dir+"/cache"),
-		constant.WithLogLevel("error"),
-		constant.WithUsername(ep.user),
-		constant.WithPassword(ep.password),
-	)
-	sc := []constant.ServerConfig{{
-		IpAddr:      ep.host,
-		Port:        uint64(ep.port),
-		GrpcPort:    uint64(ep.grpcPort),
-		ContextPath: "/nacos",
-		Scheme:      "http",
-	}}
-	c, err := clients.NewConfigClient(vo.NacosClientParam{ClientConfig: &cc, ServerConfigs: sc})
-	if err != nil {
-		t.Fatalf("nacos config client: %v", err)
-	}
-	t.Cleanup(c.CloseClient)
-	return c
-}
-
-func md5hex(s string) string {
-	sum := md5.Sum([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
 
 // eventually retries f until it succeeds or d passes, returning the last error.
 func eventually(d time.Duration, f func() error) error {
@@ -84,113 +20,84 @@ func eventually(d time.Duration, f func() error) error {
 	}
 }
 
-const nacosGroup = "SENTINEL_GROUP"
+// configAPI is what Nacos and Polaris both offer the tests.
+type configAPI interface {
+	PutConfig(ctx context.Context, c NacosConfig, content string) error
+	GetConfig(ctx context.Context, c NacosConfig) (string, error)
+	DeleteConfig(ctx context.Context, c NacosConfig) error
+}
 
-// expectConfig reads dataID and compares it with want.
-func expectConfig(c config_client.IConfigClient, dataID, want string) error {
-	got, err := c.GetConfig(vo.ConfigParam{DataId: dataID, Group: nacosGroup})
+func expectConfig(ctx context.Context, s configAPI, c NacosConfig, want string) error {
+	got, err := s.GetConfig(ctx, c)
 	if err != nil {
 		return err
 	}
 	if got != want {
-		return fmt.Errorf("read %q, want %q", got, want)
+		return errors.New("read " + got + ", want " + want)
 	}
 	return nil
 }
 
-// publishReadListen checks publish, read-back and change notification, the
-// part both Nacos and Polaris must serve the same way.
-func publishReadListen(t *testing.T, c config_client.IConfigClient, dataID string) {
+// publishReadDelete checks the open API's publish, read-back and delete, the
+// part both Nacos and Polaris serve the same way.
+func publishReadDelete(t *testing.T, s configAPI, c NacosConfig) {
 	t.Helper()
-	p := vo.ConfigParam{DataId: dataID, Group: nacosGroup}
-	if got, err := c.GetConfig(p); err != nil || got != "" {
-		t.Fatalf("missing config reads %q, %v; want \"\", nil", got, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.GetConfig(ctx, c); !errors.Is(err, ErrNacosConfigMissing) {
+		t.Fatalf("missing config: %v, want %v", err, ErrNacosConfigMissing)
 	}
-	p.Content = `[{"resource":"a","count":1}]`
-	if ok, err := c.PublishConfig(p); !ok || err != nil {
-		t.Fatalf("publish: %v %v", ok, err)
+	content := `[{"resource":"a","count":1}]`
+	if err := s.PutConfig(ctx, c, content); err != nil {
+		t.Fatal(err)
 	}
-	if err := eventually(10*time.Second, func() error { return expectConfig(c, dataID, p.Content) }); err != nil {
+	// Nacos serves reads from a cache that a publish refreshes
+	// asynchronously: read-after-write is eventual.
+	if err := eventually(10*time.Second, func() error { return expectConfig(ctx, s, c, content) }); err != nil {
 		t.Fatalf("get after publish: %v", err)
 	}
-
-	changes := make(chan string, 16)
-	if err := c.ListenConfig(vo.ConfigParam{DataId: dataID, Group: nacosGroup, OnChange: func(_, _, _, data string) {
-		changes <- data
-	}}); err != nil {
-		t.Fatalf("listen: %v", err)
+	if err := s.DeleteConfig(ctx, c); err != nil {
+		t.Fatal(err)
 	}
-	want := `[{"resource":"a","count":2}]`
-	// The listener registers asynchronously: publish until it reports.
-	deadline := time.After(20 * time.Second)
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	publish := func() {
-		if ok, err := c.PublishConfig(vo.ConfigParam{DataId: dataID, Group: nacosGroup, Content: want}); !ok || err != nil {
-			t.Errorf("publish change: %v %v", ok, err)
+	if err := eventually(10*time.Second, func() error {
+		if _, err := s.GetConfig(ctx, c); !errors.Is(err, ErrNacosConfigMissing) {
+			return errors.New("still there after delete")
 		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
-	publish()
-	for {
-		select {
-		case got := <-changes:
-			if got == want {
-				return
-			}
-		case <-tick.C:
-			publish()
-		case <-deadline:
-			t.Fatal("no change notification within 20 s")
-		}
+	if err := s.PutConfig(ctx, c, content); err != nil {
+		t.Fatal(err)
 	}
 }
 
-func TestNacosConfigCASAndRestart(t *testing.T) {
+func TestNacosOpenAPIAndRestart(t *testing.T) {
 	s := Nacos(t)
 	if s.GRPCPort != s.Port+1000 || s.BaseURL != "http://"+s.Addr+"/nacos" {
 		t.Fatalf("addresses: port %d grpc %d base %s", s.Port, s.GRPCPort, s.BaseURL)
 	}
-	c := newConfigClient(t, s.endpoint())
-	publishReadListen(t, c, "app-flow-rules")
+	c := NacosConfig{Group: "SENTINEL_GROUP", DataID: "app-flow-rules"}
+	publishReadDelete(t, s, c)
 
-	p := vo.ConfigParam{DataId: "app-flow-rules", Group: nacosGroup}
-	cur, err := c.GetConfig(p)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.CreateNamespace(ctx, "rules-ns", "rules"); err != nil {
 		t.Fatal(err)
 	}
-	p.Content, p.CasMd5 = `[{"resource":"a","count":3}]`, md5hex("something else")
-	ok, err := c.PublishConfig(p)
-	if ok || err == nil {
-		t.Fatalf("CAS publish with a stale md5: %v %v, want false and an error", ok, err)
-	}
-	t.Logf("CAS with a stale md5: %q", err.Error())
-	if !strings.Contains(err.Error(), "md5 may have changed") {
-		t.Fatalf("CAS error %q does not say the md5 changed", err)
-	}
-	if got, _ := c.GetConfig(vo.ConfigParam{DataId: p.DataId, Group: nacosGroup}); got != cur {
-		t.Fatalf("failed CAS changed the config to %q", got)
-	}
-	p.CasMd5 = md5hex(cur)
-	if ok, err := c.PublishConfig(p); !ok || err != nil {
-		t.Fatalf("CAS publish with the current md5: %v %v", ok, err)
-	}
-	// A CAS on a config that does not exist creates it without a check.
-	if ok, err := c.PublishConfig(vo.ConfigParam{DataId: "fresh", Group: nacosGroup, Content: "[]", CasMd5: md5hex("x")}); !ok || err != nil {
-		t.Fatalf("CAS create of an absent config: %v %v", ok, err)
+	inNS := NacosConfig{Namespace: "rules-ns", Group: c.Group, DataID: c.DataID}
+	if err := s.PutConfig(ctx, inNS, "[]"); err != nil {
+		t.Fatal(err)
 	}
 
 	// Embedded storage persists: a SIGKILLed server restarted on the same
-	// home keeps what was published. The client is closed first and a new
-	// one reads afterwards: nacos-sdk-go v2.3.5 races with itself when it
-	// reconnects while a request runs (RpcClient.reconnect writes
-	// currentConnection, Request reads it), which -race reports.
-	c.CloseClient()
+	// home keeps what was published.
 	if err := s.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.probe(ctx); err == nil {
+	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer pcancel()
+	if err := s.probe(pctx); err == nil {
 		t.Fatal("killed server still answers")
 	}
 	addr := s.Addr
@@ -200,12 +107,11 @@ func TestNacosConfigCASAndRestart(t *testing.T) {
 	if s.Addr != addr {
 		t.Fatalf("restart moved the server from %s to %s", addr, s.Addr)
 	}
-	c = newConfigClient(t, s.endpoint())
-	if err := expectConfig(c, p.DataId, p.Content); err != nil {
+	if err := eventually(10*time.Second, func() error { return expectConfig(ctx, s, c, `[{"resource":"a","count":1}]`) }); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
-	if err := expectConfig(c, "fresh", "[]"); err != nil {
-		t.Fatalf("after restart: %v", err)
+	if err := eventually(10*time.Second, func() error { return expectConfig(ctx, s, inNS, "[]") }); err != nil {
+		t.Fatalf("namespace config after restart: %v", err)
 	}
 }
 
@@ -214,55 +120,32 @@ func TestNacosAuth(t *testing.T) {
 	if s.User != "rules-admin" || s.Password != "s3cret-pw" {
 		t.Fatalf("credentials %q/%q", s.User, s.Password)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := s.Login(ctx, "nacos", "nacos"); !errors.Is(err, ErrNacosLogin) {
 		t.Fatalf("default nacos/nacos login: %v, want %v", err, ErrNacosLogin)
 	}
 	_, err := s.Login(ctx, s.User, "wrong")
-	if !errors.Is(err, ErrNacosLogin) {
-		t.Fatalf("wrong password login: %v, want %v", err, ErrNacosLogin)
+	if !errors.Is(err, ErrNacosLogin) || !strings.Contains(err.Error(), "user not found!") {
+		t.Fatalf("wrong password login: %v, want %v saying \"user not found!\"", err, ErrNacosLogin)
 	}
-	t.Logf("HTTP login with a wrong password: %v", err)
-
-	good := newConfigClient(t, s.endpoint())
-	p := vo.ConfigParam{DataId: "auth-flow-rules", Group: nacosGroup, Content: "[]"}
-	if ok, err := good.PublishConfig(p); !ok || err != nil {
-		t.Fatalf("publish with the right password: %v %v", ok, err)
+	// The open API as the configured user; without a token it is refused.
+	c := NacosConfig{Group: "SENTINEL_GROUP", DataID: "auth-flow-rules"}
+	if err := s.PutConfig(ctx, c, "[]"); err != nil {
+		t.Fatal(err)
 	}
-	// Nacos serves reads from a cache that the publish refreshes
-	// asynchronously: read-after-write is eventual.
-	if err := eventually(10*time.Second, func() error { return expectConfig(good, p.DataId, "[]") }); err != nil {
-		t.Fatalf("get with the right password: %v", err)
+	if err := eventually(10*time.Second, func() error { return expectConfig(ctx, s, c, "[]") }); err != nil {
+		t.Fatal(err)
 	}
-
-	ep := s.endpoint()
-	ep.password = "wrong"
-	bad := newConfigClient(t, ep)
-	got, err := bad.GetConfig(p)
-	if err == nil {
-		t.Fatalf("get with a wrong password succeeded: %q", got)
+	anon := nacosAPI{base: s.BaseURL}
+	if code, body, err := anon.call(ctx, "GET", "/v1/cs/configs", c.form()); err != nil || code != 403 {
+		t.Fatalf("anonymous read on an auth-enabled server: %d %q %v, want 403", code, body, err)
 	}
-	t.Logf("SDK GetConfig with a wrong password: %q", err.Error())
-	ok, err := bad.PublishConfig(vo.ConfigParam{DataId: p.DataId, Group: nacosGroup, Content: "[1]"})
-	if ok || err == nil {
-		t.Fatalf("publish with a wrong password: %v %v, want false and an error", ok, err)
-	}
-	t.Logf("SDK PublishConfig with a wrong password: %q", err.Error())
-
-	ep.user, ep.password = "", ""
-	anon := newConfigClient(t, ep)
-	if _, err := anon.GetConfig(p); err == nil {
-		t.Fatal("get without credentials succeeded on an auth-enabled server")
-	} else {
-		t.Logf("SDK GetConfig without credentials: %q", err.Error())
+	if err := s.CreateNamespace(ctx, "auth-ns", "auth"); err != nil {
+		t.Fatalf("namespace as the global admin: %v", err)
 	}
 
-	// Users live in the embedded database: a restart keeps them. (Clients
-	// closed first: see TestNacosConfigCASAndRestart.)
-	for _, c := range []config_client.IConfigClient{good, bad, anon} {
-		c.CloseClient()
-	}
+	// Users live in the embedded database: a restart keeps them.
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 package harness
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,8 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"sigs.k8s.io/yaml"
 )
 
 // PolarisVersion is the Polaris server release scripts/setup-nacos.sh builds.
@@ -65,7 +65,10 @@ func newPolaris(t testing.TB) (*PolarisServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	release, err := os.ReadFile(filepath.Join(confDir, "polaris-server.yaml"))
+	// setup-nacos.sh converts the release's YAML to JSON, which the harness
+	// can edit with the standard library and Polaris's YAML parser reads as
+	// is (JSON is YAML's flow style).
+	release, err := os.ReadFile(filepath.Join(confDir, "polaris-server.json"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: polaris release config missing (run %s): %v", errUnavailable, nacosSetup, err)
 	}
@@ -114,13 +117,15 @@ func newPolaris(t testing.TB) (*PolarisServer, error) {
 	return s, nil
 }
 
-// polarisConfig rewrites Polaris's release config for one test: only the
+// polarisConfig rewrites Polaris's release config (as JSON) for one test: only the
 // named API servers, each on loopback and its port; the node registers itself
 // as 127.0.0.1; the boltdb store in dir. Log paths in the release file are
 // relative, and the server's working directory is dir, so logs land there too.
 func polarisConfig(release []byte, dir string, apis map[string]int) ([]byte, error) {
 	var c map[string]any
-	if err := yaml.Unmarshal(release, &c); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(release))
+	dec.UseNumber() // numbers go back out exactly as they came
+	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("harness: parse polaris config: %w", err)
 	}
 	boot, ok := c["bootstrap"].(map[string]any)
@@ -168,11 +173,12 @@ func polarisConfig(release []byte, dir string, apis map[string]int) ([]byte, err
 	}
 	store["name"] = "boltdbStore"
 	store["option"] = map[string]any{"path": filepath.Join(dir, "polaris.bolt")}
-	return yaml.Marshal(c)
+	return json.MarshalIndent(c, "", "  ")
 }
 
-// probe is ready when the Nacos front end's health route says UP and a gRPC
-// client connection is served end to end (nacosGRPCReady).
+// probe is ready when the Nacos front end's health route says UP and its
+// gRPC port accepts connections (sources/nacos/nacostest walks one SDK
+// connection through set-up as well).
 func (s *PolarisServer) probe(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.NacosAddr+"/nacos/v1/ns/operator/metrics", nil)
 	if err != nil {
@@ -187,10 +193,25 @@ func (s *PolarisServer) probe(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "UP") {
 		return fmt.Errorf("nacos health: %s: %s", resp.Status, body)
 	}
-	if err := nacosGRPCReady(ctx, loopback(s.NacosGRPCPort)); err != nil {
-		return fmt.Errorf("nacos grpc: %w", err)
-	}
-	return nil
+	return dialAll(ctx, loopback(s.NacosGRPCPort))
+}
+
+func (s *PolarisServer) api() nacosAPI { return nacosAPI{base: "http://" + s.NacosAddr + "/nacos"} }
+
+// PutConfig publishes content as c over the Nacos HTTP open API.
+func (s *PolarisServer) PutConfig(ctx context.Context, c NacosConfig, content string) error {
+	return s.api().put(ctx, c, content)
+}
+
+// GetConfig reads c over the Nacos HTTP open API; a missing config returns an
+// error wrapping ErrNacosConfigMissing.
+func (s *PolarisServer) GetConfig(ctx context.Context, c NacosConfig) (string, error) {
+	return s.api().get(ctx, c)
+}
+
+// DeleteConfig removes c over the Nacos HTTP open API.
+func (s *PolarisServer) DeleteConfig(ctx context.Context, c NacosConfig) error {
+	return s.api().remove(ctx, c)
 }
 
 // String names the server.
