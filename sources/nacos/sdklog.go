@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,7 +92,16 @@ func scrub(line string) string {
 // sdkLogger implements the SDK's logger.Logger on slog.
 type sdkLogger struct{ target *slog.Logger }
 
+// benign are SDK warnings that say nothing is wrong: every read looks for a
+// failover file that users of this package never create.
+var benign = []string{"_failover", "file doesn't exist"}
+
 func (a *sdkLogger) out(loud bool, sdkLevel, line string) {
+	for _, b := range benign {
+		if loud && strings.Contains(line, b) {
+			loud = false
+		}
+	}
 	l := a.target
 	if l == nil {
 		l = slog.Default()
