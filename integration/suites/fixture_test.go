@@ -45,6 +45,27 @@ var backends = []struct {
 	{"redis", newRedisFixture},
 	{"redis-cluster", newRedisClusterFixture},
 	{"redis-sentinel", newRedisSentinelFixture},
+	{"nacos", newNacosFixture},
+	{"polaris", newPolarisFixture},
+}
+
+// raceSensitive is a fixture whose fault tests cannot run under the race
+// detector: its SDK races with itself when it reconnects. They skip there,
+// and `make test-norace` runs them without -race.
+type raceSensitive interface {
+	raceReason() string
+}
+
+// slowWriters is a fixture whose concurrent writers need more time than the
+// default (an SDK that paces reads).
+type slowWriters interface {
+	writersDeadline() time.Duration
+}
+
+// compareAndSetter is a fixture that may lack a working compare-and-set:
+// compareAndSetBroken says why, or "" when it works.
+type compareAndSetter interface {
+	compareAndSetBroken() string
 }
 
 func opCtx(t testing.TB) context.Context {
