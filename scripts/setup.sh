@@ -14,7 +14,7 @@ fi
 
 for m in $(scripts/modules.sh); do (cd "$m" && GOWORK=off go mod download); done
 
-for script in setup-servers.sh setup-java.sh; do
+for script in setup-servers.sh setup-java.sh setup-nacos.sh; do
   echo "setup: $script"
   "scripts/$script"
 done

@@ -42,5 +42,5 @@
 // current connection is replaced while requests read it, in
 // common/remote/rpc/rpc_client.go): tests that keep a client across a server
 // restart are reported by the race detector whatever the caller does, and
-// run without it (see the module's README section in the repository).
+// run without it (`make test-norace` in the repository).
 package nacos

@@ -25,7 +25,7 @@ import (
 // slog.Default() is at each line), with credentials removed. The SDK logs a
 // great deal (every request retry of an outage): its info and debug lines go
 // out at debug, and its warnings and errors at warn, at most one every 10
-// seconds (the others at debug). Dial installs it with nil unless it was
+// seconds (the others at debug), without the stack traces its errors carry. Dial installs it with nil unless it was
 // called before; call it again to change l.
 func SetSDKLogger(l *slog.Logger) {
 	sdkLog.mu.Lock()
@@ -116,6 +116,9 @@ func (a *sdkLogger) out(loud bool, sdkLevel, line string) {
 	}
 	if !l.Enabled(context.Background(), level) {
 		return
+	}
+	if first, _, cut := strings.Cut(line, "\n"); cut && level > slog.LevelDebug {
+		line = first + " (stack trace at debug)" // the SDK's errors print their stacks
 	}
 	l.Log(context.Background(), level, scrub(line), "component", "nacos-sdk", "sdk_level", sdkLevel)
 }
