@@ -3,6 +3,7 @@ package suites
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -119,3 +120,29 @@ func (f *nacosFixture) raceReason() string {
 func (f *nacosFixture) writersDeadline() time.Duration { return 5 * time.Minute }
 
 func (f *nacosFixture) compareAndSetBroken() string { return f.casBroken }
+
+// nacosPushes records when nacos-sdk-go logs a server push ("[server-push]
+// config changed"), for the propagation benchmark; the SDK's logger is
+// process-wide, so the adapter goes back to slog.Default() when b ends.
+func nacosPushes(b *testing.B) <-chan time.Time {
+	ch := make(chan time.Time, 4096)
+	nacos.SetSDKLogger(slog.New(pushRecorder{ch}))
+	b.Cleanup(func() { nacos.SetSDKLogger(nil) })
+	return ch
+}
+
+// pushRecorder is a slog.Handler that passes on the time of every push line.
+type pushRecorder struct{ ch chan<- time.Time }
+
+func (pushRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h pushRecorder) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "[server-push] config changed") {
+		select {
+		case h.ch <- r.Time:
+		default:
+		}
+	}
+	return nil
+}
+func (h pushRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h pushRecorder) WithGroup(string) slog.Handler      { return h }
