@@ -15,6 +15,7 @@ export GOWORK := off
 # the SDK races with itself when it reconnects (RpcClient.reconnect replaces
 # currentConnection while Request reads it, common/remote/rpc/rpc_client.go),
 # so under -race they skip (or are not built) and run here without it.
+NORACE_NACOS := ^TestSDKLogOutage$$
 NORACE_TESTS := ^Test(ConvergesAfterServerKill|NacosChangeDuringCutIsNotMissed)$$/^(nacos|polaris)$$
 
 ## test: install what the tests need (modules, servers), then vet, gofmt, race tests and test-norace.
@@ -22,8 +23,10 @@ test: setup vet fmt-check
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 -timeout 30m ./...); done
 	@$(MAKE) --no-print-directory test-norace
 
-## test-norace: the fault tests of NORACE_TESTS, without the race detector.
+## test-norace: those fault tests, without the race detector.
 test-norace:
+	@echo "== go test (without -race) sources/nacos -run '$(NORACE_NACOS)'"
+	@cd sources/nacos && $(GO) test -count=1 -timeout 30m -run '$(NORACE_NACOS)' ./
 	@echo "== go test (without -race) integration/suites -run '$(NORACE_TESTS)'"
 	@cd integration/suites && $(GO) test -count=1 -timeout 30m -run '$(NORACE_TESTS)' ./
 

@@ -49,6 +49,7 @@ type Source struct {
 	timeout       time.Duration // the client's, for reads while it connects
 	user          string        // the client's, for errors
 
+	firstCall  sync.Once // see call
 	listenOnce sync.Once
 	listenErr  error
 	listened   time.Time // when the listener was registered with the SDK
@@ -155,7 +156,9 @@ func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 		if s.closed.Load() {
 			return datasource.Snapshot{}, datasource.ErrClosed
 		}
-		content, err := s.client.GetConfig(s.param())
+		var content string
+		var err error
+		s.call(func() { content, err = s.client.GetConfig(s.param()) })
 		if err == nil {
 			return snapshotOf(content), nil
 		}
@@ -341,7 +344,9 @@ func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasou
 	default:
 		p.CasMd5 = expect
 	}
-	ok, err := s.client.PublishConfig(p)
+	var ok bool
+	var err error
+	s.call(func() { ok, err = s.client.PublishConfig(p) })
 	switch {
 	case err != nil && casFailed(err.Error()):
 		want := fmt.Sprintf("revision %.12s", expect)
@@ -356,6 +361,17 @@ func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasou
 	}
 	data = append([]byte(nil), data...)
 	return datasource.Snapshot{Data: data, Revision: Revision(data), Exists: true}, nil
+}
+
+// call runs an SDK request, the source's first one alone: the SDK starts a
+// client's connection on its first request and races with requests made
+// while it does (RpcClient.Start writes the connection that Request reads).
+func (s *Source) call(request func()) {
+	ran := false
+	s.firstCall.Do(func() { request(); ran = true })
+	if !ran {
+		request()
+	}
 }
 
 // casFailed recognises Nacos's answer to a compare-and-set whose md5 is not
