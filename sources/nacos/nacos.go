@@ -360,7 +360,44 @@ func (s *Source) Write(ctx context.Context, data []byte, expect string) (datasou
 		return datasource.Snapshot{}, fmt.Errorf("%s: write: refused by the server", s.where)
 	}
 	data = append([]byte(nil), data...)
-	return datasource.Snapshot{Data: data, Revision: Revision(data), Exists: true}, nil
+	snap := datasource.Snapshot{Data: data, Revision: Revision(data), Exists: true}
+	if expect == "" {
+		return snap, s.verifyCreate(ctx, snap)
+	}
+	return snap, nil
+}
+
+// verifyCreate reads a config that a create-only write made. Nacos with its
+// embedded storage (standalone, Derby) checks that a config is absent and
+// inserts it in two steps: of two writers that create it at once, the one
+// whose insert fails is told it succeeded too (2.3.2's addConfigInfo ignores
+// the failed transaction). So a create counts only once the server holds its
+// content; other content is ErrConflict. The price: when another writer
+// changed the config within the moment between our create and this read, a
+// create that did succeed is reported as a conflict.
+func (s *Source) verifyCreate(ctx context.Context, want datasource.Snapshot) error {
+	deadline := time.Now().Add(s.timeout)
+	for {
+		got, err := s.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: write: created, but could not read it back: %w", s.where, err)
+		}
+		switch {
+		case got.Exists && got.Revision == want.Revision:
+			return nil
+		case got.Exists:
+			return fmt.Errorf("%s: expected no config; the server accepted the create but holds revision %.12s: another writer created it at the same moment: %w", s.where, got.Revision, datasource.ErrConflict)
+		case time.Now().After(deadline):
+			return fmt.Errorf("%s: write: created, but the server does not serve it after %v", s.where, s.timeout)
+		}
+		// The server serves reads from a cache that it refreshes within
+		// 100 ms of a write.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: write: created, but not read back: %w", s.where, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // call runs an SDK request, the source's first one alone: the SDK starts a
