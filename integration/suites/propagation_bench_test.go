@@ -49,7 +49,7 @@ import (
 // for its limiter and the delay would be the limiter's, not Nacos's. And the
 // measurement starts 6 s after the datasources: the SDK registers a new
 // listener with the server on its next listen round, up to 5 s later, and
-// until then the source finds changes by reading every 500 ms.
+// until then a change reaches the peer only then (or at its next quiet read).
 //
 // Run with -benchtime 200x for 200 changes per source.
 func BenchmarkPropagation(b *testing.B) {

@@ -52,7 +52,6 @@ type Source struct {
 	firstCall  sync.Once // see call
 	listenOnce sync.Once
 	listenErr  error
-	listened   time.Time // when the listener was registered with the SDK
 	mu         sync.Mutex
 	sink       chan string   // the running Watch's notifications, nil when none runs
 	sinkDone   chan struct{} // closed when that Watch ends
@@ -199,32 +198,18 @@ func Revision(data []byte) string {
 // long after the last of them settles which is current.
 const confirmAfter = 200 * time.Millisecond
 
-// The SDK tells the server about a new listener on its next listen round, up
-// to 5 s after ListenConfig; until then the server pushes nothing to it. So
-// for registering after the listener is added, a quiet watch reads every
-// registeringPoll.
-const (
-	registering     = 6 * time.Second
-	registeringPoll = 500 * time.Millisecond
-)
-
-// quiet is how long the watch waits for a notification before it reads.
-func (s *Source) quiet() time.Duration {
-	if time.Since(s.listened) < registering {
-		return min(registeringPoll, s.health)
-	}
-	return s.health
-}
-
 // Watch emits each change of the config until ctx ends (returning ctx.Err())
 // or a read fails (an error: the datasource reconnects). It registers the
 // source's listener, then reads the config, so that a change made since the
 // caller's read is not lost. Notifications carry the new content and are
 // emitted as they come; when two come within confirmAfter, or one comes during
 // a read, a read settles which is current. After WithHealthCheck's period of
-// quiet it reads again (every 500 ms in the first 6 s after the listener was
-// added: the SDK registers it with the server on its next round, up to 5 s
-// later, and until then no change is pushed).
+// quiet it reads again.
+//
+// The SDK tells the server about a new listener on its next listen round, up
+// to 5 s after ListenConfig, with the md5 of the source's last read; the
+// server then reports a change made since. So a change in the first 5 s of a
+// source's first Watch reaches it up to 5 s late (or at the first quiet read).
 func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(datasource.Snapshot)) error {
 	if s.closed.Load() {
 		return datasource.ErrClosed
@@ -250,7 +235,6 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 		p := s.param()
 		p.OnChange = s.notified
 		s.listenErr = s.client.ListenConfig(p)
-		s.listened = time.Now()
 	})
 	if s.listenErr != nil {
 		return s.errorf("listen", s.listenErr)
@@ -259,7 +243,7 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 	changes := datasource.NewChanges(from, emit)
 	confirm := time.NewTimer(0) // the first read, right after registering
 	defer confirm.Stop()
-	quiet := time.NewTimer(s.quiet())
+	quiet := time.NewTimer(s.health)
 	defer quiet.Stop()
 	var last time.Time
 	read := func() error {
@@ -285,7 +269,7 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 				confirm.Reset(confirmAfter)
 			}
 			last = time.Now()
-			quiet.Reset(s.quiet())
+			quiet.Reset(s.health)
 			continue
 		case <-confirm.C:
 		case <-quiet.C:
@@ -296,7 +280,7 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 			}
 			return err
 		}
-		quiet.Reset(s.quiet())
+		quiet.Reset(s.health)
 	}
 }
 
