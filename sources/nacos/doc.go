@@ -38,9 +38,17 @@
 // adapter that removes credentials (SetSDKLogger), and the SDK writes no log
 // files. Passwords and secret keys never appear in errors, Status or events.
 //
-// nacos-sdk-go v2.3.5 has data races in its own reconnect path (RpcClient's
-// current connection is replaced while requests read it, in
-// common/remote/rpc/rpc_client.go): tests that keep a client across a server
-// restart are reported by the race detector whatever the caller does, and
-// run without it (`make test-norace` in the repository).
+// nacos-sdk-go v2.3.5 has data races of its own, in
+// common/remote/rpc/rpc_client.go: its reconnect replaces the current
+// connection while requests read it (reconnect, Request), its lazy start on
+// a client's first request writes that connection while concurrent first
+// requests read it (Start; the source runs its first request alone), and
+// Shutdown deletes the client from a process-wide map without the lock that
+// every request takes to look it up (Shutdown, CreateClient; the source
+// cancels its listener first, which keeps its own client's listen loop away
+// from the map). The race detector reports the first whenever a client
+// outlives a lost connection, so the repository's tests that keep a client
+// across a server restart or a network cut run without it (`make
+// test-norace`); the last can be reported when one client closes while
+// another one in the process works.
 package nacos

@@ -147,8 +147,9 @@ func (s *Source) param() vo.ConfigParam { return vo.ConfigParam{DataId: s.dataID
 // Snapshot{Exists: false}. The revision is the content's MD5 in hex, as Nacos
 // computes it. The SDK allows each process 5 reads per second per config
 // (listeners included); past that Read waits and tries again until ctx ends.
-// While the SDK connects (at first, or after a lost connection) it tries
-// again for up to the client's timeout.
+// While the SDK connects (at first, or after a lost connection), and when the
+// server says the config is being written, it tries again for up to the
+// client's timeout.
 func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 	connecting := time.Now().Add(s.timeout)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
@@ -163,7 +164,10 @@ func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 		}
 		msg := err.Error()
 		limited := strings.Contains(msg, "ConfigQueryRequest is limited")
-		if !limited && !(strings.Contains(msg, "client not connected") && time.Now().Before(connecting)) {
+		// "data being modified": the server answers a read that meets a
+		// write of the same config with code 400; it passes at once.
+		transient := strings.Contains(msg, "client not connected") || strings.Contains(msg, "data being modified")
+		if !limited && !(transient && time.Now().Before(connecting)) {
 			return datasource.Snapshot{}, s.errorf("read", err)
 		}
 		select {
@@ -405,14 +409,14 @@ func casFailed(msg string) bool {
 }
 
 // Close stops further use. It closes the client, and removes the SDK's cache
-// directory, only when Dial created them.
+// directory, only when Dial created them. The listener goes first: the SDK's
+// listen loop then stops asking for its connection, which its Shutdown removes
+// from a process-wide map without the map's lock (rpc_client.go in v2.3.5).
 func (s *Source) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	if s.listenErr == nil {
-		_ = s.client.CancelListenConfig(s.param())
-	}
+	_ = s.client.CancelListenConfig(s.param())
 	if s.owned {
 		s.client.CloseClient()
 		unregisterSecrets(s.secrets)
