@@ -409,15 +409,19 @@ func casFailed(msg string) bool {
 }
 
 // Close stops further use. It closes the client, and removes the SDK's cache
-// directory, only when Dial created them. The listener goes first: the SDK's
-// listen loop then stops asking for its connection, which its Shutdown removes
-// from a process-wide map without the map's lock (rpc_client.go in v2.3.5).
+// directory, only when Dial created them.
 func (s *Source) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
 	_ = s.client.CancelListenConfig(s.param())
 	if s.owned {
+		// A listen round under way when the listener was cancelled puts it
+		// back (the SDK stores its copy of each config's state at the end of
+		// a round): once more, after that round.
+		s.settleListenLoop()
+		_ = s.client.CancelListenConfig(s.param())
+		s.settleListenLoop()
 		s.client.CloseClient()
 		unregisterSecrets(s.secrets)
 	}
@@ -427,6 +431,25 @@ func (s *Source) Close() error {
 		}
 	}
 	return nil
+}
+
+// settleListenLoop prepares CloseClient, whose Shutdown removes the client's
+// connection from a process-wide map without the lock that every request
+// takes to look it up (rpc_client.go in v2.3.5), while the client's listen
+// loop may have just looked it up. With the listener cancelled the loop looks
+// no more; one request of our own, on a config the SDK does not rate-limit
+// (its limit is per config), then takes that lock after the loop's last
+// look-up, which orders the two. It waits up to a second (a dead server).
+func (s *Source) settleListenLoop() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = s.client.GetConfig(vo.ConfigParam{DataId: s.dataID + ".rulesync-close", Group: s.group})
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
 }
 
 func (s *Source) errorf(op string, err error) error {
