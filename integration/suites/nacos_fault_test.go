@@ -9,11 +9,15 @@
 package suites
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
+	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/sources/nacos"
 	"github.com/rulesync/rulesync/sources/nacos/nacostest"
@@ -54,4 +58,54 @@ func TestNacosChangeDuringCutIsNotMissed(t *testing.T) {
 	if r.sawEvent(datasource.SourceError) == nil {
 		t.Error("no SourceError event after cuts longer than the connection check")
 	}
+}
+
+// The password stays out of errors, events, status, the datasource's log and
+// the SDK's own log (sent to the same buffer), with a wrong password, and
+// while the server is down under a running datasource.
+func TestNacosPasswordNeverLeaks(t *testing.T) {
+	const password = "Nacos-pw-3c9a51-must-not-leak"
+	srv := nacostest.NewServer(t, harness.WithUser("rules"), harness.WithPassword(password))
+	ctx := opCtx(t)
+	lc := newLeakCheck(password)
+	nacos.SetSDKLogger(lc.logger)
+	t.Cleanup(func() { nacos.SetSDKLogger(nil) })
+	cfg := srv.Config()
+	lc.logger.Info("dialing", "config", cfg)
+
+	bad := cfg
+	bad.Password = password + "-wrong"
+	wrong, err := nacos.Dial(ctx, bad, nacosGroup, "secured-flow-rules", nacos.WithLogger(lc.logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := datasource.New(wrong, converter.Flow(), datasource.WithLogger(lc.logger), lc.observer())
+	err = ds.Start(ctx)
+	if !errors.Is(err, nacos.ErrAuth) || !strings.Contains(err.Error(), srv.Addr) {
+		t.Fatalf("start with a wrong password: %v, want ErrAuth naming %s", err, srv.Addr)
+	}
+	lc.err(err)
+	ds.Close()
+
+	src, err := nacos.Dial(ctx, cfg, nacosGroup, "secured-flow-rules", nacos.WithLogger(lc.logger), nacos.WithHealthCheck(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRig(t, src, datasource.WithLogger(lc.logger), lc.observer())
+	rule := flow.DefaultRule()
+	rule.Resource = "secured"
+	if err := r.ds.Write(ctx, []flow.Rule{rule}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitEvent(t, datasource.SourceError)
+	lc.err(r.ds.Write(ctx, []flow.Rule{rule, rule}))
+	lc.verify(t, r.ds)
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitEvent(t, datasource.Reconnected)
+	lc.verify(t, r.ds)
 }
