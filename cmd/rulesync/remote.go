@@ -20,6 +20,7 @@ import (
 	"github.com/rulesync/rulesync/ruleapply"
 	"github.com/rulesync/rulesync/sources/etcd"
 	"github.com/rulesync/rulesync/sources/file"
+	"github.com/rulesync/rulesync/sources/nacos"
 	"github.com/rulesync/rulesync/sources/redis"
 )
 
@@ -50,13 +51,17 @@ func (p *paramValue) String() string     { return p.v }
 func (p *paramValue) Set(s string) error { p.v = s; return nil }
 func (p *paramValue) IsBoolFlag() bool   { return p.isBool }
 
-// cliBackends is the backend table of the command line.
+// cliBackends is the backend table of the command line. The sources' own
+// log lines, and nacos-sdk-go's process-wide log, are silenced: the
+// commands report what fails themselves.
 func cliBackends() datasource.Backends {
 	quiet := slog.New(slog.DiscardHandler)
+	nacos.SetSDKLogger(quiet)
 	return datasource.Backends{
 		file.Backend(),
 		etcd.Backend(etcd.WithLogger(quiet)),
 		redis.Backend(redis.WithLogger(quiet)),
+		nacos.Backend(nacos.WithLogger(quiet)),
 	}
 }
 
