@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/rulesync/rulesync/integration/harness"
-	"github.com/rulesync/rulesync/sources/nacos/nacostest"
 	"github.com/rulesync/rulesync/internal/syncbuf"
+	"github.com/rulesync/rulesync/sources/nacos/nacostest"
 )
 
 func writeFile(t *testing.T, path, data string) {

@@ -66,7 +66,8 @@ var (
 // Option configures a Source.
 type Option func(*Source)
 
-// WithLogger sets the logger for the source's own lines (default slog.Default()).
+// WithLogger sets the logger for the source's own lines, all at debug level
+// (default slog.Default()). The SDK's log goes through SetSDKLogger.
 func WithLogger(l *slog.Logger) Option {
 	return func(s *Source) {
 		if l != nil {
@@ -170,6 +171,9 @@ func (s *Source) Read(ctx context.Context) (datasource.Snapshot, error) {
 		if !limited && !(transient && time.Now().Before(connecting)) {
 			return datasource.Snapshot{}, s.errorf("read", err)
 		}
+		if limited {
+			s.log.Debug("the SDK's read limit (5 per second per config in a process) is reached; waiting", "wait", wait)
+		}
 		select {
 		case <-ctx.Done():
 			if limited {
@@ -260,7 +264,11 @@ func (s *Source) Watch(ctx context.Context, from datasource.Snapshot, emit func(
 			confirm.Reset(confirmAfter)
 			return nil
 		}
-		changes.Emit(snap)
+		if changes.Emit(snap) {
+			// A change no notification brought (yet), or one that settles
+			// notifications that came out of order.
+			s.log.Debug("a read found a change", "revision", snap.Revision, "exists", snap.Exists)
+		}
 		return nil
 	}
 	for {
