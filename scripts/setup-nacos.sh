@@ -166,6 +166,16 @@ resolve_classpath() {
   sha "$pom" > "$nacos_dir/pom.sha256"
 }
 
+# nacos_ready PORT: the readiness route answers 200 (bash's /dev/tcp: a
+# fresh machine may have no curl).
+nacos_ready() {
+  local status
+  status=$( (exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+    printf 'GET /nacos/v1/console/health/readiness HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 &&
+    head -1 <&3) 2>/dev/null) || return 1
+  [[ "$status" == *" 200"* ]]
+}
+
 # Starts Nacos once with -XX:ArchiveClassesAtExit and stops it gracefully, so
 # that the JVM writes the classes it loaded to nacos.jsa. Best effort: without
 # the archive the harness still works, only slower to start.
@@ -193,7 +203,7 @@ record_jsa() {
     --spring.config.additional-location="file:$work/home/conf/") > "$work/out.log" 2>&1 &
   pid=$!
   for i in $(seq 1 600); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$port/nacos/v1/console/health/readiness" 2>/dev/null; then
+    if nacos_ready "$port"; then
       ok=1
       break
     fi
