@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nacos-group/nacos-sdk-go/v2/clients"
+	"github.com/nacos-group/nacos-sdk-go/v2/common/constant"
+	"github.com/nacos-group/nacos-sdk-go/v2/vo"
+
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/sources/nacos"
@@ -120,5 +124,15 @@ func TestDialRefusesBadConfig(t *testing.T) {
 	}
 	if _, err := nacos.Dial(ctxT(t), nacos.Config{ServerAddr: []string{"127.0.0.1:1"}}, "", "cipher-x"); err == nil {
 		t.Error("cipher- data id accepted")
+	}
+	// A caller's client that would read its local snapshot is refused.
+	cc := constant.NewClientConfig(constant.WithLogDir(t.TempDir()), constant.WithCacheDir(t.TempDir()))
+	c, err := clients.NewConfigClient(vo.NacosClientParam{ClientConfig: cc, ServerConfigs: []constant.ServerConfig{{IpAddr: "127.0.0.1", Port: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseClient()
+	if _, err := nacos.New(c, "", "d"); err == nil || !strings.Contains(err.Error(), "WithDisableUseSnapShot") {
+		t.Errorf("New on a client with snapshots on: %v", err)
 	}
 }

@@ -128,6 +128,20 @@ func TestCompareAndSetFailureText(t *testing.T) {
 	if !nacos.CasFailed(err.Error()) {
 		t.Fatalf("%q is not recognised as a compare-and-set failure", err)
 	}
+	// The same client serves a Source of the caller's (New): it reads and
+	// its compare-and-set fails the same way.
+	s, err := nacos.New(c, group, "cas-text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cur := readUntil(t, s, "[]")
+	if _, err := s.Write(ctxT(t), []byte("[1]"), nacos.Revision([]byte("stale"))); !errors.Is(err, datasource.ErrConflict) {
+		t.Fatalf("stale write through New: %v", err)
+	}
+	if _, err := s.Write(ctxT(t), []byte(`[{"resource":"y"}]`), cur.Revision); err != nil {
+		t.Fatal(err)
+	}
 	for _, other := range []string{"user not found!", "publish config error", "data is conflict, please try again"} {
 		if nacos.CasFailed(other) {
 			t.Fatalf("%q taken for a compare-and-set failure", other)
