@@ -125,7 +125,9 @@ func TestDialRefusesBadConfig(t *testing.T) {
 	if _, err := nacos.Dial(ctxT(t), nacos.Config{ServerAddr: []string{"127.0.0.1:1"}}, "", "cipher-x"); err == nil {
 		t.Error("cipher- data id accepted")
 	}
-	// A caller's client that would read its local snapshot is refused.
+	// A caller's client that would read its local snapshot is refused. (The
+	// adapter first: else this client's LogDir would get the SDK's logger.)
+	nacos.SetSDKLogger(nil)
 	cc := constant.NewClientConfig(constant.WithLogDir(t.TempDir()), constant.WithCacheDir(t.TempDir()))
 	c, err := clients.NewConfigClient(vo.NacosClientParam{ClientConfig: cc, ServerConfigs: []constant.ServerConfig{{IpAddr: "127.0.0.1", Port: 1}}})
 	if err != nil {
