@@ -9,11 +9,26 @@ FUZZTIME  ?= 200000x
 MODULES   := $(shell ./scripts/modules.sh)
 export GOWORK := off
 
-.PHONY: test setup vet fmt-check unit bench fuzz tidy-check modules
+.PHONY: test test-norace setup vet fmt-check unit bench fuzz tidy-check modules
 
-## test: install what the tests need (modules, servers), then vet, gofmt and race tests.
+# Fault tests that keep a nacos-sdk-go v2.3.5 client across lost connections:
+# the SDK races with itself when it reconnects (RpcClient.reconnect replaces
+# currentConnection while Request reads it, common/remote/rpc/rpc_client.go),
+# so under -race they skip (or are not built) and run here without it.
+NORACE_NACOS := ^TestSDKLogOutage$$
+NORACE_TESTS := ^Test(ConvergesAfterServerKill|NacosChangeDuringCutIsNotMissed|NacosPasswordNeverLeaks)$$/^(nacos|polaris)$$
+
+## test: install what the tests need (modules, servers), then vet, gofmt, race tests and test-norace.
 test: setup vet fmt-check
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 -timeout 30m ./...); done
+	@$(MAKE) --no-print-directory test-norace
+
+## test-norace: those fault tests, without the race detector.
+test-norace:
+	@echo "== go test (without -race) sources/nacos -run '$(NORACE_NACOS)'"
+	@cd sources/nacos && $(GO) test -count=1 -timeout 30m -run '$(NORACE_NACOS)' ./
+	@echo "== go test (without -race) integration/suites -run '$(NORACE_TESTS)'"
+	@cd integration/suites && $(GO) test -count=1 -timeout 30m -run '$(NORACE_TESTS)' ./
 
 ## setup: idempotent install of Go modules and the test servers.
 setup:

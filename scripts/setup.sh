@@ -14,7 +14,7 @@ fi
 
 for m in $(scripts/modules.sh); do (cd "$m" && GOWORK=off go mod download); done
 
-for script in setup-servers.sh setup-consul.sh setup-java.sh setup-dashboard.sh setup-apollo.sh; do
+for script in setup-servers.sh setup-consul.sh setup-java.sh setup-nacos.sh setup-dashboard.sh setup-apollo.sh; do
   echo "setup: $script"
   "scripts/$script"
 done

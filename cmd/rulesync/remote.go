@@ -9,19 +9,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/rulesync/rulesync/backends"
 	"github.com/rulesync/rulesync/codec"
 	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
 	"github.com/rulesync/rulesync/ruleapply"
-	"github.com/rulesync/rulesync/sources/consul"
-	"github.com/rulesync/rulesync/sources/etcd"
-	"github.com/rulesync/rulesync/sources/file"
-	"github.com/rulesync/rulesync/sources/redis"
+	"github.com/rulesync/rulesync/sources/nacos"
 )
 
 // exitConflict: put lost a compare-and-set race; nothing was written.
@@ -51,15 +50,13 @@ func (p *paramValue) String() string     { return p.v }
 func (p *paramValue) Set(s string) error { p.v = s; return nil }
 func (p *paramValue) IsBoolFlag() bool   { return p.isBool }
 
-// cliBackends is the backend table of the command line.
+// cliBackends is the backend table of the command line. The sources' own
+// log lines, and nacos-sdk-go's process-wide log, are silenced: the
+// commands report what fails themselves.
 func cliBackends() datasource.Backends {
 	quiet := slog.New(slog.DiscardHandler)
-	return datasource.Backends{
-		file.Backend(),
-		etcd.Backend(etcd.WithLogger(quiet)),
-		redis.Backend(redis.WithLogger(quiet)),
-		consul.Backend(consul.WithLogger(quiet)),
-	}
+	nacos.SetSDKLogger(quiet)
+	return backends.All(backends.WithLogger(quiet))
 }
 
 func (sf *sourceFlags) register(fs *flag.FlagSet) {
@@ -71,38 +68,64 @@ func (sf *sourceFlags) register(fs *flag.FlagSet) {
 	}
 	users := map[string][]string{}
 	var order []string
-	usage := map[string]string{}
+	// A name several backends share may mean something else in each: the
+	// flag's help says which backends mean what.
+	type meaning struct {
+		text     string
+		backends []string
+	}
+	meanings := map[string][]meaning{}
 	isBool := map[string]bool{}
 	for _, b := range sf.backends {
 		for _, p := range b.Params {
 			if p.Name == b.Primary {
 				continue
 			}
-			names := []string{p.Name}
+			names := map[string]string{p.Name: p.Usage}
 			if p.Secret {
-				names = []string{p.Name + "-env", p.Name + "-file"}
+				names = map[string]string{
+					p.Name + "-env":  "name of the environment variable holding the " + p.Name,
+					p.Name + "-file": "file holding the " + p.Name,
+				}
 			}
-			for _, n := range names {
+			for _, n := range slices.Sorted(maps.Keys(names)) {
 				if _, seen := users[n]; !seen {
 					order = append(order, n)
-					usage[n] = p.Usage
 					isBool[n] = p.Kind == "bool"
-					if strings.HasSuffix(n, "-env") && p.Secret {
-						usage[n] = "name of the environment variable holding the " + p.Name
-					} else if strings.HasSuffix(n, "-file") && p.Secret {
-						usage[n] = "file holding the " + p.Name
-					}
 				}
 				users[n] = append(users[n], b.Name)
+				i := slices.IndexFunc(meanings[n], func(m meaning) bool { return m.text == names[n] })
+				if i < 0 {
+					meanings[n] = append(meanings[n], meaning{text: names[n]})
+					i = len(meanings[n]) - 1
+				}
+				meanings[n][i].backends = append(meanings[n][i].backends, b.Name)
 			}
 		}
+	}
+	usage := func(n string) string {
+		ms := meanings[n]
+		if len(ms) == 1 {
+			return fmt.Sprintf("%s (%s)", ms[0].text, strings.Join(ms[0].backends, ", "))
+		}
+		parts := make([]string, len(ms))
+		for i, m := range ms {
+			parts[i] = strings.Join(m.backends, ", ") + ": " + m.text
+		}
+		return strings.Join(parts, "; ")
 	}
 	for _, n := range order {
 		if _, clash := sf.primary[n]; clash {
 			continue
 		}
 		v := &paramValue{isBool: isBool[n]}
-		fs.Var(v, n, fmt.Sprintf("%s (%s)", usage[n], strings.Join(users[n], ", ")))
+		flagName := n
+		if fs.Lookup(n) != nil {
+			// The command has a flag of that name already (token-server's
+			// -namespace): the parameter gets its backends' name in front.
+			flagName = strings.Join(users[n], "-") + "-" + n
+		}
+		fs.Var(v, flagName, usage(n))
 		sf.params[n] = v
 	}
 }

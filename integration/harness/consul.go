@@ -94,7 +94,7 @@ func WithACL() Option { return func(c *config) { c.acl = true } }
 func Consul(t testing.TB, opts ...Option) *ConsulServer {
 	t.Helper()
 	cfg := newConfig(opts)
-	if cfg.password != "" || cfg.user != "root" {
+	if cfg.password != "" || cfg.user != "" {
 		t.Fatal("harness: Consul has no password or user; use WithACL for tokens")
 	}
 	return start(t, "consul", func(string) (*ConsulServer, error) { return newConsul(t, cfg) })

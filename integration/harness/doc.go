@@ -19,6 +19,14 @@
 // default-deny ACLs, a management token and per-prefix tokens with WithACL,
 // and with its API over TLS too (a fresh test CA) with WithTLS.
 //
+// Nacos starts a real standalone Nacos 2.3.2 (a JVM, embedded Derby storage)
+// from the classpath scripts/setup-nacos.sh resolves with Maven, and Polaris
+// a Polaris v1.18.1 server that speaks the Nacos config protocol too; both
+// always run locally; both change configs over the Nacos HTTP open API
+// (PutConfig, GetConfig, DeleteConfig). NACOS.md has the recipe, timings and
+// the behaviours pinned against nacos-sdk-go, whose clients for tests live in
+// github.com/rulesync/rulesync/sources/nacos/nacostest.
+//
 // The package imports nothing beyond the standard library (and this module's
 // internal packages): it speaks RESP2 to Redis and JSON over HTTP to etcd's
 // gateway and to Consul's HTTP API itself, so that a module whose tests use it

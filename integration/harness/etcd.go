@@ -34,7 +34,7 @@ func Etcd(t testing.TB, opts ...Option) *EtcdServer {
 	cfg := newConfig(opts)
 	s := start(t, "etcd", func(m string) (*EtcdServer, error) { return newEtcd(t, m, cfg) })
 	if cfg.password != "" {
-		if err := s.enableAuth(cfg.user, cfg.password); err != nil {
+		if err := s.enableAuth(cfg.userOr("root"), cfg.password); err != nil {
 			t.Fatalf("harness: enable etcd auth: %v", err)
 		}
 	}

@@ -59,11 +59,13 @@ type config struct {
 }
 
 // WithPassword protects the server: Redis runs with requirepass, etcd with auth
-// enabled and a root user holding this password.
+// enabled and a root user holding this password, Nacos with its auth system on
+// and an admin user holding this password.
 func WithPassword(password string) Option { return func(c *config) { c.password = password } }
 
-// WithUser names the user for WithPassword where the server has users (etcd;
-// default "root"). Redis ignores it: requirepass belongs to the "default" user.
+// WithUser names the user for WithPassword where the server has users (etcd:
+// default "root"; Nacos: default "nacos"). Redis ignores it: requirepass
+// belongs to the "default" user.
 func WithUser(user string) Option { return func(c *config) { c.user = user } }
 
 // WithPersistence makes Redis keep its data across Kill and Restart (append-only
@@ -82,11 +84,19 @@ func WithReplica() Option { return func(c *config) { c.replica = true } }
 func WithTLS() Option { return func(c *config) { c.tls = true } }
 
 func newConfig(opts []Option) config {
-	c := config{user: "root"}
+	var c config
 	for _, o := range opts {
 		o(&c)
 	}
 	return c
+}
+
+// userOr is the configured user, or def when WithUser was not given.
+func (c config) userOr(def string) string {
+	if c.user == "" {
+		return def
+	}
+	return c.user
 }
 
 // backend runs one server process or container.

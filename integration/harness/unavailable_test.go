@@ -55,12 +55,14 @@ func run(t *testing.T, fn func(tb testing.TB)) *recorder {
 func TestMissingBinarySkipsOrFails(t *testing.T) {
 	t.Setenv(EnvServers, "local")
 	t.Setenv("PATH", t.TempDir()) // no server binaries here
+	t.Setenv("JAVA_HOME", "")
 	t.Setenv("HOME", t.TempDir()) // nor a consul built into ~/.cache/rulesync/bin
 	starts := map[string]func(testing.TB){
 		"redis": func(tb testing.TB) { Redis(tb) },
 		"etcd":  func(tb testing.TB) { Etcd(tb) },
 		// Consul always runs locally too.
 		"consul": func(tb testing.TB) { Consul(tb) },
+		"nacos":  func(tb testing.TB) { Nacos(tb) }, // no java
 		// Cluster and sentinel always run locally, whatever the mode.
 		"redis-cluster":  func(tb testing.TB) { RedisCluster(tb) },
 		"redis-sentinel": func(tb testing.TB) { RedisSentinel(tb) },

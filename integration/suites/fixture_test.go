@@ -47,16 +47,34 @@ var backends = []struct {
 	name    string
 	new     func(t testing.TB, key string) fixture
 	restart func(t testing.TB, key string) fixture
-	// weakCAS: the backend has no compare-and-set of its own, so many
-	// concurrent writers can lose an update (Apollo: see sources/apollo).
-	weakCAS bool
 }{
 	{name: "etcd", new: newEtcdFixture},
 	{name: "redis", new: newRedisFixture},
 	{name: "redis-cluster", new: newRedisClusterFixture},
 	{name: "redis-sentinel", new: newRedisSentinelFixture},
 	{name: "consul", new: newConsulFixture, restart: newPersistentConsulFixture},
-	{name: "apollo-protocol", new: newApolloFixture, weakCAS: true},
+	{name: "nacos", new: newNacosFixture},
+	{name: "polaris", new: newPolarisFixture},
+	{name: "apollo-protocol", new: newApolloFixture},
+}
+
+// raceSensitive is a fixture whose fault tests cannot run under the race
+// detector: its SDK races with itself when it reconnects. They skip there,
+// and `make test-norace` runs them without -race.
+type raceSensitive interface {
+	raceReason() string
+}
+
+// slowWriters is a fixture whose concurrent writers need more time than the
+// default (an SDK that paces reads).
+type slowWriters interface {
+	writersDeadline() time.Duration
+}
+
+// compareAndSetter is a fixture that may lack a working compare-and-set:
+// compareAndSetBroken says why, or "" when it works.
+type compareAndSetter interface {
+	compareAndSetBroken() string
 }
 
 func opCtx(t testing.TB) context.Context {

@@ -30,6 +30,12 @@ import (
 //     i.e. the time from the write being committed and acknowledged to the peer
 //     enforcing it, without the config center's own commit (etcd's WAL fsync
 //     dominates its write latency on a busy disk).
+//   - Nacos only, notify split in two: push-p50-ms / push-p99-ms from the
+//     write's return to the server's change notification reaching a client
+//     (the server's dump of the change to its cache, then the push), and
+//     client-p50-ms / client-p99-ms from there to the peer enforcing the rule
+//     (nacos-sdk-go's listen request and config query, two round trips, then
+//     decode and load).
 //
 // conflicts counts Writes that failed with ErrConflict although this writer is
 // the only one: its datasource applied a late watch echo of an earlier own write
@@ -37,24 +43,43 @@ import (
 // ordered (content hashes: file, Redis). Those changes are retried with
 // datasource.Update and the retry's time is included.
 //
+// Nacos's changes are paced, one every 500 ms: nacos-sdk-go lets a process
+// read a config 5 times a second, and each change costs a read by each
+// datasource's listener (two here); past that the SDK's listener loop waits
+// for its limiter and the delay would be the limiter's, not Nacos's. And the
+// measurement starts 6 s after the datasources: the SDK registers a new
+// listener with the server on its next listen round, up to 5 s later, and
+// until then a change reaches the peer only then (or at its next quiet read).
+//
 // Run with -benchtime 200x for 200 changes per source.
 func BenchmarkPropagation(b *testing.B) {
 	sources := []struct {
 		name string
 		new  func(b *testing.B) (writer, reader datasource.Source)
+		pace time.Duration // the least time from one change to the next
+		// pushes, when set, returns when the server's change notifications
+		// reached a client, to split the peer's time into the server's and
+		// the client's part.
+		pushes func(b *testing.B) <-chan time.Time
+		// warmup is how long to wait after the datasources started.
+		warmup time.Duration
 	}{
 		{"etcd", func(b *testing.B) (datasource.Source, datasource.Source) {
 			f := newEtcdFixture(b, "bench-flow-rules")
 			return f.Source(b), f.Source(b)
-		}},
+		}, 0, nil, 0},
 		{"redis", func(b *testing.B) (datasource.Source, datasource.Source) {
 			f := newRedisFixture(b, "bench-flow-rules")
 			return f.Source(b), f.Source(b)
-		}},
+		}, 0, nil, 0},
 		{"consul", func(b *testing.B) (datasource.Source, datasource.Source) {
 			f := newConsulFixture(b, "bench-flow-rules")
 			return f.Source(b), f.Source(b)
-		}},
+		}, 0, nil, 0},
+		{"nacos", func(b *testing.B) (datasource.Source, datasource.Source) {
+			f := newNacosFixture(b, "bench-flow-rules")
+			return f.Source(b), f.Source(b)
+		}, 500 * time.Millisecond, nacosPushes, 6 * time.Second},
 		{"file", func(b *testing.B) (datasource.Source, datasource.Source) {
 			path := filepath.Join(b.TempDir(), "flow-rules.json")
 			w, err := file.New(path)
@@ -66,7 +91,7 @@ func BenchmarkPropagation(b *testing.B) {
 				b.Fatal(err)
 			}
 			return w, r
-		}},
+		}, 0, nil, 0},
 	}
 	for _, s := range sources {
 		b.Run(s.name, func(b *testing.B) {
@@ -91,12 +116,20 @@ func BenchmarkPropagation(b *testing.B) {
 			if err := reader.Start(ctx); err != nil {
 				b.Fatal(err)
 			}
-			var write, peer, notify []time.Duration
+			time.Sleep(s.warmup)
+			var write, peer, notify, push, client []time.Duration
+			var pushes <-chan time.Time
+			if s.pushes != nil {
+				pushes = s.pushes(b)
+			}
 			conflicts := 0
+			var last time.Time
 			for i := 0; b.Loop(); i++ {
 				rule := flow.DefaultRule()
 				rule.Resource, rule.Count = fmt.Sprintf("bench-%d", i), 0
+				time.Sleep(time.Until(last.Add(s.pace)))
 				t0 := time.Now()
+				last = t0
 				err := writer.Write(ctx, []flow.Rule{rule})
 				if errors.Is(err, datasource.ErrConflict) {
 					// The writer's own view was stale (see the conflicts metric):
@@ -124,6 +157,24 @@ func BenchmarkPropagation(b *testing.B) {
 				}
 				peer = append(peer, time.Since(t0))
 				notify = append(notify, peer[len(peer)-1]-write[len(write)-1])
+				if pushes != nil {
+					// The first notification since the write began: the
+					// reader's came before it enforced the rule; the writer's
+					// may come later and is skipped next time.
+					done := t0.Add(write[len(write)-1])
+				drain:
+					for {
+						select {
+						case at := <-pushes:
+							if at.After(t0) && len(push) < len(peer) {
+								push = append(push, at.Sub(done))
+								client = append(client, peer[len(peer)-1]-at.Sub(t0))
+							}
+						default:
+							break drain
+						}
+					}
+				}
 			}
 			if _, err := e.Entry(ctx, fmt.Sprintf("bench-%d", len(peer)-1)); err == nil {
 				b.Fatal("last rule not enforced by the peer engine")
@@ -131,6 +182,8 @@ func BenchmarkPropagation(b *testing.B) {
 			reportPercentiles(b, "write-", write)
 			reportPercentiles(b, "", peer)
 			reportPercentiles(b, "notify-", notify)
+			reportPercentiles(b, "push-", push)
+			reportPercentiles(b, "client-", client)
 			b.ReportMetric(float64(conflicts), "conflicts")
 		})
 	}
