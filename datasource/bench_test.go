@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"testing"
 
@@ -30,7 +31,7 @@ func BenchmarkUnchangedPayload(b *testing.B) {
 	data := bigPayload(b, 10_000)
 	f := newFake()
 	f.set(string(data), false)
-	d := New[[]string](f, nameCodec{})
+	d := New[[]string](f, nameCodec{}, WithLogger(quietLogger))
 	defer d.Close()
 	if err := d.Start(context.Background()); err != nil {
 		b.Fatal(err)
@@ -55,7 +56,7 @@ func BenchmarkUnchangedPayload(b *testing.B) {
 func BenchmarkChangedPayload(b *testing.B) {
 	p1, p2 := bigPayload(b, 10_000), bigPayload(b, 10_001)
 	f := newFake()
-	d := New[[]string](f, nameCodec{})
+	d := New[[]string](f, nameCodec{}, WithLogger(quietLogger))
 	defer d.Close()
 	if err := d.Start(context.Background()); err != nil {
 		b.Fatal(err)
@@ -109,3 +110,6 @@ func BenchmarkFlow10kReformatted(b *testing.B) {
 		b.Fatalf("equal rules reached subscribers %d times", fired)
 	}
 }
+
+// quietLogger keeps the apply lines out of the measurements.
+var quietLogger = slog.New(slog.DiscardHandler)

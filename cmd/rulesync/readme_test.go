@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -52,6 +56,11 @@ func TestReadmeCommandLine(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	t.Chdir(root)
+	// Every backend's primary flag but the file's names a server.
+	servers := map[string]bool{}
+	for _, name := range cliBackends().Names() {
+		servers[name] = name != "file"
+	}
 	for _, args := range cmds {
 		line := strings.Join(args, " ")
 		seenFile := false
@@ -63,7 +72,13 @@ func TestReadmeCommandLine(t *testing.T) {
 				continue
 			}
 			if k > 0 && strings.HasPrefix(args[k-1], "-") && !isBoolFlag(args[k-1]) {
-				continue // a flag's value
+				// A flag's value; one that names a file of the repository must be there.
+				if strings.HasPrefix(a, "examples/") {
+					if _, err := os.Stat(a); err != nil {
+						t.Errorf("README: %q names %s, which is not in the repository", line, a)
+					}
+				}
+				continue
 			}
 			if k == 0 {
 				continue // the subcommand
@@ -77,23 +92,81 @@ func TestReadmeCommandLine(t *testing.T) {
 		}
 		server := false
 		for i, a := range args {
-			if a == "-etcd" || a == "-redis" {
+			if servers[strings.TrimLeft(a, "-")] {
 				server = true
 			}
 			if strings.HasPrefix(a, "/tmp/") {
 				args[i] = filepath.Join(tmp, strings.TrimPrefix(a, "/tmp/"))
 			}
 		}
-		if server || args[0] == "watch" {
-			continue
-		}
-		if code, stdout, stderr := runCmd(t, "", args...); code != exitOK {
-			t.Errorf("README: %q exits %d\nstdout: %s\nstderr: %s", line, code, stdout, stderr)
+		switch {
+		case server || args[0] == "watch":
+			// Needs a config center, or runs until interrupted.
+		case args[0] == "token-server":
+			runUntilListening(t, line, args)
+		default:
+			if code, stdout, stderr := runCmd(t, "", args...); code != exitOK {
+				t.Errorf("README: %q exits %d\nstdout: %s\nstderr: %s", line, code, stdout, stderr)
+			}
 		}
 	}
 	if !strings.Contains(section, "go build -o bin/rulesync ./cmd/rulesync") || !strings.Contains(section, "exit status 2") {
 		t.Error("README does not say that go run flattens exit codes, or how to build the command for scripts")
 	}
+}
+
+// runUntilListening runs a README command that serves until interrupted
+// (on a free port rather than the one shown), and interrupts it once it
+// says it listens: it must start, and stop cleanly.
+func runUntilListening(t *testing.T, line string, args []string) {
+	t.Helper()
+	args = slices.Clone(args)
+	for i := range args[:len(args)-1] {
+		if args[i] == "-addr" {
+			args[i+1] = "127.0.0.1:0"
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stderr := &signalWriter{marker: []byte("listening"), seen: make(chan struct{})}
+	done := make(chan int, 1)
+	var stdout bytes.Buffer
+	go func() { done <- run(ctx, args, strings.NewReader(""), &stdout, stderr) }()
+	select {
+	case <-stderr.seen:
+		cancel()
+		if code := <-done; code != exitOK {
+			t.Errorf("README: %q exits %d when interrupted\nstderr: %s", line, code, stderr.text())
+		}
+	case code := <-done:
+		t.Errorf("README: %q exits %d before it listens\nstdout: %s\nstderr: %s", line, code, stdout.String(), stderr.text())
+	}
+}
+
+// signalWriter collects what is written and closes seen once marker was.
+type signalWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	marker []byte
+	seen   chan struct{}
+	closed bool
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.closed && bytes.Contains(w.buf.Bytes(), w.marker) {
+		w.closed = true
+		close(w.seen)
+	}
+	return len(p), nil
+}
+
+func (w *signalWriter) text() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // isBoolFlag reports whether a rulesync flag takes no value.

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +37,7 @@ func startRig(t testing.TB, src datasource.Source, opts ...datasource.Option) *r
 	t.Helper()
 	r := &rig{e: engine.New()}
 	opts = append([]datasource.Option{
+		datasource.WithLogger(testLogger(t)),
 		datasource.WithBackoff(10*time.Millisecond, 200*time.Millisecond),
 		datasource.WithObserver(datasource.ObserverFunc(func(ev datasource.Event) {
 			r.mu.Lock()
@@ -379,4 +382,27 @@ func TestConvergesAfterServerKill(t *testing.T) {
 			}
 		}
 	})
+}
+
+// testLogger logs through t, so that a datasource's lines show with the
+// test that failed and stay out of the output of the ones that pass (and
+// out of benchmark timings, where t.Log only buffers).
+func testLogger(t testing.TB) *slog.Logger {
+	w := &tbWriter{t: t}
+	// Registered before the datasources' own cleanups, so it runs after
+	// them: a line logged once the test is over (t.Log would panic) is dropped.
+	t.Cleanup(func() { w.done.Store(true) })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type tbWriter struct {
+	t    testing.TB
+	done atomic.Bool
+}
+
+func (w *tbWriter) Write(p []byte) (int, error) {
+	if !w.done.Load() {
+		w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"testing"
@@ -29,7 +30,7 @@ func BenchmarkEditToProperty(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			d := datasource.New[[]string](src, nameCodec{})
+			d := datasource.New[[]string](src, nameCodec{}, datasource.WithLogger(slog.New(slog.DiscardHandler)))
 			defer d.Close()
 			if err := d.Start(context.Background()); err != nil {
 				b.Fatal(err)
