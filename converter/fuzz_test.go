@@ -1,6 +1,8 @@
 package converter
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -80,3 +82,33 @@ func FuzzClusterMapDecode(f *testing.F)      { fuzzCodec(f, "clustermap", Cluste
 func FuzzNamespaceSetDecode(f *testing.F)    { fuzzCodec(f, "namespaces", NamespaceSet()) }
 func FuzzServerTransportDecode(f *testing.F) { fuzzCodec(f, "transport", ServerTransport()) }
 func FuzzServerFlowDecode(f *testing.F)      { fuzzCodec(f, "serverflow", ServerFlow()) }
+
+// FuzzIndent holds the encoder's indenter to json.Indent on every compact
+// text encoding/json can write: the same bytes, whatever the strings hold.
+func FuzzIndent(f *testing.F) {
+	for _, s := range []string{
+		`[]`, `{}`, `[{"a":1,"b":[],"c":{}}]`, `{"k\"ey":"v\\\\","x":[1,[2,[3]]]}`,
+		`"a,b:c{d}[e]"`, `[{"resource":"<a&b>","count":1.5e300,"x":null,"y":true}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var v any
+		if json.Unmarshal(data, &v) != nil {
+			return
+		}
+		var compact bytes.Buffer
+		enc := json.NewEncoder(&compact)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		if err := json.Indent(&want, compact.Bytes(), "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		if got := indent(nil, compact.Bytes()); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("indent(%s) =\n%s\nwant\n%s", compact.Bytes(), got, want.Bytes())
+		}
+	})
+}
