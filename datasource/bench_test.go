@@ -82,17 +82,21 @@ func BenchmarkFlow10kReformatted(b *testing.B) {
 		rules[i].Count = float64(i%500 + 1)
 	}
 	codec := converter.Flow()
-	compact, err := codec.Encode(rules)
+	indented, err := codec.Encode(rules) // canonical: indented
 	if err != nil {
 		b.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := json.Indent(&buf, compact, "", "  "); err != nil {
+	if err := json.Compact(&buf, indented); err != nil {
 		b.Fatal(err)
 	}
-	payloads := [][]byte{compact, buf.Bytes()}
+	compact := buf.Bytes()
+	if bytes.Equal(compact, indented) {
+		b.Fatal("the two payloads are the same bytes; the benchmark would measure the unchanged path")
+	}
+	payloads := [][]byte{compact, indented}
 	f := newFake()
-	d := New(f, codec)
+	d := New(f, codec, WithLogger(quietLogger))
 	defer d.Close()
 	if err := d.Start(context.Background()); err != nil {
 		b.Fatal(err)
