@@ -25,6 +25,7 @@ import (
 	"sync"
 
 	"github.com/rulesync/rulesync/engine"
+	"github.com/rulesync/rulesync/internal/httpstatus"
 )
 
 // Errors recorded as the outcome of an entry, for degrade rules.
@@ -86,7 +87,7 @@ func WithErrorStatus(fn func(status int) bool) Option {
 type Middleware struct {
 	e       *engine.Engine
 	cfg     config
-	writers sync.Pool // of *statusWriter
+	writers sync.Pool // of *httpstatus.Writer
 }
 
 // New returns the middleware function of a Middleware on e.
@@ -109,7 +110,7 @@ func NewMiddleware(e *engine.Engine, opts ...Option) *Middleware {
 	if m.cfg.errorStatus == nil {
 		m.cfg.errorStatus = func(s int) bool { return s >= 500 && s <= 599 }
 	}
-	m.writers.New = func() any { return &statusWriter{} }
+	m.writers.New = func() any { return &httpstatus.Writer{} }
 	return m
 }
 
@@ -174,7 +175,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.cfg.blockHandler(w, r, be)
 		return
 	}
-	sw := m.writers.Get().(*statusWriter)
+	sw := m.writers.Get().(*httpstatus.Writer)
 	sw.ResponseWriter = w
 	finished := false
 	defer func() {
@@ -186,12 +187,12 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}()
 	next.ServeHTTP(sw, r)
 	finished = true
-	if sw.status != 0 && m.cfg.errorStatus(sw.status) {
+	if sw.Status != 0 && m.cfg.errorStatus(sw.Status) {
 		en.Exit(engine.WithError(ErrServerStatus))
 	} else {
 		en.Exit()
 	}
-	*sw = statusWriter{}
+	*sw = httpstatus.Writer{}
 	m.writers.Put(sw)
 }
 
@@ -217,54 +218,3 @@ func RetryAfter(be *engine.BlockError) int64 {
 	}
 	return (be.WaitMs + 999) / 1000
 }
-
-// statusWriter remembers the status the handler answered with. It passes
-// Flush through and unwraps for http.ResponseController.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// WriteString keeps the underlying writer's io.StringWriter (net/http's
-// has one): without it io.WriteString would copy the string on every call.
-func (w *statusWriter) WriteString(s string) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return io.WriteString(w.ResponseWriter, s)
-}
-
-// ReadFrom keeps the underlying writer's io.ReaderFrom (sendfile) reachable.
-func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(writerOnly{w.ResponseWriter}, r)
-}
-
-// writerOnly hides every method but Write, so that io.Copy does not call
-// ReadFrom again.
-type writerOnly struct{ io.Writer }
-
-// Flush implements http.Flusher.
-func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/rulesync/rulesync/engine"
+	"github.com/rulesync/rulesync/internal/httpstatus"
 )
 
 // Errors recorded as the outcome of an entry (degrade rules count them).
@@ -121,7 +121,7 @@ type reqState struct {
 	args    []any
 	entries []*engine.Entry
 	info    RequestInfo
-	sw      statusWriter
+	sw      httpstatus.Writer
 }
 
 func (st *reqState) clear() {
@@ -130,7 +130,7 @@ func (st *reqState) clear() {
 	clear(st.entries)
 	st.names, st.args, st.entries = st.names[:0], st.args[:0], st.entries[:0]
 	st.info = RequestInfo{}
-	st.sw = statusWriter{}
+	st.sw = httpstatus.Writer{}
 }
 
 // Wrap returns next behind the gateway checks.
@@ -198,7 +198,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	next.ServeHTTP(&st.sw, r)
 	finished = true
 	var outcome error
-	if st.sw.status != 0 && m.cfg.errorStatus(st.sw.status) {
+	if st.sw.Status != 0 && m.cfg.errorStatus(st.sw.Status) {
 		outcome = ErrServerStatus
 	}
 	m.exitAll(st, outcome)
@@ -326,48 +326,3 @@ func hostOnly(remote string) string {
 	}
 	return remote
 }
-
-// statusWriter remembers the status the handler answered with. It passes
-// Flush through and unwraps for http.ResponseController (hijacking, deadlines).
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// ReadFrom keeps the underlying writer's io.ReaderFrom (sendfile, splice)
-// reachable through the wrapper.
-func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(writerOnly{w.ResponseWriter}, r)
-}
-
-// writerOnly hides every method but Write, so that io.Copy does not call
-// ReadFrom again.
-type writerOnly struct{ io.Writer }
-
-// Flush implements http.Flusher.
-func (w *statusWriter) Flush() {
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
