@@ -390,68 +390,65 @@ func (s *Server) stateFor(name string) *nsState {
 }
 
 func (s *Server) onFlowRules(ns *namespace, rules []flow.Rule) {
-	var keep []flow.Rule
-	var rejected []base.Rejection
+	keep, _, rejected := clusterOnly("flow", rules, func(r flow.Rule) (bool, string, float64, error) {
+		return r.ClusterMode, r.Resource, r.Count, r.Validate()
+	})
+	s.setRules(ns, "flow", rejected, nil, func() { ns.flow = keep })
+}
+
+func (s *Server) onParamRules(ns *namespace, rules []param.Rule) {
+	keep, index, rejected := clusterOnly("param", rules, func(r param.Rule) (bool, string, float64, error) {
+		return r.ClusterMode, r.Resource, r.Count, r.Validate()
+	})
+	var notes []string
+	for k, r := range keep {
+		if _, dropped := jvalue.ParseItems(r); len(dropped) > 0 {
+			for _, err := range dropped {
+				notes = append(notes, fmt.Sprintf("param rule %d (%q): exception item dropped: %v", index[k], r.Resource, err))
+			}
+		}
+	}
+	s.setRules(ns, "param", rejected, notes, func() { ns.param, ns.notes = keep, notes })
+}
+
+// clusterOnly keeps the cluster-mode rules that are valid (and whose count is
+// a number: Validate lets NaN through for local rules, where it never
+// passes, but a token server would compare against it), and returns the
+// invalid ones as rejections of family kind; index holds each kept rule's
+// index in rules.
+func clusterOnly[T any](kind string, rules []T, view func(T) (cluster bool, resource string, count float64, err error)) (keep []T, index []int, rejected []base.Rejection) {
 	for i, r := range rules {
-		if !r.ClusterMode {
+		cluster, resource, count, err := view(r)
+		if !cluster {
 			continue
 		}
-		if err := r.Validate(); err != nil || math.IsNaN(r.Count) {
+		if err != nil || math.IsNaN(count) {
 			reason := "count is NaN"
 			if err != nil {
 				reason = err.Error()
 			}
-			rejected = append(rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: "flow: " + reason})
+			rejected = append(rejected, base.Rejection{Index: i, Resource: resource, Reason: kind + ": " + reason})
 			continue
 		}
 		keep = append(keep, r)
+		index = append(index, i)
 	}
+	return keep, index, rejected
+}
+
+// setRules publishes one family's rules of ns (set stores them) unless ns
+// was dropped meanwhile, replaces that family's rejections, logs them and the
+// notes, and rebuilds what the server serves.
+func (s *Server) setRules(ns *namespace, kind string, rejected []base.Rejection, notes []string, set func()) {
 	s.rulesMu.Lock()
 	defer s.rulesMu.Unlock()
 	if s.active[ns.name] != ns {
 		return // dropped meanwhile
 	}
-	ns.flow = keep
-	ns.rejected = append(slices.DeleteFunc(ns.rejected, func(r base.Rejection) bool { return strings.HasPrefix(r.Reason, "flow: ") }), rejected...)
+	set()
+	ns.rejected = append(slices.DeleteFunc(ns.rejected, func(r base.Rejection) bool { return strings.HasPrefix(r.Reason, kind+": ") }), rejected...)
 	for _, r := range rejected {
-		s.log.Warn("tokenserver: cluster flow rule rejected", "namespace", ns.name, "rule", r.String())
-	}
-	s.rebuildLocked()
-}
-
-func (s *Server) onParamRules(ns *namespace, rules []param.Rule) {
-	var keep []param.Rule
-	var rejected []base.Rejection
-	var notes []string
-	for i, r := range rules {
-		if !r.ClusterMode {
-			continue
-		}
-		if err := r.Validate(); err != nil || math.IsNaN(r.Count) {
-			reason := "count is NaN"
-			if err != nil {
-				reason = err.Error()
-			}
-			rejected = append(rejected, base.Rejection{Index: i, Resource: r.Resource, Reason: "param: " + reason})
-			continue
-		}
-		if _, dropped := jvalue.ParseItems(r); len(dropped) > 0 {
-			for _, err := range dropped {
-				notes = append(notes, fmt.Sprintf("param rule %d (%q): exception item dropped: %v", i, r.Resource, err))
-			}
-		}
-		keep = append(keep, r)
-	}
-	s.rulesMu.Lock()
-	defer s.rulesMu.Unlock()
-	if s.active[ns.name] != ns {
-		return
-	}
-	ns.param = keep
-	ns.notes = notes
-	ns.rejected = append(slices.DeleteFunc(ns.rejected, func(r base.Rejection) bool { return strings.HasPrefix(r.Reason, "param: ") }), rejected...)
-	for _, r := range rejected {
-		s.log.Warn("tokenserver: cluster param rule rejected", "namespace", ns.name, "rule", r.String())
+		s.log.Warn("tokenserver: cluster "+kind+" rule rejected", "namespace", ns.name, "rule", r.String())
 	}
 	for _, n := range notes {
 		s.log.Warn("tokenserver: "+n, "namespace", ns.name)
