@@ -1,6 +1,7 @@
 package datasource
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -276,4 +277,33 @@ func (f TLSFiles) Config() (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
+}
+
+// TypedOpen returns a Backend.Open that decodes its parameters into a P
+// (a struct with param tags, starting from defaults, see DecodeParams) and
+// opens the source from that: the parameters are checked once, by type, and
+// an error names the backend. Pair it with Params: ParamsOf(P{}).
+func TypedOpen[P any](name string, defaults P, open func(ctx context.Context, p P) (WritableSource, error)) func(context.Context, Params) (WritableSource, error) {
+	return func(ctx context.Context, p Params) (WritableSource, error) {
+		v := defaults
+		if err := DecodeParams(p, &v); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return open(ctx, v)
+	}
+}
+
+// DataIDAt returns a Backend.DataID that names a payload by setting
+// parameter param to the value of parameter prefix (none when prefix is "")
+// followed by the data id: DataIDAt("key", "key-prefix") gives etcd's key
+// "/sentinel/" + "myapp-flow-rules".
+func DataIDAt(param, prefix string) func(Params, string) Params {
+	return func(p Params, dataID string) Params {
+		q := p.Clone()
+		if prefix != "" {
+			dataID = q[prefix] + dataID
+		}
+		q[param] = dataID
+		return q
+	}
 }

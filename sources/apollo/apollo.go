@@ -73,18 +73,10 @@ func Backend(opts ...Option) datasource.Backend {
 		Summary: "one item of an Apollo namespace, read on agollo's notifications; written through the portal's OpenAPI (item update + release, checked before and after)",
 		Params:  datasource.ParamsOf(Config{}),
 		Primary: "config-server",
-		Open: func(ctx context.Context, p datasource.Params) (datasource.WritableSource, error) {
-			var c Config
-			if err := datasource.DecodeParams(p, &c); err != nil {
-				return nil, fmt.Errorf("apollo: %w", err)
-			}
+		Open: datasource.TypedOpen("apollo", Config{}, func(ctx context.Context, c Config) (datasource.WritableSource, error) {
 			return Open(ctx, c, opts...)
-		},
-		DataID: func(p datasource.Params, dataID string) datasource.Params {
-			q := p.Clone()
-			q["key"] = dataID
-			return q
-		},
+		}),
+		DataID: datasource.DataIDAt("key", ""),
 	}
 }
 

@@ -63,19 +63,11 @@ func Backend(opts ...Option) datasource.Backend {
 		Summary: "one Consul KV key; followed with blocking queries, written with check-and-set on its ModifyIndex",
 		Params:  datasource.ParamsOf(backendParams{}),
 		Primary: "address",
-		Open: func(ctx context.Context, p datasource.Params) (datasource.WritableSource, error) {
-			var bp backendParams
-			if err := datasource.DecodeParams(p, &bp); err != nil {
-				return nil, fmt.Errorf("consul: %w", err)
-			}
+		Open: datasource.TypedOpen("consul", backendParams{}, func(ctx context.Context, bp backendParams) (datasource.WritableSource, error) {
 			all := []Option{WithWaitTime(bp.WaitTime), WithRequestTimeout(bp.RequestTimeout)}
 			return Dial(ctx, bp.Config, bp.Key, append(all, opts...)...)
-		},
-		DataID: func(p datasource.Params, dataID string) datasource.Params {
-			q := p.Clone()
-			q["key"] = q["key-prefix"] + dataID
-			return q
-		},
+		}),
+		DataID: datasource.DataIDAt("key", "key-prefix"),
 	}
 }
 

@@ -125,18 +125,10 @@ func Backend(opts ...Option) datasource.Backend {
 		Summary: "one etcd key; watched from its revision, written with a transaction on its mod revision",
 		Params:  datasource.ParamsOf(backendParams{}),
 		Primary: "endpoints",
-		Open: func(ctx context.Context, p datasource.Params) (datasource.WritableSource, error) {
-			var bp backendParams
-			if err := datasource.DecodeParams(p, &bp); err != nil {
-				return nil, fmt.Errorf("etcd: %w", err)
-			}
+		Open: datasource.TypedOpen("etcd", backendParams{}, func(ctx context.Context, bp backendParams) (datasource.WritableSource, error) {
 			return Dial(ctx, bp.Config, bp.Key, opts...)
-		},
-		DataID: func(p datasource.Params, dataID string) datasource.Params {
-			q := p.Clone()
-			q["key"] = q["key-prefix"] + dataID
-			return q
-		},
+		}),
+		DataID: datasource.DataIDAt("key", "key-prefix"),
 	}
 }
 

@@ -2,7 +2,6 @@ package file
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"time"
 
@@ -26,11 +25,8 @@ func Backend(opts ...Option) datasource.Backend {
 		Summary: "one local file; watched with fsnotify, written with a content-hash check and an atomic rename",
 		Params:  datasource.ParamsOf(backendParams{}),
 		Primary: "file",
-		Open: func(_ context.Context, p datasource.Params) (datasource.WritableSource, error) {
-			bp := backendParams{Debounce: -1}
-			if err := datasource.DecodeParams(p, &bp); err != nil {
-				return nil, fmt.Errorf("file: %w", err)
-			}
+		// Debounce -1: not given (0 is a valid setting).
+		Open: datasource.TypedOpen("file", backendParams{Debounce: -1}, func(_ context.Context, bp backendParams) (datasource.WritableSource, error) {
 			var all []Option
 			if bp.MaxSize != 0 {
 				all = append(all, WithMaxSize(bp.MaxSize))
@@ -39,7 +35,7 @@ func Backend(opts ...Option) datasource.Backend {
 				all = append(all, WithDebounce(bp.Debounce))
 			}
 			return New(bp.File, append(all, opts...)...)
-		},
+		}),
 		DataID: func(p datasource.Params, dataID string) datasource.Params {
 			q := p.Clone()
 			q["file"] = filepath.Join(q["dir"], dataID+".json")

@@ -68,18 +68,10 @@ func Backend(opts ...Option) datasource.Backend {
 		Summary: "one Nacos config (namespace, group, data id); listened to, written with compare-and-set on its md5",
 		Params:  datasource.ParamsOf(backendParams{}),
 		Primary: "server-addr",
-		Open: func(ctx context.Context, p datasource.Params) (datasource.WritableSource, error) {
-			var bp backendParams
-			if err := datasource.DecodeParams(p, &bp); err != nil {
-				return nil, fmt.Errorf("nacos: %w", err)
-			}
+		Open: datasource.TypedOpen("nacos", backendParams{}, func(ctx context.Context, bp backendParams) (datasource.WritableSource, error) {
 			return Dial(ctx, bp.Config, bp.Group, bp.DataID, opts...)
-		},
-		DataID: func(p datasource.Params, dataID string) datasource.Params {
-			q := p.Clone()
-			q["data-id"] = dataID
-			return q
-		},
+		}),
+		DataID: datasource.DataIDAt("data-id", ""),
 	}
 }
 

@@ -70,11 +70,7 @@ func Backend(opts ...Option) datasource.Backend {
 		Summary: "one Redis key and its pub/sub channel, as Java Sentinel's Redis datasource; written with WATCH/MULTI and SET+PUBLISH",
 		Params:  datasource.ParamsOf(backendParams{}),
 		Primary: "addr",
-		Open: func(ctx context.Context, p datasource.Params) (datasource.WritableSource, error) {
-			var bp backendParams
-			if err := datasource.DecodeParams(p, &bp); err != nil {
-				return nil, fmt.Errorf("redis: %w", err)
-			}
+		Open: datasource.TypedOpen("redis", backendParams{}, func(ctx context.Context, bp backendParams) (datasource.WritableSource, error) {
 			o, err := bp.Config.Options()
 			if err != nil {
 				return nil, err
@@ -84,10 +80,9 @@ func Backend(opts ...Option) datasource.Backend {
 				all = append(all, WithHealthCheck(bp.HealthCheck))
 			}
 			return Dial(ctx, o, bp.Key, bp.Channel, append(all, opts...)...)
-		},
+		}),
 		DataID: func(p datasource.Params, dataID string) datasource.Params {
-			q := p.Clone()
-			q["key"] = q["key-prefix"] + dataID
+			q := datasource.DataIDAt("key", "key-prefix")(p, dataID)
 			q["channel"] = q["channel-prefix"] + dataID
 			return q
 		},
