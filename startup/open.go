@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ type Handle struct {
 	cfg      *Config
 	bindings []ruleapply.Binding // in the order of cfg.DataSources
 	closers  []io.Closer         // of the sections, in start order
+	logger   *slog.Logger
 
 	closeOnce sync.Once
 	closeErr  error
@@ -58,7 +60,7 @@ func Open(ctx context.Context, e *engine.Engine, cfg *Config, opts ...Option) (*
 		return nil, errors.New("startup: Open needs an engine and a Config")
 	}
 	o := newOptions(opts)
-	h := &Handle{e: e, cfg: cfg, bindings: make([]ruleapply.Binding, len(cfg.DataSources))}
+	h := &Handle{e: e, cfg: cfg, bindings: make([]ruleapply.Binding, len(cfg.DataSources)), logger: o.logger}
 	base := []datasource.Option{datasource.WithLogger(o.logger)}
 	if cfg.SnapshotDir != "" {
 		base = append(base, datasource.WithSnapshotDir(cfg.SnapshotDir))
@@ -126,6 +128,10 @@ func bindOne(ctx context.Context, e *engine.Engine, cfg *Config, d DataSource, o
 
 // Engine returns the engine the datasources are bound to.
 func (h *Handle) Engine() *engine.Engine { return h.e }
+
+// Logger returns the logger Open was given (WithLogger), for a section's
+// feature to log to.
+func (h *Handle) Logger() *slog.Logger { return h.logger }
 
 // Config returns the startup file the Handle was opened from.
 func (h *Handle) Config() *Config { return h.cfg }
