@@ -22,6 +22,7 @@ type Handle struct {
 	cfg      *Config
 	bindings []ruleapply.Binding // in the order of cfg.DataSources
 	closers  []io.Closer         // of the sections, in start order
+	keys     []string            // the closers' section keys
 	logger   *slog.Logger
 
 	closeOnce sync.Once
@@ -99,6 +100,7 @@ func Open(ctx context.Context, e *engine.Engine, cfg *Config, opts ...Option) (*
 		}
 		if c != nil {
 			h.closers = append(h.closers, c)
+			h.keys = append(h.keys, sc.s.Key)
 		}
 	}
 	return h, nil
@@ -128,6 +130,19 @@ func bindOne(ctx context.Context, e *engine.Engine, cfg *Config, d DataSource, o
 
 // Engine returns the engine the datasources are bound to.
 func (h *Handle) Engine() *engine.Engine { return h.e }
+
+// Section returns what the Start of the section key returned (nil, false
+// when the file has no such key or Start returned nil): the feature it
+// started, for its own methods (a dashboard agent's Addr, say; the
+// section's documentation says what it is).
+func (h *Handle) Section(key string) (io.Closer, bool) {
+	for i, k := range h.keys {
+		if k == key {
+			return h.closers[i], true
+		}
+	}
+	return nil, false
+}
 
 // Logger returns the logger Open was given (WithLogger), for a section's
 // feature to log to.

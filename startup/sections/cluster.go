@@ -97,7 +97,8 @@ func WithClusterLogger(l *slog.Logger) ClusterOption {
 // A setting of the other mode is refused, so that a mode changed from the
 // environment (RULESYNC_CLUSTER_MODE) does not silently drop settings.
 // Handle.Close makes the engine stop using the token service, then closes
-// it.
+// it. Handle.Section(ClusterKey) returns a *TokenClient in mode client and
+// a *ruleapply.TokenServer in mode server.
 func Cluster(opts ...ClusterOption) startup.Section {
 	var o clusterOptions
 	for _, opt := range opts {
@@ -187,22 +188,23 @@ func startCluster(ctx context.Context, h *startup.Handle, p datasource.Params, o
 	e := h.Engine()
 	e.Flow().SetTokenService(c)
 	e.Param().SetTokenService(c)
-	return &tokenService{e: e, c: c}, nil
+	return &TokenClient{Client: c, e: e}, nil
 }
 
-// tokenService is the engine's token service for as long as the Handle
-// runs.
-type tokenService struct {
+// TokenClient is what the cluster section of mode client started, as
+// Handle.Section("cluster") returns it: the engine's token client (its
+// State tells whether it is connected, and to which server).
+type TokenClient struct {
+	*tokenclient.Client
 	e *engine.Engine
-	c io.Closer
 }
 
 // Close makes the engine check cluster rules without a token service again
-// (as their fallback says) before the service closes.
-func (t *tokenService) Close() error {
+// (as their fallback says), then closes the client.
+func (t *TokenClient) Close() error {
 	t.e.Flow().SetTokenService(nil)
 	t.e.Param().SetTokenService(nil)
-	return t.c.Close()
+	return t.Client.Close()
 }
 
 // noConfigSources leaves the token server's configs and other namespaces'

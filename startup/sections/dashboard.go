@@ -58,8 +58,8 @@ var (
 // set. Its rule changes are written back through the file's datasources
 // (compare-and-set), so that they land in the config center the file names
 // and every instance reading it applies them. The section starts a
-// dashboard.Agent once the datasources are bound; Handle.Close stops it
-// before it closes them.
+// dashboard.Agent once the datasources are bound (Handle.Section(DashboardKey)
+// returns it); Handle.Close stops it before it closes them.
 //
 // opts are applied before the file's settings, which override them: pass
 // what a file cannot say (WithHostname, WithSentinelVersion, WithCluster,
