@@ -88,7 +88,7 @@ func TestClusterClient(t *testing.T) {
 		t.Fatalf("%d of 10 passed: the local fallback holds 2 per second", p)
 	}
 
-	// Closing the Handle makes the engine stop asking the client.
+	// The Handle closes the client (and unsets it) without an error.
 	if err := h1.Close(); err != nil {
 		t.Fatal(err)
 	}
