@@ -151,7 +151,11 @@ func DataSourceOf[T any](a *App, t *Type[T]) *datasource.DataSource[T] {
 	if !ok {
 		return nil
 	}
-	return b.(*binding[T]).ds
+	tb, ok := b.(*binding[T])
+	if !ok {
+		return nil // another implementation of Binding, given to AppOf
+	}
+	return tb.ds
 }
 
 // Close unbinds and closes every datasource of the app. The engine keeps the

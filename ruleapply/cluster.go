@@ -34,6 +34,17 @@ type clusterConfig struct {
 // and param rules. For ClusterRules alone, only the sharing applies.
 func Embedded(app *App) ClusterOption { return func(c *clusterConfig) { c.app = app } }
 
+// EmbeddedIn is Embedded for an application that was not bound by BindApp:
+// its engine e, its namespace (the application's name) and the bindings of
+// its datasources, such as a startup file's (BindSource). The server serves
+// namespace from the flow and param bindings among them; they stay their
+// owner's to close.
+func EmbeddedIn(e *engine.Engine, namespace string, bindings ...Binding) ClusterOption {
+	app := AppOf(bindings...)
+	app.name, app.e = namespace, e
+	return Embedded(app)
+}
+
 // WithServerOptions passes options to the token server BindTokenServer
 // creates (a listen host, a clock, a request limit on param values).
 func WithServerOptions(opts ...tokenserver.Option) ClusterOption {

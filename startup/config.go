@@ -59,6 +59,13 @@ type Section struct {
 	Key string
 	// Params are the settings under Key.
 	Params []datasource.Param
+	// Check, if set, checks the settings p (resolved, each of its kind)
+	// beyond what Params say: values of a fixed set, settings that go
+	// together. cfg is the file read so far (App and DataSources set). Each
+	// problem is reported at the key its Param names (a setting's name, or
+	// "" for the section as a whole), so that Load finds it without
+	// starting anything.
+	Check func(cfg *Config, p datasource.Params) []datasource.ParamProblem
 	// Start starts the feature with the settings p (resolved: secrets read,
 	// environment defaults applied). What it returns is closed by
 	// Handle.Close before the datasources are. It is called only when the
@@ -324,6 +331,16 @@ func check(raw *rawFile, o *options, backends datasource.Backends, ps *problems)
 		for _, pr := range list {
 			reportParam(ps, pr, rs.key, rs.line, rs.values)
 		}
+		if len(list) == 0 && s.Check != nil {
+			list = s.Check(cfg, resolved.Clone())
+			for _, pr := range list {
+				if pr.Param == "" {
+					ps.add(rs.key, rs.line, "", "%s", pr.Reason)
+					continue
+				}
+				reportParam(ps, pr, rs.key, rs.line, rs.values)
+			}
+		}
 		if len(list) == 0 {
 			cfg.sections = append(cfg.sections, sectionConfig{s: s, params: &hidden{resolved}})
 		}
@@ -390,7 +407,7 @@ func checkEntry(en *rawEntry, app string, o *options, backends datasource.Backen
 	} else if rt.Target() != ruleapply.TargetEngine {
 		// A token server's configs and the cluster map feed no engine
 		// manager: bound here they would be read and then go nowhere.
-		ps.at(v, "rule type %q configures cluster flow control (%s), not the engine; declare it under cluster (not supported yet)", v.text, rt.Target())
+		ps.at(v, "rule type %q configures cluster flow control (%s), not the engine: a startup file does not bind it (the cluster section takes a token server's settings)", v.text, rt.Target())
 		ok = false
 	} else {
 		d.RuleType = rt

@@ -35,9 +35,17 @@
 // is kept there and used when its source cannot be reached at startup),
 // resync (a full read of every source this often, under its watch),
 // initial-timeout (how long the first read of each source may take, default
-// 3s) and datasource. The keys dashboard and cluster are reserved for the
-// Sentinel dashboard's command API and cluster flow control: they are refused
-// as not supported yet unless a Section for them is given (WithSection).
+// 3s) and datasource. The keys dashboard and cluster connect the Sentinel
+// dashboard's heartbeat and command API and cluster flow control (a token
+// client or an embedded token server); package startup/sections brings
+// them, and a program passes them with WithSection:
+//
+//	h, err := startup.OpenFile(ctx, e, "rulesync.yaml", backends,
+//		startup.WithSection(sections.Dashboard()), startup.WithSection(sections.Cluster()))
+//
+// A file with either key is refused unless its Section is given. Any
+// Section's settings are checked with the rest of the file at Load (its
+// Params and its Check), and Handle.Section returns what it started.
 //
 // Each datasource.<name> holds exactly one backend key, a name from the
 // backend table the program passes (file, etcd, redis, ...), and under it:

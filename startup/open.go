@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -21,6 +22,8 @@ type Handle struct {
 	cfg      *Config
 	bindings []ruleapply.Binding // in the order of cfg.DataSources
 	closers  []io.Closer         // of the sections, in start order
+	keys     []string            // the closers' section keys
+	logger   *slog.Logger
 
 	closeOnce sync.Once
 	closeErr  error
@@ -58,7 +61,7 @@ func Open(ctx context.Context, e *engine.Engine, cfg *Config, opts ...Option) (*
 		return nil, errors.New("startup: Open needs an engine and a Config")
 	}
 	o := newOptions(opts)
-	h := &Handle{e: e, cfg: cfg, bindings: make([]ruleapply.Binding, len(cfg.DataSources))}
+	h := &Handle{e: e, cfg: cfg, bindings: make([]ruleapply.Binding, len(cfg.DataSources)), logger: o.logger}
 	base := []datasource.Option{datasource.WithLogger(o.logger)}
 	if cfg.SnapshotDir != "" {
 		base = append(base, datasource.WithSnapshotDir(cfg.SnapshotDir))
@@ -97,6 +100,7 @@ func Open(ctx context.Context, e *engine.Engine, cfg *Config, opts ...Option) (*
 		}
 		if c != nil {
 			h.closers = append(h.closers, c)
+			h.keys = append(h.keys, sc.s.Key)
 		}
 	}
 	return h, nil
@@ -126,6 +130,23 @@ func bindOne(ctx context.Context, e *engine.Engine, cfg *Config, d DataSource, o
 
 // Engine returns the engine the datasources are bound to.
 func (h *Handle) Engine() *engine.Engine { return h.e }
+
+// Section returns what the Start of the section key returned (nil, false
+// when the file has no such key or Start returned nil): the feature it
+// started, for its own methods (a dashboard agent's Addr, say; the
+// section's documentation says what it is).
+func (h *Handle) Section(key string) (io.Closer, bool) {
+	for i, k := range h.keys {
+		if k == key {
+			return h.closers[i], true
+		}
+	}
+	return nil, false
+}
+
+// Logger returns the logger Open was given (WithLogger), for a section's
+// feature to log to.
+func (h *Handle) Logger() *slog.Logger { return h.logger }
 
 // Config returns the startup file the Handle was opened from.
 func (h *Handle) Config() *Config { return h.cfg }

@@ -102,7 +102,7 @@ func readYAML(data []byte, ps *problems, o *options, backendNames []string) *raw
 			flatten(vn, key, "", rs.values, ps)
 			raw.sections = append(raw.sections, rs)
 		case reserved[key] != "":
-			ps.add(key, kn.Line, "", "not supported yet (reserved for %s)", reserved[key])
+			ps.add(key, kn.Line, "", "not handled by this program (reserved for %s, which a startup.Section brings: see package startup/sections)", reserved[key])
 		default:
 			unknownKey(ps, key, key, kn.Line, known)
 		}

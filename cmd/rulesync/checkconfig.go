@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/rulesync/rulesync/startup"
+	"github.com/rulesync/rulesync/startup/sections"
 )
 
 // checkConfigCmd checks a startup file against the rule-type table and the
@@ -28,7 +29,10 @@ func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintln(stderr, "usage: rulesync check-config [-connect] [-env-prefix P] FILE")
 		return exitFailed
 	}
-	cfg, err := startup.Load(fs.Arg(0), cliBackends(), startup.WithEnvPrefix(*envPrefix))
+	// The dashboard and cluster sections are checked as a service that
+	// passes them would check them; -connect probes the datasources only.
+	cfg, err := startup.Load(fs.Arg(0), cliBackends(), startup.WithEnvPrefix(*envPrefix),
+		startup.WithSection(sections.Dashboard()), startup.WithSection(sections.Cluster()))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFailed

@@ -41,6 +41,7 @@ import (
 	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/sources/file"
 	"github.com/rulesync/rulesync/startup"
+	"github.com/rulesync/rulesync/startup/sections"
 )
 
 //go:embed greeter.thrift
@@ -107,7 +108,8 @@ const ErrBusyCode = 429
 func runServer(ctx context.Context, logger *slog.Logger, addr, config string, ready chan<- string) error {
 	e := engine.New()
 	defer e.Close()
-	h, err := startup.OpenFile(ctx, e, config, datasource.Backends{file.Backend()}, startup.WithLogger(logger))
+	h, err := startup.OpenFile(ctx, e, config, datasource.Backends{file.Backend()}, startup.WithLogger(logger),
+		startup.WithSection(sections.Dashboard()), startup.WithSection(sections.Cluster()))
 	if err != nil {
 		return err
 	}

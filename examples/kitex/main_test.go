@@ -16,6 +16,7 @@ import (
 	"github.com/rulesync/rulesync/internal/syncbuf"
 	"github.com/rulesync/rulesync/sources/file"
 	"github.com/rulesync/rulesync/startup"
+	"github.com/rulesync/rulesync/startup/sections"
 )
 
 func init() { klog.SetLevel(klog.LevelFatal) }
@@ -23,9 +24,27 @@ func init() { klog.SetLevel(klog.LevelFatal) }
 // TestShippedStartupFile: the example's rulesync.yaml passes the checks
 // that `rulesync check-config` makes.
 func TestShippedStartupFile(t *testing.T) {
-	cfg, err := startup.Load("rulesync.yaml", datasource.Backends{file.Backend()})
+	secs := []startup.Option{startup.WithSection(sections.Dashboard()), startup.WithSection(sections.Cluster())}
+	cfg, err := startup.Load("rulesync.yaml", datasource.Backends{file.Backend()}, secs...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The commented dashboard and cluster sections are good too.
+	data, err := os.ReadFile("rulesync.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, tail, ok := strings.Cut(string(data), "# Uncomment to connect")
+	if !ok {
+		t.Fatal("rulesync.yaml lacks its commented sections")
+	}
+	_, tail, _ = strings.Cut(tail, "\n")
+	var uncommented strings.Builder
+	for _, line := range strings.SplitAfter(tail, "\n") {
+		uncommented.WriteString(strings.TrimPrefix(line, "# "))
+	}
+	if _, err := startup.Parse("rulesync.yaml", []byte(head+uncommented.String()), datasource.Backends{file.Backend()}, secs...); err != nil {
+		t.Fatalf("the commented sections: %v", err)
 	}
 	if cfg.App != "greeter" || len(cfg.DataSources) != 4 {
 		t.Fatalf("config %s", cfg)
