@@ -3,7 +3,6 @@ package sections_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -102,9 +101,13 @@ func TestClusterServer(t *testing.T) {
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "flow-rules.json")
 	write(t, rules, clusterRules)
-	port := freePort(t)
-	server := open(t, dir, "server.yaml", clusterFile(rules, fmt.Sprintf("  mode: server\n  host: 127.0.0.1\n  port: %d\n", port)))
-	client := open(t, dir, "client.yaml", clusterFile(rules, fmt.Sprintf("  mode: client\n  servers: 127.0.0.1:%d\n  request-timeout: 2s\n", port)),
+	server := open(t, dir, "server.yaml", clusterFile(rules, "  mode: server\n  host: 127.0.0.1\n  port: 0\n"))
+	f, ok := server.Section(sections.ClusterKey)
+	if !ok {
+		t.Fatal("no token server started")
+	}
+	addr := f.(*ruleapply.TokenServer).Server().Addr().String()
+	client := open(t, dir, "client.yaml", clusterFile(rules, fmt.Sprintf("  mode: client\n  servers: %s\n  request-timeout: 2s\n", addr)),
 		sections.Cluster(sections.WithTokenClientOptions(tokenclient.WithBackoff(10*time.Millisecond, 50*time.Millisecond))))
 	eventually(t, "the client connected", func() bool {
 		f, _ := client.Section(sections.ClusterKey)
@@ -120,15 +123,4 @@ func TestClusterServer(t *testing.T) {
 	if got != clusterPasses {
 		t.Fatalf("%d of 20 requests passed on two instances; the embedded server lets %d through", got, clusterPasses)
 	}
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
