@@ -344,8 +344,17 @@ func indent(dst, src []byte) []byte {
 		case ':':
 			dst = append(dst, ':', ' ')
 		default:
-			dst = append(dst, c)
+			// A run of plain bytes (a number, true, false, null) at once.
+			j := i + 1
+			for j < len(src) && !structural[src[j]] {
+				j++
+			}
+			dst = append(dst, src[i:j]...)
+			i = j - 1
 		}
 	}
 	return dst
 }
+
+// structural marks the bytes indent acts on.
+var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true, ',': true, ':': true}
