@@ -81,12 +81,14 @@ func newInstance(t testing.TB, factory ruleapply.SourceFactory, opts ...dashboar
 	t.Helper()
 	e := engine.New()
 	t.Cleanup(func() { e.Close() })
-	app, err := ruleapply.BindApp(context.Background(), e, "shop", factory)
+	log := testLogger(t) // before the cleanups of what logs through it
+	app, err := ruleapply.BindApp(context.Background(), e, "shop", factory, ruleapply.WithAppLogger(log),
+		ruleapply.WithDataSourceOptions(datasource.WithLogger(log)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { app.Close() })
-	opts = append([]dashboard.Option{dashboard.WithListenAddr("127.0.0.1:0"), dashboard.WithRules(app)}, opts...)
+	opts = append([]dashboard.Option{dashboard.WithListenAddr("127.0.0.1:0"), dashboard.WithRules(app), dashboard.WithLogger(log)}, opts...)
 	a, err := dashboard.New(e, "shop", opts...)
 	if err != nil {
 		t.Fatal(err)
