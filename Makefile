@@ -14,9 +14,11 @@ export GOWORK := off
 # Fault tests that keep a nacos-sdk-go v2.3.5 client across lost connections:
 # the SDK races with itself when it reconnects (RpcClient.reconnect replaces
 # currentConnection while Request reads it, common/remote/rpc/rpc_client.go),
-# so under -race they skip (or are not built) and run here without it.
+# so under -race they skip (or are not built) and run here without it. So does
+# the dashboard write-back suite on Nacos: its ten SDK clients close while the
+# others work, and the SDK's Shutdown deletes from a map they read unlocked.
 NORACE_NACOS := ^TestSDKLogOutage$$
-NORACE_TESTS := ^Test(ConvergesAfterServerKill|NacosChangeDuringCutIsNotMissed|NacosPasswordNeverLeaks)$$/^(nacos|polaris)$$
+NORACE_TESTS := ^Test(ConvergesAfterServerKill|NacosChangeDuringCutIsNotMissed|NacosPasswordNeverLeaks|DashboardWriteBack)$$/^(nacos|polaris)$$
 
 ## test: install what the tests need (modules, servers), then vet, gofmt, race tests and test-norace.
 test: setup vet fmt-check

@@ -21,22 +21,28 @@ import (
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/ruleapply"
+	"github.com/rulesync/rulesync/sources/consul"
+	"github.com/rulesync/rulesync/sources/consul/consultest"
 	"github.com/rulesync/rulesync/sources/etcd"
 	"github.com/rulesync/rulesync/sources/etcd/etcdtest"
 	"github.com/rulesync/rulesync/sources/file"
+	"github.com/rulesync/rulesync/sources/nacos"
+	"github.com/rulesync/rulesync/sources/nacos/nacostest"
 	"github.com/rulesync/rulesync/sources/redis"
 	"github.com/rulesync/rulesync/sources/redis/redistest"
 )
 
 // dashboardBackends are the config centers the dashboard write-back suite
 // runs against. Each returns, per instance of the application, a factory
-// with a connection of that instance's own. A new backend (Nacos, Consul)
-// adds its entry here.
+// with a connection of that instance's own.
 var dashboardBackends = []struct {
 	name string
 	new  func(t testing.TB) func(t testing.TB) ruleapply.SourceFactory
+	// raceSkip, when set, is why the suite skips the backend under -race;
+	// benchSkip, why BenchmarkDashboardSetRules leaves it out.
+	raceSkip, benchSkip string
 }{
-	{"etcd", func(t testing.TB) func(t testing.TB) ruleapply.SourceFactory {
+	{name: "etcd", new: func(t testing.TB) func(t testing.TB) ruleapply.SourceFactory {
 		srv := harness.Etcd(t)
 		return func(t testing.TB) ruleapply.SourceFactory {
 			c, err := clientv3.New(etcdtest.Config(srv))
@@ -49,7 +55,7 @@ var dashboardBackends = []struct {
 			}
 		}
 	}},
-	{"redis", func(t testing.TB) func(t testing.TB) ruleapply.SourceFactory {
+	{name: "redis", new: func(t testing.TB) func(t testing.TB) ruleapply.SourceFactory {
 		srv := harness.Redis(t)
 		return func(t testing.TB) ruleapply.SourceFactory {
 			c := redistest.Client(t, srv)
@@ -58,7 +64,28 @@ var dashboardBackends = []struct {
 			}
 		}
 	}},
-	{"file", func(t testing.TB) func(t testing.TB) ruleapply.SourceFactory {
+	{name: "consul", new: func(t testing.TB) func(t testing.TB) ruleapply.SourceFactory {
+		srv := harness.Consul(t)
+		return func(t testing.TB) ruleapply.SourceFactory {
+			c := consultest.Client(t, srv)
+			return func(_ context.Context, id string) (datasource.Source, error) {
+				return consul.New(c, "sentinel/"+id)
+			}
+		}
+	}},
+	{name: "nacos", new: func(t testing.TB) func(t testing.TB) ruleapply.SourceFactory {
+		srv := nacostest.NewServer(t)
+		return func(t testing.TB) ruleapply.SourceFactory {
+			return func(ctx context.Context, id string) (datasource.Source, error) {
+				s, err := nacos.Dial(ctx, srv.Config(), nacosGroup, id)
+				if err == nil {
+					t.Cleanup(func() { s.Close() })
+				}
+				return s, err
+			}
+		}
+	}, raceSkip: "nacos-sdk-go v2.3.5's Shutdown deletes a client from a process-wide map that the other clients read (sources/nacos doc): closing ten clients while the rest work trips -race; make test-norace runs it", benchSkip: "nacos-sdk-go reads at most 5 times a second per process, so 200 changes would measure its limiter; BenchmarkPropagation paces Nacos's changes and says where the time goes"},
+	{name: "file", new: func(t testing.TB) func(t testing.TB) ruleapply.SourceFactory {
 		dir := t.TempDir()
 		return func(testing.TB) ruleapply.SourceFactory {
 			return func(_ context.Context, id string) (datasource.Source, error) {
@@ -153,6 +180,9 @@ func waitTrue(t testing.TB, what string, cond func() bool) {
 func TestDashboardWriteBack(t *testing.T) {
 	for _, be := range dashboardBackends {
 		t.Run(be.name, func(t *testing.T) {
+			if be.raceSkip != "" && raceEnabled {
+				t.Skip(be.raceSkip)
+			}
 			newFactory := be.new(t)
 			a := newInstance(t, newFactory(t))
 			b := newInstance(t, newFactory(t))
@@ -279,6 +309,9 @@ func minID(rs []flow.Rule) int64 {
 func BenchmarkDashboardSetRules(b *testing.B) {
 	for _, be := range dashboardBackends {
 		b.Run(be.name, func(b *testing.B) {
+			if be.benchSkip != "" {
+				b.Skip(be.benchSkip)
+			}
 			newFactory := be.new(b)
 			a := newInstance(b, newFactory(b))
 			peer := newInstance(b, newFactory(b))
