@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -176,4 +177,31 @@ func isBoolFlag(flag string) bool {
 		return true
 	}
 	return false
+}
+
+// Every relative link of the repository's front pages names a file or
+// folder that is there.
+func TestReadmeLinksExist(t *testing.T) {
+	root := filepath.Join("..", "..")
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	for _, page := range []string{"README.md", "BENCHMARKS.md", "integration/README.md", "examples/cluster/README.md"} {
+		data, err := os.ReadFile(filepath.Join(root, page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range link.FindAllStringSubmatch(string(data), -1) {
+			target, _, _ := strings.Cut(m[1], "#")
+			if target == "" || strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			n++
+			if _, err := os.Stat(filepath.Join(root, filepath.Dir(page), target)); err != nil {
+				t.Errorf("%s links to %s, which is not in the repository", page, m[1])
+			}
+		}
+		if page == "README.md" && n < 5 {
+			t.Errorf("found %d relative links in README.md", n)
+		}
+	}
 }
