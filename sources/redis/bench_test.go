@@ -1,16 +1,13 @@
 package redis_test
 
 import (
-	"context"
 	"testing"
 
-	"github.com/rulesync/rulesync/datasource"
+	"github.com/rulesync/rulesync/datasource/sourcetest"
 	"github.com/rulesync/rulesync/integration/harness"
 	"github.com/rulesync/rulesync/sources/redis"
 	"github.com/rulesync/rulesync/sources/redis/redistest"
 )
-
-var payload = []byte(`[{"resource":"GET:/orders","limitApp":"default","grade":1,"count":100,"strategy":0,"controlBehavior":0}]`)
 
 // BenchmarkRead: one GET and the payload hash.
 func BenchmarkRead(b *testing.B) {
@@ -19,15 +16,7 @@ func BenchmarkRead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	if _, err := s.Write(ctx, payload, datasource.AnyRevision); err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		if _, err := s.Read(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
+	sourcetest.BenchRead(b, s)
 }
 
 // BenchmarkWriteCAS: WATCH, GET, hash compare, MULTI/SET/PUBLISH/EXEC.
@@ -37,13 +26,5 @@ func BenchmarkWriteCAS(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	rev := ""
-	for b.Loop() {
-		snap, err := s.Write(ctx, payload, rev)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rev = snap.Revision
-	}
+	sourcetest.BenchWriteCAS(b, s)
 }
