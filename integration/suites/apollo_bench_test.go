@@ -2,14 +2,11 @@ package suites
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/rulesync/rulesync/converter"
 	"github.com/rulesync/rulesync/datasource"
-	"github.com/rulesync/rulesync/engine"
 	"github.com/rulesync/rulesync/engine/flow"
 	"github.com/rulesync/rulesync/integration/harness"
 )
@@ -37,53 +34,14 @@ func BenchmarkPropagationApollo(b *testing.B) {
 				}
 				return s
 			}
-			writer := datasource.New(open(), converter.Flow())
-			b.Cleanup(func() { writer.Close() })
+			writer, _, seen := propagationPair(b, open(), open())
 			ctx := context.Background()
-			if err := writer.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
-			reader := datasource.New(open(), converter.Flow())
-			b.Cleanup(func() { reader.Close() })
-			e := engine.New()
-			b.Cleanup(func() { e.Close() })
-			seen := make(chan string, 1024)
-			reader.Property().Subscribe(func(rules []flow.Rule) {
-				e.Flow().Load(rules)
-				if len(rules) == 1 {
-					seen <- rules[0].Resource
-				}
-			})
-			if err := reader.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
 			var write, peer, notify []time.Duration
 			for i := 0; b.Loop(); i++ {
 				rule := flow.DefaultRule()
 				rule.Resource, rule.Count = fmt.Sprintf("bench-%d", i), 0
-				t0 := time.Now()
-				err := writer.Write(ctx, []flow.Rule{rule})
-				if errors.Is(err, datasource.ErrConflict) {
-					err = datasource.Update(ctx, writer, func([]flow.Rule) ([]flow.Rule, error) { return []flow.Rule{rule}, nil })
-				}
-				if err != nil {
-					b.Fatalf("write %d: %v", i, err)
-				}
-				write = append(write, time.Since(t0))
-				timeout := time.After(converge)
-			wait:
-				for {
-					select {
-					case res := <-seen:
-						if res == rule.Resource {
-							break wait
-						}
-					case <-timeout:
-						b.Fatalf("change %d not enforced by the peer within %v", i, converge)
-					}
-				}
-				peer = append(peer, time.Since(t0))
-				notify = append(notify, peer[len(peer)-1]-write[len(write)-1])
+				w, p, _ := changeAndWait(b, ctx, writer, seen, rule)
+				write, peer, notify = append(write, w), append(peer, p), append(notify, p-w)
 			}
 			reportPercentiles(b, "write-", write)
 			reportPercentiles(b, "", peer)

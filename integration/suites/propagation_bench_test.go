@@ -96,26 +96,8 @@ func BenchmarkPropagation(b *testing.B) {
 	for _, s := range sources {
 		b.Run(s.name, func(b *testing.B) {
 			wsrc, rsrc := s.new(b)
-			writer := datasource.New(wsrc, converter.Flow())
-			b.Cleanup(func() { writer.Close() })
 			ctx := context.Background()
-			if err := writer.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
-			reader := datasource.New(rsrc, converter.Flow())
-			b.Cleanup(func() { reader.Close() })
-			e := engine.New()
-			b.Cleanup(func() { e.Close() })
-			seen := make(chan string, 1024)
-			reader.Property().Subscribe(func(rules []flow.Rule) {
-				e.Flow().Load(rules)
-				if len(rules) == 1 {
-					seen <- rules[0].Resource
-				}
-			})
-			if err := reader.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
+			writer, e, seen := propagationPair(b, wsrc, rsrc)
 			time.Sleep(s.warmup)
 			var write, peer, notify, push, client []time.Duration
 			var pushes <-chan time.Time
@@ -130,33 +112,11 @@ func BenchmarkPropagation(b *testing.B) {
 				time.Sleep(time.Until(last.Add(s.pace)))
 				t0 := time.Now()
 				last = t0
-				err := writer.Write(ctx, []flow.Rule{rule})
-				if errors.Is(err, datasource.ErrConflict) {
-					// The writer's own view was stale (see the conflicts metric):
-					// fall back to read-modify-write; the time counts.
+				w, p, conflicted := changeAndWait(b, ctx, writer, seen, rule)
+				if conflicted {
 					conflicts++
-					err = datasource.Update(ctx, writer, func([]flow.Rule) ([]flow.Rule, error) {
-						return []flow.Rule{rule}, nil
-					})
 				}
-				if err != nil {
-					b.Fatalf("write %d: %v", i, err)
-				}
-				write = append(write, time.Since(t0))
-				timeout := time.After(converge)
-			wait:
-				for {
-					select {
-					case res := <-seen:
-						if res == rule.Resource {
-							break wait
-						}
-					case <-timeout:
-						b.Fatalf("change %d not enforced by the peer within %v", i, converge)
-					}
-				}
-				peer = append(peer, time.Since(t0))
-				notify = append(notify, peer[len(peer)-1]-write[len(write)-1])
+				write, peer, notify = append(write, w), append(peer, p), append(notify, p-w)
 				if pushes != nil {
 					// The first notification since the write began: the
 					// reader's came before it enforced the rule; the writer's
@@ -197,4 +157,63 @@ func reportPercentiles(b *testing.B, prefix string, d []time.Duration) {
 	ms := func(x time.Duration) float64 { return float64(x.Microseconds()) / 1000 }
 	b.ReportMetric(ms(d[len(d)/2]), prefix+"p50-ms")
 	b.ReportMetric(ms(d[(len(d)*99)/100]), prefix+"p99-ms")
+}
+
+// propagationPair starts a writing datasource on wsrc and a reading one on
+// rsrc whose rules an engine of its own loads (another replica of the
+// service), returned as peer; seen gets the resource of every one-rule list
+// the reader applied.
+func propagationPair(b *testing.B, wsrc, rsrc datasource.Source) (writer *datasource.DataSource[[]flow.Rule], peer *engine.Engine, seen <-chan string) {
+	b.Helper()
+	ctx := context.Background()
+	writer = datasource.New(wsrc, converter.Flow())
+	b.Cleanup(func() { writer.Close() })
+	if err := writer.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	reader := datasource.New(rsrc, converter.Flow())
+	b.Cleanup(func() { reader.Close() })
+	e := engine.New()
+	b.Cleanup(func() { e.Close() })
+	ch := make(chan string, 1024)
+	reader.Property().Subscribe(func(rules []flow.Rule) {
+		e.Flow().Load(rules)
+		if len(rules) == 1 {
+			ch <- rules[0].Resource
+		}
+	})
+	if err := reader.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return writer, e, ch
+}
+
+// changeAndWait writes rule as the only rule through writer and waits until
+// the reader enforces it: write is how long Write took, peer how long until
+// the reader applied it, both from the same start. A Write refused with
+// ErrConflict (the writer's own view was stale) falls back to
+// read-modify-write, whose time counts, and reports conflicted.
+func changeAndWait(b *testing.B, ctx context.Context, writer *datasource.DataSource[[]flow.Rule], seen <-chan string, rule flow.Rule) (write, peer time.Duration, conflicted bool) {
+	b.Helper()
+	t0 := time.Now()
+	err := writer.Write(ctx, []flow.Rule{rule})
+	if errors.Is(err, datasource.ErrConflict) {
+		conflicted = true
+		err = datasource.Update(ctx, writer, func([]flow.Rule) ([]flow.Rule, error) { return []flow.Rule{rule}, nil })
+	}
+	if err != nil {
+		b.Fatalf("write %s: %v", rule.Resource, err)
+	}
+	write = time.Since(t0)
+	timeout := time.After(converge)
+	for {
+		select {
+		case res := <-seen:
+			if res == rule.Resource {
+				return write, time.Since(t0), conflicted
+			}
+		case <-timeout:
+			b.Fatalf("change %s not enforced by the peer within %v", rule.Resource, converge)
+		}
+	}
 }
