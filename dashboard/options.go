@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -124,15 +125,23 @@ func WithAllowedClients(addrs ...string) Option {
 	return func(c *config) {
 		c.allowSet = true
 		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a); err == nil {
-				c.allow = append(c.allow, p.Masked())
-			} else if ip, err := netip.ParseAddr(a); err == nil {
-				c.allow = append(c.allow, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
-			} else {
-				c.allow = append(c.allow, netip.Prefix{}) // reported by New
-			}
+			p, _ := ParseAllowedClient(a) // an invalid prefix is reported by New
+			c.allow = append(c.allow, p)
 		}
 	}
+}
+
+// ParseAllowedClient reads one entry of WithAllowedClients: an IP address
+// (the prefix of that one address) or a prefix (masked).
+func ParseAllowedClient(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an IP address nor a prefix (10.0.0.0/24)", s)
+	}
+	return netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()), nil
 }
 
 // WithMaxDataBytes bounds a request's parameters, query and body together

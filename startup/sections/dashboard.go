@@ -113,11 +113,8 @@ func checkDashboard(cfg *startup.Config, p datasource.Params) []datasource.Param
 		list = append(list, pr)
 	}
 	for _, a := range s.AllowedClients {
-		if _, err := netip.ParsePrefix(a); err == nil {
-			continue
-		}
-		if _, err := netip.ParseAddr(a); err != nil {
-			list = append(list, datasource.ParamProblem{Param: "allowed-clients", Reason: fmt.Sprintf("%q is neither an IP address nor a prefix (10.0.0.0/24)", a)})
+		if _, err := dashboard.ParseAllowedClient(a); err != nil {
+			list = append(list, datasource.ParamProblem{Param: "allowed-clients", Reason: err.Error()})
 		}
 	}
 	return list
